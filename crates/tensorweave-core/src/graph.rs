@@ -1,0 +1,319 @@
+//! Capture: from the recorded history of symbolic tensors to a checked DAG.
+//!
+//! [`Graph::capture`] walks back from the outputs the way Keras' `_build_map`
+//! does (depth-first, post-order), stops at the declared inputs, collects the
+//! distinct layers into a `slotmap` arena, checks names and connectivity, and
+//! stores the calls as a petgraph DAG whose edges carry explicit operand slots.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use slotmap::{new_key_type, SlotMap};
+
+use crate::error::{Error, Result};
+use crate::layer::LayerRef;
+use crate::tensor::{Node, Tensor};
+
+new_key_type! {
+    /// Stable id of a layer inside a model's arena.
+    pub struct LayerId;
+}
+
+/// What flows along a DAG edge: output `from_output` of the source call feeds
+/// input `to_input` of the target call, as data or as that input's mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    /// Output slot of the producing call.
+    pub from_output: usize,
+    /// Input slot of the consuming call.
+    pub to_input: usize,
+    /// Whether the tensor is passed as the mask of that input.
+    pub is_mask: bool,
+}
+
+/// One call of a layer inside a model.
+#[derive(Debug, Clone)]
+pub struct GraphNode {
+    /// The recorded call.
+    pub node: Arc<Node>,
+    /// The called layer, in the arena.
+    pub layer: LayerId,
+    /// Which call of this layer inside this model (Keras' re-indexed node index).
+    pub node_index: usize,
+}
+
+/// The captured DAG of a model.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    /// One entry per distinct layer (a shared layer is one entry).
+    pub layers: SlotMap<LayerId, LayerRef>,
+    /// Layers in Keras' `model.layers` order (depth, then traversal order).
+    pub layer_order: Vec<LayerId>,
+    /// Calls and the tensors between them.
+    pub dag: DiGraph<GraphNode, Edge>,
+    /// Calls in execution order (topological: every call after its inputs).
+    pub order: Vec<NodeIndex>,
+    /// The declared inputs.
+    pub inputs: Vec<Tensor>,
+    /// The declared outputs.
+    pub outputs: Vec<Tensor>,
+}
+
+struct Walk<'a> {
+    declared: &'a HashSet<(u64, usize)>,
+    finished: HashSet<u64>,
+    in_progress: HashSet<u64>,
+    post_order: Vec<Arc<Node>>,
+    first_reached: HashMap<u64, i64>,
+    output_name: String,
+}
+
+impl Walk<'_> {
+    fn visit(&mut self, tensor: &Tensor) -> Result<()> {
+        let node = tensor.node();
+        if self.finished.contains(&node.id()) {
+            return Ok(());
+        }
+        if self.in_progress.contains(&node.id()) {
+            return Err(Error::Graph(format!(
+                "tensor {tensor:?} from layer '{}' is part of a cycle",
+                node.layer().name()
+            )));
+        }
+        let next = self.first_reached.len() as i64;
+        self.first_reached.entry(node.layer().id()).or_insert(next);
+        let stops_here = self.declared.contains(&tensor.key());
+        if !stops_here && node.inputs().is_empty() {
+            return Err(Error::Graph(format!(
+                "output {} is not connected to the model's inputs: it depends on '{}' ({}), which is not among them; \
+                 pass it in `inputs`",
+                self.output_name,
+                node.layer().name(),
+                node.layer().class_name()
+            )));
+        }
+        self.in_progress.insert(node.id());
+        if !stops_here {
+            for t in node.inputs().iter().chain(node.masks().iter().flatten()) {
+                self.visit(t)?;
+            }
+        }
+        self.in_progress.remove(&node.id());
+        self.finished.insert(node.id());
+        self.post_order.push(node.clone());
+        Ok(())
+    }
+}
+
+impl Graph {
+    /// Captures the part of the recorded history between `inputs` and `outputs`.
+    pub fn capture(inputs: &[Tensor], outputs: &[Tensor]) -> Result<Graph> {
+        if inputs.is_empty() {
+            return Err(Error::Graph("a model needs at least one input".into()));
+        }
+        if outputs.is_empty() {
+            return Err(Error::Graph("a model needs at least one output".into()));
+        }
+        let declared: HashSet<(u64, usize)> = inputs.iter().map(Tensor::key).collect();
+        if declared.len() != inputs.len() {
+            return Err(Error::Graph(
+                "the same tensor is given twice in `inputs`".into(),
+            ));
+        }
+        for t in inputs {
+            if t.mask().is_some() && !t.node().inputs().is_empty() {
+                // A masked intermediate tensor as input would lose its mask silently.
+                return Err(Error::Graph(format!(
+                    "input {t:?} carries a mask; start the model from an `Input` instead"
+                )));
+            }
+        }
+        let mut walk = Walk {
+            declared: &declared,
+            finished: HashSet::new(),
+            in_progress: HashSet::new(),
+            post_order: Vec::new(),
+            first_reached: HashMap::new(),
+            output_name: String::new(),
+        };
+        for (i, t) in outputs.iter().enumerate() {
+            walk.output_name = format!("{i} ({t:?})");
+            walk.visit(t)?;
+        }
+        // Declared inputs that reach no output are still part of the model.
+        for t in inputs {
+            if !walk.finished.contains(&t.node().id()) {
+                walk.finished.insert(t.node().id());
+                walk.post_order.insert(0, t.node().clone());
+                walk.first_reached.entry(t.layer().id()).or_insert(-1);
+            }
+        }
+        let Walk {
+            post_order,
+            first_reached,
+            ..
+        } = walk;
+
+        // Arena of distinct layers, and unique names.
+        let mut layers: SlotMap<LayerId, LayerRef> = SlotMap::with_key();
+        let mut by_layer: HashMap<u64, LayerId> = HashMap::new();
+        for node in &post_order {
+            by_layer
+                .entry(node.layer().id())
+                .or_insert_with(|| layers.insert(node.layer().clone()));
+        }
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        for layer in layers.values() {
+            *names.entry(layer.name()).or_insert(0) += 1;
+            if layer.name().contains('/') {
+                return Err(Error::Graph(format!(
+                    "layer name '{}' contains '/', which separates weight paths; rename the layer",
+                    layer.name()
+                )));
+            }
+        }
+        if let Some((name, n)) = names.iter().find(|(_, &n)| n > 1) {
+            return Err(Error::Graph(format!(
+                "the name \"{name}\" is used {n} times in the model; all layer names must be unique (set `.name(...)`)"
+            )));
+        }
+
+        // Node index of each call within its layer, counting only this model's calls.
+        let mut calls_of: HashMap<LayerId, Vec<usize>> = HashMap::new();
+        for node in &post_order {
+            calls_of
+                .entry(by_layer[&node.layer().id()])
+                .or_default()
+                .push(node.call_index());
+        }
+        for calls in calls_of.values_mut() {
+            calls.sort_unstable();
+        }
+
+        // The DAG, with explicit operand slots on the edges.
+        let mut dag: DiGraph<GraphNode, Edge> = DiGraph::new();
+        let mut index_of: HashMap<u64, NodeIndex> = HashMap::new();
+        for node in &post_order {
+            let layer = by_layer[&node.layer().id()];
+            let node_index = calls_of[&layer]
+                .binary_search(&node.call_index())
+                .unwrap_or(0);
+            let ix = dag.add_node(GraphNode {
+                node: node.clone(),
+                layer,
+                node_index,
+            });
+            index_of.insert(node.id(), ix);
+        }
+        for node in &post_order {
+            let target = index_of[&node.id()];
+            let is_declared_input = node.outputs.len() == 1 && declared.contains(&(node.id(), 0));
+            if is_declared_input {
+                continue;
+            }
+            for (slot, t) in node.inputs().iter().enumerate() {
+                dag.add_edge(
+                    index_of[&t.node().id()],
+                    target,
+                    Edge {
+                        from_output: t.output_index(),
+                        to_input: slot,
+                        is_mask: false,
+                    },
+                );
+            }
+            for (slot, m) in node.masks().iter().enumerate() {
+                if let Some(t) = m {
+                    dag.add_edge(
+                        index_of[&t.node().id()],
+                        target,
+                        Edge {
+                            from_output: t.output_index(),
+                            to_input: slot,
+                            is_mask: true,
+                        },
+                    );
+                }
+            }
+        }
+        let order: Vec<NodeIndex> = post_order.iter().map(|n| index_of[&n.id()]).collect();
+        if petgraph::algo::is_cyclic_directed(&dag) {
+            return Err(Error::Graph("the recorded calls form a cycle".into()));
+        }
+
+        let layer_order = keras_layer_order(&dag, &order, &first_reached);
+        Ok(Graph {
+            layers,
+            layer_order,
+            dag,
+            order,
+            inputs: inputs.to_vec(),
+            outputs: outputs.to_vec(),
+        })
+    }
+
+    /// The layers in Keras' `model.layers` order.
+    pub fn ordered_layers(&self) -> impl Iterator<Item = &LayerRef> {
+        self.layer_order.iter().map(|id| &self.layers[*id])
+    }
+
+    /// The calls in Keras' summary order: layers by `layer_order`, each layer's calls by node index.
+    pub fn nodes_of(&self, layer: LayerId) -> Vec<NodeIndex> {
+        let mut nodes: Vec<NodeIndex> = self
+            .dag
+            .node_indices()
+            .filter(|&i| self.dag[i].layer == layer)
+            .collect();
+        nodes.sort_by_key(|&i| self.dag[i].node_index);
+        nodes
+    }
+
+    /// The arena id of a layer of this graph.
+    pub fn layer_id(&self, layer: &LayerRef) -> Option<LayerId> {
+        self.layers
+            .iter()
+            .find(|(_, l)| *l == layer)
+            .map(|(id, _)| id)
+    }
+}
+
+/// Keras' `map_graph` depth rule: walking from the outputs, a call's depth is at
+/// least its consumers' depth + 1, a shared layer takes the largest depth of its
+/// calls, and layers are listed by decreasing depth, ties by first traversal.
+fn keras_layer_order(
+    dag: &DiGraph<GraphNode, Edge>,
+    order: &[NodeIndex],
+    first_reached: &HashMap<u64, i64>,
+) -> Vec<LayerId> {
+    let mut node_depth: HashMap<NodeIndex, usize> = HashMap::new();
+    let mut layer_depth: HashMap<LayerId, usize> = HashMap::new();
+    for &ix in order.iter().rev() {
+        let mut depth = *node_depth.entry(ix).or_insert(0);
+        let layer = dag[ix].layer;
+        depth = depth.max(layer_depth.get(&layer).copied().unwrap_or(0));
+        layer_depth.insert(layer, depth);
+        node_depth.insert(ix, depth);
+        for parent in dag.neighbors_directed(ix, petgraph::Direction::Incoming) {
+            let d = node_depth.entry(parent).or_insert(0);
+            *d = (*d).max(depth + 1);
+        }
+    }
+    let mut ids: Vec<(LayerId, usize, i64)> = layer_depth
+        .iter()
+        .map(|(&id, &d)| {
+            let layer_key = dag
+                .node_weights()
+                .find(|n| n.layer == id)
+                .map(|n| n.node.layer().id())
+                .unwrap_or(0);
+            (
+                id,
+                d,
+                first_reached.get(&layer_key).copied().unwrap_or(i64::MAX),
+            )
+        })
+        .collect();
+    ids.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+    ids.into_iter().map(|(id, _, _)| id).collect()
+}
