@@ -1,0 +1,97 @@
+//! Loads a Keras fixture (`tests/fixtures/keras/NAME`): weights in `get_weights()`
+//! order, inputs, Keras' outputs and `case.json`, and checks a model against them.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use ndarray::ArrayD;
+use ndarray_npy::{NpzReader, ReadNpyExt, ReadNpyError};
+use tensorweave::prelude::*;
+
+/// One Keras fixture case.
+pub struct Fixture {
+    pub name: String,
+    pub dir: PathBuf,
+    pub case: serde_json::Value,
+}
+
+pub fn fixture(name: &str) -> Fixture {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras").join(name);
+    let case: serde_json::Value =
+        serde_json::from_reader(File::open(dir.join("case.json")).expect("case.json")).expect("case.json parses");
+    Fixture { name: name.to_string(), dir, case }
+}
+
+impl Fixture {
+    /// Weights in Keras' `model.get_weights()` order (`arr_0`, `arr_1`, …).
+    pub fn weights(&self) -> Vec<ArrayD<f32>> {
+        let mut npz = NpzReader::new(File::open(self.dir.join("weights.npz")).expect("weights.npz")).expect("npz");
+        let n = npz.names().expect("npz names").len();
+        (0..n).map(|i| npz.by_name(&format!("arr_{i}.npy")).expect("weight array")).collect()
+    }
+
+    pub fn inputs(&self) -> Vec<Value> {
+        let n = self.case["inputs"].as_array().expect("inputs").len();
+        (0..n)
+            .map(|i| {
+                let path = self.dir.join(format!("input_{i}.npy"));
+                let as_int: Result<ArrayD<i32>, ReadNpyError> = ArrayD::read_npy(File::open(&path).expect("input"));
+                match as_int {
+                    Ok(a) => Value::I32(a),
+                    Err(_) => Value::F32(ArrayD::<f32>::read_npy(File::open(&path).expect("input")).expect("f32 input")),
+                }
+            })
+            .collect()
+    }
+
+    pub fn outputs(&self) -> Vec<ArrayD<f32>> {
+        let n = self.case["outputs"].as_array().expect("outputs").len();
+        (0..n)
+            .map(|i| ArrayD::<f32>::read_npy(File::open(self.dir.join(format!("output_{i}.npy"))).expect("output")).expect("f32"))
+            .collect()
+    }
+
+    pub fn params(&self) -> usize {
+        self.case["params"].as_u64().expect("params") as usize
+    }
+
+    pub fn trainable_params(&self) -> usize {
+        self.case["trainable_params"].as_u64().expect("trainable_params") as usize
+    }
+
+    pub fn tolerance(&self) -> (f32, f32) {
+        let t = &self.case["tolerance"];
+        (t["abs"].as_f64().expect("abs") as f32, t["rel"].as_f64().expect("rel") as f32)
+    }
+
+    /// Loads the fixture's weights into `model`, checks parameter counts, predicts
+    /// the fixture's inputs and compares every output with Keras' within
+    /// `case.json`'s tolerance. Returns the largest absolute error.
+    pub fn check(&self, model: &Model) -> f32 {
+        let (trainable, frozen) = model.count_params();
+        assert_eq!(trainable + frozen, self.params(), "{}: total parameter count", self.name);
+        assert_eq!(trainable, self.trainable_params(), "{}: trainable parameter count", self.name);
+        model.set_weights(&self.weights()).unwrap_or_else(|e| panic!("{}: set_weights: {e}", self.name));
+        let got = model.predict(&self.inputs()).unwrap_or_else(|e| panic!("{}: predict: {e}", self.name));
+        let expected = self.outputs();
+        assert_eq!(got.len(), expected.len(), "{}: number of outputs", self.name);
+        let (abs, rel) = self.tolerance();
+        let mut max_err = 0.0f32;
+        for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
+            let g = g.as_f32().unwrap_or_else(|err| panic!("{}: output {k}: {err}", self.name));
+            assert_eq!(g.shape(), e.shape(), "{}: output {k} shape", self.name);
+            for ((idx, a), b) in g.indexed_iter().zip(e.iter()) {
+                let err = (a - b).abs();
+                max_err = max_err.max(err);
+                assert!(
+                    err <= abs + rel * b.abs(),
+                    "{}: output {k} at {idx:?}: got {a}, Keras {b} (error {err})",
+                    self.name
+                );
+            }
+        }
+        println!("fixture {}: max abs error {max_err:.3e}", self.name);
+        max_err
+    }
+}
