@@ -122,10 +122,10 @@ impl Graph {
             ));
         }
         for t in inputs {
-            if t.mask().is_some() && !t.node().inputs().is_empty() {
-                // A masked intermediate tensor as input would lose its mask silently.
+            if !t.node().is_input() {
                 return Err(Error::Graph(format!(
-                    "input {t:?} carries a mask; start the model from an `Input` instead"
+                    "input {t:?} is not made by `Input`: a model starts from `Input` tensors; to run part of a \
+                     graph, call its layers on a new `Input` of the same shape"
                 )));
             }
         }
