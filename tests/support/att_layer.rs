@@ -1,0 +1,122 @@
+//! A user-defined layer, written as a tensorweave user would: the word/sentence
+//! attention of hierarchical attention networks, registered in Keras as
+//! `textclf>AttLayer` (see shared/reference/custom-attention.md):
+//!
+//! ```python
+//! uit = tanh(x @ W + b)                  # [batch, time, attention_dim]
+//! ait = exp(squeeze(uit @ u, -1))        # [batch, time]
+//! ait = ait * mask                       # when a mask is present
+//! ait = ait / (sum(ait, axis=1) + 1e-7)
+//! out = sum(x * ait[..., None], axis=1)  # [batch, d]; the mask stops here
+//! ```
+#![allow(dead_code)]
+
+use std::any::Any;
+
+use ndarray::{Array2, Axis, Ix3};
+use tensorweave::core::{layer_rng, CallContext, ParamVisitor, ParamVisitorMut};
+use tensorweave::prelude::*;
+
+/// Builder: `AttLayer::new(attention_dim)`.
+#[derive(Debug, Clone)]
+pub struct AttLayer {
+    pub attention_dim: usize,
+    pub name: Option<String>,
+}
+
+impl AttLayer {
+    pub fn new(attention_dim: usize) -> Self {
+        AttLayer { attention_dim, name: None }
+    }
+}
+
+impl IntoLayer for AttLayer {
+    fn into_layer(self) -> LayerRef {
+        let name = self.name.clone().unwrap_or_else(|| tensorweave::core::auto_name("AttLayer"));
+        LayerRef::new(name, Attention { attention_dim: self.attention_dim, params: Vec::new() })
+    }
+}
+
+/// The layer: weights `W [d, a]`, `b [a]`, `u [a, 1]`.
+#[derive(Debug)]
+pub struct Attention {
+    attention_dim: usize,
+    params: Vec<Param>,
+}
+
+impl Layer for Attention {
+    fn class_name(&self) -> &str {
+        "textclf>AttLayer"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "attention_dim": self.attention_dim })
+    }
+
+    fn build(&mut self, inputs: &[TensorSpec]) -> Result<()> {
+        let d = inputs[0].last_dim().ok_or_else(|| Error::invalid("the feature axis must be known"))?;
+        let a = self.attention_dim;
+        let mut rng = layer_rng(None);
+        let init = Initializer::random_normal();
+        self.params = vec![
+            Param::trainable("W", init.sample(&[d, a], &mut rng)),
+            Param::trainable("b", init.sample(&[a], &mut rng)),
+            Param::trainable("u", init.sample(&[a, 1], &mut rng)),
+        ];
+        Ok(())
+    }
+
+    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        let x = &inputs[0];
+        if x.rank() != 3 {
+            return Err(Error::invalid(format!("expects [batch, time, features], got {x}")));
+        }
+        Ok(vec![TensorSpec::f32(vec![x.shape[0], x.shape[2]])])
+    }
+
+    fn uses_mask(&self) -> bool {
+        true
+    }
+
+    fn call(&self, inputs: &[&Value], masks: &[Option<&Value>], _ctx: &CallContext) -> Result<Vec<Value>> {
+        let x = inputs[0].as_f32()?.view().into_dimensionality::<Ix3>().map_err(|e| Error::invalid(e.to_string()))?;
+        let (batch, time, d) = x.dim();
+        let w = self.params[0].value.view().into_shape_with_order((d, self.attention_dim)).map_err(|e| Error::invalid(e.to_string()))?;
+        let b = self.params[1].value.view().into_shape_with_order(self.attention_dim).map_err(|e| Error::invalid(e.to_string()))?;
+        let u = self.params[2].value.view().into_shape_with_order(self.attention_dim).map_err(|e| Error::invalid(e.to_string()))?;
+        let mask = masks.first().copied().flatten().map(|m| m.as_bool()).transpose()?;
+        let mut out = Array2::<f32>::zeros((batch, d));
+        for n in 0..batch {
+            let xn = x.index_axis(Axis(0), n);
+            let uit = (xn.dot(&w) + &b).mapv(f32::tanh);
+            let mut ait = uit.dot(&u).mapv(f32::exp);
+            if let Some(mask) = mask {
+                for t in 0..time {
+                    if !mask[[n, t]] {
+                        ait[t] = 0.0;
+                    }
+                }
+            }
+            let total = ait.sum() + 1e-7;
+            ait.mapv_inplace(|v| v / total);
+            out.row_mut(n).assign(&ait.dot(&xn));
+        }
+        Ok(vec![Value::from(out)])
+    }
+
+    fn visit_params(&self, visitor: &mut ParamVisitor<'_>) {
+        for p in &self.params {
+            visitor(&p.name, p);
+        }
+    }
+
+    fn visit_params_mut(&mut self, visitor: &mut ParamVisitorMut<'_>) {
+        for p in &mut self.params {
+            visitor(&p.name.clone(), p);
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
