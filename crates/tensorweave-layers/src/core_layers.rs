@@ -252,3 +252,107 @@ impl Layer for DropoutLayer {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::array;
+
+    use crate::prelude::*;
+
+    fn run(layer: impl IntoLayer, x: Value, shape: &[usize]) -> Value {
+        let input = Input::new(shape.to_vec()).build();
+        let y = layer.call(&input).unwrap();
+        Model::new(&[input], &[y])
+            .unwrap()
+            .predict(&[x])
+            .unwrap()
+            .remove(0)
+    }
+
+    /// relu clips negatives; softmax of `[0, ln 3]` is `[1/4, 3/4]`.
+    #[test]
+    fn activation_layer_applies_its_function() {
+        let y = run(
+            ActivationLayer::new(Activation::Relu),
+            array![[-1.0f32, 0.5, 2.0]].into(),
+            &[3],
+        );
+        assert_eq!(y, Value::F32(array![[0.0f32, 0.5, 2.0]].into_dyn()));
+        let y = run(
+            ActivationLayer::new(Activation::Softmax),
+            array![[0.0f32, 3.0f32.ln()]].into(),
+            &[2],
+        );
+        let y = y.as_f32().unwrap();
+        assert!((y[[0, 0]] - 0.25).abs() < 1e-6 && (y[[0, 1]] - 0.75).abs() < 1e-6);
+    }
+
+    #[test]
+    fn activation_layer_config_and_name() {
+        reset_names();
+        let x = Input::new([3]).build();
+        let y = ActivationLayer::new(Activation::Silu).call(&x).unwrap();
+        assert_eq!(y.layer().name(), "activation");
+        assert_eq!(y.layer().class_name(), "Activation");
+        assert_eq!(y.layer().config()["activation"], "silu");
+        let ids = Input::new([3]).dtype(DType::I32).build();
+        assert!(ActivationLayer::new(Activation::Tanh).call(&ids).is_err());
+    }
+
+    #[test]
+    fn dropout_is_the_identity_at_inference() {
+        let x = array![[1.0f32, -2.0, 3.0]];
+        assert_eq!(
+            run(Dropout::new(0.9).seed(3), x.clone().into(), &[3]),
+            Value::F32(x.into_dyn())
+        );
+        let ids = Input::new([2]).dtype(DType::I32).build();
+        assert_eq!(Dropout::new(0.1).call(&ids).unwrap().dtype(), DType::I32);
+    }
+
+    #[test]
+    fn dropout_rate_is_validated_like_keras() {
+        let x = Input::new([3]).build();
+        // Keras 3.15.1 accepts 0 <= rate <= 1.
+        assert!(Dropout::new(0.0).call(&x).is_ok());
+        assert!(Dropout::new(1.0).call(&x).is_ok());
+        for bad in [-0.1, 1.5, f64::NAN] {
+            let err = Dropout::new(bad).call(&x).unwrap_err().to_string();
+            assert!(
+                err.contains("`rate` must be a number between 0 and 1"),
+                "{err}"
+            );
+        }
+        assert!(Dropout::new(0.5)
+            .noise_shape(vec![None, Some(0)])
+            .call(&x)
+            .is_err());
+    }
+
+    #[test]
+    fn dropout_config_keeps_rate_seed_and_noise_shape() {
+        let x = Input::new([3]).build();
+        let y = Dropout::new(0.25)
+            .seed(7)
+            .noise_shape(vec![None, Some(1)])
+            .call(&x)
+            .unwrap();
+        assert_eq!(
+            y.layer().config(),
+            serde_json::json!({
+                "rate": 0.25, "seed": 7, "noise_shape": [null, 1], "trainable": true,
+                "name": y.layer().name(),
+            })
+        );
+    }
+
+    #[test]
+    fn both_propagate_masks() {
+        let tokens = Input::new([3]).dtype(DType::I32).build();
+        let e = Embedding::new(4, 2).mask_zero(true).call(&tokens).unwrap();
+        let d = Dropout::new(0.5).call(&e).unwrap();
+        let a = ActivationLayer::new(Activation::Tanh).call(&d).unwrap();
+        assert_eq!(d.mask(), e.mask());
+        assert_eq!(a.mask(), e.mask());
+    }
+}

@@ -17,8 +17,8 @@
 //! - `Add`, `Subtract`, `Average` and `Concatenate` ignore masks for values, but
 //!   `Multiply`, `Maximum` and `Minimum` read them: a masked entry counts as 1 in
 //!   a product (and the result is 0 where every input is masked) and as "absent"
-//!   for the maximum/minimum (Keras' `_apply_merge_op_and_or_mask`). Masks are
-//!   only read when all inputs have the same rank, as in Keras.
+//!   for the maximum/minimum (Keras' `_apply_merge_op_and_or_mask`). As in Keras,
+//!   an input of lower rank (reshaped to the common rank) loses its mask there.
 
 use std::any::Any as StdAny;
 
@@ -328,9 +328,8 @@ impl Layer for MergeLayer {
             .map(|v| v.as_f32())
             .collect::<Result<Vec<_>>>()?;
         let max_rank = xs.iter().map(|x| x.ndim()).max().unwrap_or(0);
-        let same_rank = xs.iter().all(|x| x.ndim() == max_rank);
-        // Keras inserts axes after the batch axis until the ranks agree; the
-        // reshaped tensors carry no mask, so masks only count at equal ranks.
+        // Keras inserts axes after the batch axis of the lower-rank inputs until
+        // the ranks agree; those reshaped tensors lose their masks.
         let views: Vec<ArrayViewD<'_, f32>> = xs
             .iter()
             .map(|x| {
@@ -342,20 +341,14 @@ impl Layer for MergeLayer {
                 v
             })
             .collect();
-        let masks: Vec<Option<&ArrayD<bool>>> = if same_rank && self.kind.reads_masks() {
-            (0..views.len())
-                .map(|i| {
-                    masks
-                        .get(i)
-                        .copied()
-                        .flatten()
-                        .map(|m| m.as_bool())
-                        .transpose()
-                })
-                .collect::<Result<_>>()?
-        } else {
-            vec![None; views.len()]
-        };
+        let masks: Vec<Option<&ArrayD<bool>>> = (0..xs.len())
+            .map(|i| match masks.get(i).copied().flatten() {
+                Some(m) if self.kind.reads_masks() && xs[i].ndim() == max_rank => {
+                    m.as_bool().map(Some)
+                }
+                _ => Ok(None),
+            })
+            .collect::<Result<_>>()?;
         let out = match self.kind {
             MergeKind::Add => fold(&views, |a, b| a + b)?,
             MergeKind::Subtract => match views.as_slice() {
@@ -1147,5 +1140,340 @@ pub mod mask_ops {
         fn as_any(&self) -> &dyn StdAny {
             self
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{array, ArrayD, IxDyn};
+
+    use crate::prelude::*;
+
+    fn f32_out(v: &Value) -> ArrayD<f32> {
+        v.as_f32().unwrap().clone()
+    }
+
+    fn arr(shape: &[usize], data: &[f32]) -> ArrayD<f32> {
+        ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).unwrap()
+    }
+
+    /// Two token inputs through one shared `Embedding(5, 2, mask_zero)` with the
+    /// table `E`, and a float input `c` without mask.
+    struct Masked {
+        a: Tensor,
+        b: Tensor,
+        c: Tensor,
+        ea: Tensor,
+        eb: Tensor,
+    }
+
+    fn masked() -> Masked {
+        let a = Input::new([4]).dtype(DType::I32).name("a").build();
+        let b = Input::new([4]).dtype(DType::I32).name("b").build();
+        let c = Input::new([4, 2]).name("c").build();
+        let table = arr(&[5, 2], &[9., -9., 1., -1., 2., 3., -4., 5., 6., -7.]);
+        let emb = Embedding::new(5, 2)
+            .mask_zero(true)
+            .weights(table)
+            .into_layer();
+        let (ea, eb) = (emb.call(&a).unwrap(), emb.call(&b).unwrap());
+        Masked { a, b, c, ea, eb }
+    }
+
+    fn feeds() -> Vec<Value> {
+        vec![
+            array![[1, 0, 3, 0]].into(),
+            array![[2, 4, 0, 0]].into(),
+            ArrayD::from_elem(IxDyn(&[1, 4, 2]), 0.5f32).into(),
+        ]
+    }
+
+    /// Reference values from Keras 3.15.1 (TensorFlow backend):
+    /// ```python
+    /// E = np.array([[9,-9],[1,-1],[2,3],[-4,5],[6,-7]], "float32")
+    /// emb = layers.Embedding(5, 2, mask_zero=True, weights=[E])
+    /// ea, eb = emb(a), emb(b)   # a = [[1,0,3,0]], b = [[2,4,0,0]], c = full((1,4,2), .5)
+    /// outs = [Add()([ea,eb]), Subtract()([ea,eb]), Multiply()([ea,eb]), Maximum()([ea,eb]),
+    ///         Minimum()([ea,eb]), Average()([ea,eb]), Concatenate()([ea,eb]),
+    ///         Multiply()([ea,c]), Maximum()([ea,c]), Minimum()([ea,c]), Maximum()([c,ea])]
+    /// keras.Model([a,b,c], outs).predict([A,B,C])
+    /// ```
+    #[test]
+    fn values_match_keras_including_masked_entries() {
+        reset_names();
+        let m = masked();
+        let (ea, eb, c) = (&m.ea, &m.eb, &m.c);
+        let outs = vec![
+            Add::new().call_many(&[ea, eb]).unwrap(),
+            Subtract::new().call_many(&[ea, eb]).unwrap(),
+            Multiply::new().call_many(&[ea, eb]).unwrap(),
+            Maximum::new().call_many(&[ea, eb]).unwrap(),
+            Minimum::new().call_many(&[ea, eb]).unwrap(),
+            Average::new().call_many(&[ea, eb]).unwrap(),
+            Concatenate::new().call_many(&[ea, eb]).unwrap(),
+            Multiply::new().call_many(&[ea, c]).unwrap(),
+            Maximum::new().call_many(&[ea, c]).unwrap(),
+            Minimum::new().call_many(&[ea, c]).unwrap(),
+            Maximum::new().call_many(&[c, ea]).unwrap(),
+        ];
+        let model = Model::new(&[m.a, m.b, m.c.clone()], &outs).unwrap();
+        let got = model.predict(&feeds()).unwrap();
+        let expected: Vec<ArrayD<f32>> = vec![
+            arr(&[1, 4, 2], &[3., 2., 15., -16., 5., -4., 18., -18.]),
+            arr(&[1, 4, 2], &[-1., -4., 3., -2., -13., 14., 0., 0.]),
+            arr(&[1, 4, 2], &[2., -3., 6., -7., -4., 5., 0., 0.]),
+            arr(&[1, 4, 2], &[2., 3., 6., -7., -4., 5., 9., -9.]),
+            arr(&[1, 4, 2], &[1., -1., 6., -7., -4., 5., 9., -9.]),
+            arr(&[1, 4, 2], &[1.5, 1., 7.5, -8., 2.5, -2., 9., -9.]),
+            arr(
+                &[1, 4, 4],
+                &[
+                    1., -1., 2., 3., 9., -9., 6., -7., -4., 5., 9., -9., 9., -9., 9., -9.,
+                ],
+            ),
+            arr(&[1, 4, 2], &[0.5, -0.5, 0.5, 0.5, -2., 2.5, 0.5, 0.5]),
+            arr(&[1, 4, 2], &[1., 0.5, 0.5, 0.5, 0.5, 5., 0.5, 0.5]),
+            arr(&[1, 4, 2], &[0.5, -1., 0.5, 0.5, -4., 0.5, 0.5, 0.5]),
+            arr(&[1, 4, 2], &[1., 0.5, 0.5, 0.5, 0.5, 5., 0.5, 0.5]),
+        ];
+        for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(&f32_out(g), e, "output {k}");
+        }
+    }
+
+    /// Keras 3.15.1: `Multiply()([ea, eb, ea])`, `Maximum()([ea, c, eb])` and
+    /// `Maximum()([ea, d])` with `d = [[0.5, -0.5]]` of lower rank (its reshape
+    /// drops nothing from `ea`, whose mask still counts):
+    /// `[[2,3],[6,-7],[16,25],[0,0]]`, `[[2,3],[6,.5],[.5,5],[.5,.5]]`,
+    /// `[[1,-.5],[.5,-.5],[.5,5],[.5,-.5]]`.
+    #[test]
+    fn three_inputs_and_lower_rank_inputs_follow_keras() {
+        reset_names();
+        let m = masked();
+        let d = Input::new([2]).name("d").build();
+        let outs = vec![
+            Multiply::new().call_many(&[&m.ea, &m.eb, &m.ea]).unwrap(),
+            Maximum::new().call_many(&[&m.ea, &m.c, &m.eb]).unwrap(),
+            Maximum::new().call_many(&[&m.ea, &d]).unwrap(),
+        ];
+        assert_eq!(outs[2].shape(), &vec![None, Some(4), Some(2)]);
+        assert!(outs[2].mask().is_none());
+        let model = Model::new(&[m.a, m.b, m.c, d], &outs).unwrap();
+        let mut inputs = feeds();
+        inputs.push(array![[0.5f32, -0.5]].into());
+        let got = model.predict(&inputs).unwrap();
+        let expected = [
+            arr(&[1, 4, 2], &[2., 3., 6., -7., 16., 25., 0., 0.]),
+            arr(&[1, 4, 2], &[2., 3., 6., 0.5, 0.5, 5., 0.5, 0.5]),
+            arr(&[1, 4, 2], &[1., -0.5, 0.5, -0.5, 0.5, 5., 0.5, -0.5]),
+        ];
+        for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(&f32_out(g), e, "output {k}");
+        }
+    }
+
+    /// The recorded mask graph has Keras' ops and names (checked against
+    /// `model.to_json()` of the same Keras model), and computes Keras' masks:
+    /// `Add`: `a|b = [T,T,T,F]`; `Concatenate` with `c` unmasked: all true;
+    /// `Concatenate(axis=1)`: `[T,F,T,F,T,T,F,F]`.
+    #[test]
+    fn masks_are_recorded_as_keras_ops() {
+        reset_names();
+        let m = masked();
+        let sum = Add::new().call_many(&[&m.ea, &m.eb]).unwrap();
+        let sum_mask = sum.mask().unwrap().clone();
+        assert_eq!(sum_mask.layer().class_name(), "LogicalOr");
+        assert_eq!(sum_mask.layer().name(), "logical_or");
+        assert_eq!(sum_mask.shape(), &vec![None, Some(4)]);
+
+        let cat = Concatenate::new().call_many(&[&m.ea, &m.c]).unwrap();
+        assert_eq!(cat.layer().name(), "concatenate");
+        let any = cat.mask().unwrap().clone();
+        assert_eq!(
+            (any.layer().class_name(), any.layer().name()),
+            ("Any", "any")
+        );
+        let joined = &any.node().inputs()[0];
+        assert_eq!(joined.layer().class_name(), "Concatenate");
+        assert_eq!(joined.layer().name(), "concatenate_1");
+        assert_eq!(joined.shape(), &vec![None, Some(4), Some(4)]);
+        let parts: Vec<&str> = joined
+            .node()
+            .inputs()
+            .iter()
+            .map(|t| t.layer().class_name())
+            .collect();
+        assert_eq!(parts, ["LogicalOr", "OnesLike"]);
+        let widened: Vec<&str> = joined.node().inputs()[0]
+            .node()
+            .inputs()
+            .iter()
+            .map(|t| t.layer().name())
+            .collect();
+        assert_eq!(widened, ["expand_dims", "zeros_like"]);
+
+        let cat1 = Concatenate::new()
+            .axis(1)
+            .call_many(&[&m.ea, &m.eb])
+            .unwrap();
+        let cat1_mask = cat1.mask().unwrap().clone();
+        assert_eq!(cat1_mask.shape(), &vec![None, Some(8)]);
+
+        let model = Model::new(&[m.a, m.b, m.c], &[sum_mask, any, cat1_mask]).unwrap();
+        let got = model.predict(&feeds()).unwrap();
+        assert_eq!(
+            got[0],
+            Value::Bool(array![[true, true, true, false]].into_dyn())
+        );
+        assert_eq!(
+            got[1],
+            Value::Bool(array![[true, true, true, true]].into_dyn())
+        );
+        assert_eq!(
+            got[2],
+            Value::Bool(array![[true, false, true, false, true, true, false, false]].into_dyn())
+        );
+    }
+
+    #[test]
+    fn a_missing_mask_gives_no_mask_except_for_concatenate() {
+        reset_names();
+        let m = masked();
+        assert!(Add::new()
+            .call_many(&[&m.ea, &m.c])
+            .unwrap()
+            .mask()
+            .is_none());
+        assert!(Maximum::new()
+            .call_many(&[&m.c, &m.ea])
+            .unwrap()
+            .mask()
+            .is_none());
+        let c2 = Input::new([4, 2]).build();
+        assert!(Concatenate::new()
+            .call_many(&[&m.c, &c2])
+            .unwrap()
+            .mask()
+            .is_none());
+        assert!(Concatenate::new()
+            .call_many(&[&m.c, &m.ea])
+            .unwrap()
+            .mask()
+            .is_some());
+    }
+
+    #[test]
+    fn shapes_broadcast_like_keras() {
+        let a = Input::new([3, 4]).build();
+        let b = Input::new([1, 4]).build();
+        let c = Input::new([4]).build();
+        let u = Input::new([None, Some(4)]).build();
+        let s = |t: Tensor| t.shape().clone();
+        assert_eq!(
+            s(Add::new().call_many(&[&a, &b]).unwrap()),
+            vec![None, Some(3), Some(4)]
+        );
+        // Lower ranks gain axes after the batch axis.
+        assert_eq!(
+            s(Add::new().call_many(&[&c, &a]).unwrap()),
+            vec![None, Some(3), Some(4)]
+        );
+        // An unknown axis stays unknown (Keras' `_compute_elemwise_op_output_shape`).
+        assert_eq!(
+            s(Multiply::new().call_many(&[&a, &u]).unwrap()),
+            vec![None, None, Some(4)]
+        );
+        // Concatenate: the first input's shape with the axis sizes added.
+        assert_eq!(
+            s(Concatenate::new().axis(-2).call_many(&[&a, &u]).unwrap()),
+            vec![None, None, Some(4)]
+        );
+    }
+
+    /// `[[1, 2]] + [[[10, 20], [30, 40]]]`: the rank-2 input becomes `[1, 1, 2]`
+    /// and broadcasts over axis 1: `[[[11, 22], [31, 42]]]`.
+    #[test]
+    fn lower_rank_inputs_broadcast_at_run_time() {
+        let c = Input::new([2]).build();
+        let a = Input::new([2, 2]).build();
+        let y = Add::new().call_many(&[&c, &a]).unwrap();
+        let model = Model::new(&[c, a], &[y]).unwrap();
+        let got = model
+            .predict(&[
+                array![[1.0f32, 2.0]].into(),
+                array![[[10.0f32, 20.0], [30.0, 40.0]]].into(),
+            ])
+            .unwrap();
+        assert_eq!(f32_out(&got[0]), arr(&[1, 2, 2], &[11., 22., 31., 42.]));
+    }
+
+    #[test]
+    fn mismatched_shapes_are_errors_naming_every_shape() {
+        let a = Input::new([3]).build();
+        let b = Input::new([4]).build();
+        let err = Add::new().call_many(&[&a, &b]).unwrap_err().to_string();
+        assert!(
+            err.contains("(None, 3)") && err.contains("(None, 4)"),
+            "{err}"
+        );
+        assert!(err.contains("add"), "{err}");
+
+        let err = Subtract::new()
+            .call_many(&[&a, &a, &a])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exactly 2 inputs, got 3"), "{err}");
+
+        let x = Input::new([2, 3]).build();
+        let y = Input::new([2, 4]).build();
+        let err = Concatenate::new()
+            .axis(1)
+            .call_many(&[&x, &y])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("(None, 2, 3)") && err.contains("(None, 2, 4)"),
+            "{err}"
+        );
+        assert!(Concatenate::new().call_many(&[&x, &a]).is_err());
+        assert!(Concatenate::new().axis(3).call_many(&[&x, &y]).is_err());
+        assert!(Add::new().call_many(&[]).is_err());
+
+        let p = Input::new([3]).batch_size(2).build();
+        let q = Input::new([3]).batch_size(5).build();
+        let err = Average::new().call_many(&[&p, &q]).unwrap_err().to_string();
+        assert!(err.contains("different batch sizes"), "{err}");
+
+        let ids = Input::new([3]).dtype(DType::I32).build();
+        assert!(Maximum::new().call_many(&[&a, &ids]).is_err());
+    }
+
+    #[test]
+    fn run_time_shape_clashes_are_errors() {
+        let a = Input::new([None]).build();
+        let b = Input::new([None]).build();
+        let y = Add::new().call_many(&[&a, &b]).unwrap();
+        let model = Model::new(&[a, b], &[y]).unwrap();
+        let err = model
+            .predict(&[
+                array![[1.0f32, 2.0]].into(),
+                array![[1.0f32, 2.0, 3.0]].into(),
+            ])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[1, 2]") && err.contains("[1, 3]"), "{err}");
+    }
+
+    #[test]
+    fn configs_and_names_follow_keras() {
+        reset_names();
+        let a = Input::new([3]).build();
+        let y = Concatenate::new().axis(1).call_many(&[&a, &a]).unwrap();
+        assert_eq!(y.layer().config()["axis"], 1);
+        assert_eq!(y.layer().name(), "concatenate");
+        let z = Minimum::new().name("low").call_many(&[&a, &a]).unwrap();
+        assert_eq!(z.layer().name(), "low");
+        assert_eq!(z.layer().class_name(), "Minimum");
+        assert_eq!(z.layer().count_params(), (0, 0));
     }
 }

@@ -350,3 +350,157 @@ impl Layer for TimeDistributedLayer {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{array, ArrayD, IxDyn};
+
+    use crate::prelude::*;
+
+    /// Dense(2) with kernel `[[1, 0], [0, 1], [1, 1]]`, bias `[0.5, -0.5]` on each
+    /// step: `[x0 + x2 + 0.5, x1 + x2 - 0.5]`.
+    #[test]
+    fn applies_a_dense_layer_to_every_step() {
+        reset_names();
+        let frames = Input::new([2, 3]).build();
+        let td = TimeDistributed::new(Dense::new(2).weights(vec![
+            array![[1.0f32, 0.0], [0.0, 1.0], [1.0, 1.0]].into_dyn(),
+            array![0.5f32, -0.5].into_dyn(),
+        ]));
+        let y = td.call(&frames).unwrap();
+        assert_eq!(y.shape(), &vec![None, Some(2), Some(2)]);
+        assert_eq!(y.layer().name(), "time_distributed");
+        assert_eq!(y.layer().class_name(), "TimeDistributed");
+        let paths: Vec<String> = y.layer().weight_specs().into_iter().map(|w| w.0).collect();
+        assert_eq!(paths, ["dense/kernel", "dense/bias"]);
+        assert_eq!(y.layer().config()["layer"]["class_name"], "Dense");
+        let model = Model::new(&[frames], &[y]).unwrap();
+        let x: Value = array![
+            [[1.0f32, 2.0, 3.0], [0.0, -1.0, 1.0]],
+            [[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]]
+        ]
+        .into();
+        let got = model.predict(&[x]).unwrap();
+        let expected = array![[[4.5f32, 4.5], [1.5, -0.5]], [[0.5, -0.5], [4.5, 3.5]]];
+        assert_eq!(got[0], Value::F32(expected.into_dyn()));
+    }
+
+    /// A sentence encoder `Model` (Embedding(5, 2, mask_zero) -> Dense(1)) over
+    /// each sentence of a document. Table row `i` is `[i, 10 i]`, kernel
+    /// `[[1], [0.5]]`, so a word `i` gives `6 i`; the first sentence `[1, 2]`
+    /// gives `[[6], [12]]`.
+    #[test]
+    fn applies_a_model_to_every_step() {
+        reset_names();
+        let words = Input::new([2]).dtype(DType::I32).name("words").build();
+        let table = ArrayD::from_shape_fn(IxDyn(&[5, 2]), |i| (i[0] * (1 + 9 * i[1])) as f32);
+        let e = Embedding::new(5, 2)
+            .mask_zero(true)
+            .weights(table)
+            .call(&words)
+            .unwrap();
+        let h = Dense::new(1)
+            .weights(vec![
+                array![[1.0f32], [0.5]].into_dyn(),
+                array![0.0f32].into_dyn(),
+            ])
+            .call(&e)
+            .unwrap();
+        let encoder = Model::with_name("encoder", &[words], &[h]).unwrap();
+
+        let doc = Input::new([3, 2]).dtype(DType::I32).build();
+        let y = TimeDistributed::new(&encoder).call(&doc).unwrap();
+        assert_eq!(y.shape(), &vec![None, Some(3), Some(2), Some(1)]);
+        assert!(y.mask().is_none());
+        assert_eq!(y.layer().config()["layer"]["class_name"], "Functional");
+        let paths: Vec<String> = y.layer().weight_specs().into_iter().map(|w| w.0).collect();
+        assert_eq!(
+            paths,
+            [
+                "encoder/embedding/embeddings",
+                "encoder/dense/kernel",
+                "encoder/dense/bias"
+            ]
+        );
+        let model = Model::new(&[doc], &[y]).unwrap();
+        let got = model
+            .predict(&[array![[[1, 2], [0, 3], [4, 0]]].into()])
+            .unwrap();
+        let expected = array![[[[6.0f32], [12.0]], [[0.0], [18.0]], [[24.0], [0.0]]]];
+        assert_eq!(got[0], Value::F32(expected.into_dyn()));
+    }
+
+    /// With a masked input the output mask is the input mask (Keras 3.15.1's
+    /// TimeDistributed keeps the default `compute_mask`), and a wrapped layer
+    /// that takes masks gets the per-step mask: BatchNormalization checks that
+    /// it has one axis less than its (folded) input.
+    #[test]
+    fn masks_pass_through_and_reach_inner_layers_that_take_them() {
+        let tokens = Input::new([3]).dtype(DType::I32).build();
+        let e = Embedding::new(4, 2).mask_zero(true).call(&tokens).unwrap();
+        let y = TimeDistributed::new(Dense::new(3)).call(&e).unwrap();
+        assert_eq!(y.mask(), e.mask());
+        assert_eq!(y.node().masks()[0].as_ref(), e.mask());
+        let z = TimeDistributed::new(BatchNormalization::new())
+            .call(&y)
+            .unwrap();
+        assert_eq!(z.mask(), e.mask());
+        let model = Model::new(&[tokens], &[z]).unwrap();
+        let out = model
+            .predict(&[array![[1, 0, 3], [0, 0, 2]].into()])
+            .unwrap();
+        assert_eq!(out[0].shape(), &[2, 3, 3]);
+    }
+
+    #[test]
+    fn shares_weights_with_a_layer_ref_and_builds_it_once() {
+        let dense = Dense::new(2).into_layer();
+        let x = Input::new([4, 3]).build();
+        let y = TimeDistributed::new(&dense).call(&x).unwrap();
+        assert!(dense.is_built());
+        assert_eq!(dense.weight_specs()[0].1, vec![3, 2]);
+        // No node of the inner layer was recorded.
+        assert_eq!(y.node().inputs()[0], x);
+        let flat = Input::new([3]).build();
+        assert!(dense.call(&flat).is_ok());
+        assert_eq!(y.layer().count_params(), (8, 0));
+    }
+
+    #[test]
+    fn weights_preset_and_errors() {
+        let x = Input::new([4, 3]).build();
+        let y = TimeDistributed::new(Dense::new(1))
+            .weights(vec![
+                ArrayD::ones(IxDyn(&[3, 1])),
+                ArrayD::zeros(IxDyn(&[1])),
+            ])
+            .call(&x)
+            .unwrap();
+        assert_eq!(
+            y.layer().get_weights()[0],
+            ArrayD::<f32>::ones(IxDyn(&[3, 1]))
+        );
+
+        let flat = Input::new([3]).build();
+        let err = TimeDistributed::new(Dense::new(1))
+            .call(&flat)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("at least 3 axes") && err.contains("(None, 3)"),
+            "{err}"
+        );
+
+        let a = Input::new([3]).build();
+        let two = Model::new(std::slice::from_ref(&a), &[a.clone(), a.clone()]).unwrap();
+        let err = TimeDistributed::new(&two).call(&x).unwrap_err().to_string();
+        assert!(err.contains("exactly one output"), "{err}");
+
+        let ids = Input::new([4, 2]).dtype(DType::I32).build();
+        let err = TimeDistributed::new(Dense::new(1))
+            .call(&ids)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("inner layer 'dense"), "{err}");
+    }
+}
