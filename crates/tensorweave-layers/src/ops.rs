@@ -66,7 +66,8 @@ impl Layer for NotEqual {
     ) -> Result<Vec<Value>> {
         let v = self.value;
         let out: ArrayD<bool> = match inputs[0] {
-            Value::F32(a) => a.mapv(|x| x as f64 != v),
+            // Keras compares in the input's dtype: float32 for float data.
+            Value::F32(a) => a.mapv(|x| x != v as f32),
             Value::I32(a) => a.mapv(|x| x as f64 != v),
             Value::Bool(a) => a.mapv(|x| (x as u8 as f64) != v),
         };

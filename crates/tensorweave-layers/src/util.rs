@@ -62,7 +62,7 @@ pub fn expect_last_dim(spec: &TensorSpec, expected: usize) -> Result<()> {
 /// is not contiguous.
 pub fn as_matrix(x: &ArrayD<f32>) -> Array2<f32> {
     let k = x.shape().last().copied().unwrap_or(1);
-    let n = if k == 0 { 0 } else { x.len() / k };
+    let n = x.len().checked_div(k).unwrap_or(0);
     let std = x.as_standard_layout();
     std.into_owned()
         .into_shape_with_order((n, k))
