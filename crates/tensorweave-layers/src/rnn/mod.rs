@@ -1,1 +1,32 @@
-//! (being written)
+//! Recurrent layers with Keras 3.15.1 semantics: [`Lstm`], [`Gru`],
+//! [`SimpleRnn`] and the [`Bidirectional`] wrapper.
+//!
+//! All three cells share one sequence loop (`sequence.rs`): the input
+//! projection of every step is one matrix product, each step one
+//! `[batch, units] × [units, gates·units]` product and one fused element-wise
+//! update. Masks (`[batch, time]`, true = valid) freeze a row's states at its
+//! masked steps, whose output is the previous output (zeros before the first
+//! valid step) or zeros with `zero_output_for_mask`. With `return_sequences`
+//! the input mask passes to the output sequence; states carry no mask.
+//!
+//! Weight paths follow Keras: `lstm_cell/kernel` for a plain LSTM,
+//! `forward_lstm/lstm_cell/kernel` inside a `Bidirectional`.
+
+mod bidirectional;
+mod cell;
+mod gru;
+mod layer;
+mod lstm;
+mod options;
+mod sequence;
+mod simple_rnn;
+
+#[cfg(test)]
+mod tests;
+
+pub use bidirectional::{Bidirectional, BidirectionalLayer, MergeMode};
+pub use gru::Gru;
+pub use layer::{Recurrent, RecurrentLayer};
+pub use lstm::Lstm;
+pub use options::RnnOptions;
+pub use simple_rnn::SimpleRnn;

@@ -1,0 +1,212 @@
+//! The options every recurrent layer shares (Keras' `RNN` base arguments and
+//! the common cell arguments), and the setters that expose them on each builder.
+
+use serde::{Deserialize, Serialize};
+use tensorweave_core::{Error, Initializer, Result};
+
+use crate::activations::Activation;
+use crate::weights::Preset;
+
+/// Options shared by `LSTM`, `GRU` and `SimpleRNN`, with Keras' defaults.
+///
+/// Builders expose them as setters ([`crate::rnn::Lstm::return_sequences`], …);
+/// in a configuration they appear flattened, next to the layer's own keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RnnOptions {
+    /// Size of the hidden state (and of the output).
+    pub units: usize,
+    /// Activation of the candidate state and of the output (default tanh).
+    pub activation: Activation,
+    /// Whether the cell adds biases (default true).
+    pub use_bias: bool,
+    /// Initializer of `kernel` (default Glorot uniform).
+    pub kernel_initializer: Initializer,
+    /// Initializer of `recurrent_kernel` (default orthogonal, gain 1).
+    pub recurrent_initializer: Initializer,
+    /// Initializer of `bias` (default zeros).
+    pub bias_initializer: Initializer,
+    /// Fraction of the inputs dropped in training; inference ignores it (default 0).
+    pub dropout: f32,
+    /// Fraction of the recurrent state dropped in training; inference ignores it (default 0).
+    pub recurrent_dropout: f32,
+    /// Return the output of every step `[batch, time, units]` instead of the
+    /// last one `[batch, units]` (default false).
+    pub return_sequences: bool,
+    /// Also return the final states (default false).
+    pub return_state: bool,
+    /// Process the steps from last to first; a returned sequence is then in
+    /// processing order, i.e. reversed (default false).
+    pub go_backwards: bool,
+    /// Output zeros at masked steps instead of repeating the previous output
+    /// (default false; `Bidirectional` sets it to `return_sequences`).
+    pub zero_output_for_mask: bool,
+    /// Whether the weights are trainable (default true).
+    pub trainable: bool,
+    #[serde(skip)]
+    pub(crate) name: Option<String>,
+    #[serde(skip)]
+    pub(crate) seed: Option<u64>,
+    #[serde(skip)]
+    pub(crate) preset: Preset,
+}
+
+impl Default for RnnOptions {
+    fn default() -> Self {
+        RnnOptions {
+            units: 1,
+            activation: Activation::Tanh,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            recurrent_initializer: Initializer::orthogonal(),
+            bias_initializer: Initializer::Zeros,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            return_sequences: false,
+            return_state: false,
+            go_backwards: false,
+            zero_output_for_mask: false,
+            trainable: true,
+            name: None,
+            seed: None,
+            preset: Preset::default(),
+        }
+    }
+}
+
+impl RnnOptions {
+    /// Defaults with `units` units.
+    pub(crate) fn with_units(units: usize) -> Self {
+        RnnOptions {
+            units,
+            ..Default::default()
+        }
+    }
+
+    /// The explicit name, if one was set.
+    pub fn explicit_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Checks the values a setter cannot reject: positive units, dropout rates in `[0, 1]`.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.units == 0 {
+            return Err(Error::invalid("`units` must be a positive integer, got 0"));
+        }
+        for (what, rate) in [
+            ("dropout", self.dropout),
+            ("recurrent_dropout", self.recurrent_dropout),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(Error::invalid(format!(
+                    "`{what}` must lie in [0, 1], got {rate}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Implements the setters of [`RnnOptions`] on a builder with an `options` field.
+macro_rules! rnn_option_setters {
+    ($builder:ident, $default_name:literal) => {
+        impl $builder {
+            /// Returns the output of every step `[batch, time, units]` instead of
+            /// the last one.
+            pub fn return_sequences(mut self, return_sequences: bool) -> Self {
+                self.options.return_sequences = return_sequences;
+                self
+            }
+
+            /// Also returns the final states, after the output.
+            pub fn return_state(mut self, return_state: bool) -> Self {
+                self.options.return_state = return_state;
+                self
+            }
+
+            /// Processes the steps from last to first (the returned sequence is
+            /// in processing order, i.e. reversed).
+            pub fn go_backwards(mut self, go_backwards: bool) -> Self {
+                self.options.go_backwards = go_backwards;
+                self
+            }
+
+            /// Sets the activation of the candidate state and output (default tanh).
+            pub fn activation(mut self, activation: Activation) -> Self {
+                self.options.activation = activation;
+                self
+            }
+
+            /// Adds biases or not.
+            pub fn use_bias(mut self, use_bias: bool) -> Self {
+                self.options.use_bias = use_bias;
+                self
+            }
+
+            /// Sets the initializer of `kernel` (default Glorot uniform).
+            pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+                self.options.kernel_initializer = init;
+                self
+            }
+
+            /// Sets the initializer of `recurrent_kernel` (default orthogonal).
+            pub fn recurrent_initializer(mut self, init: Initializer) -> Self {
+                self.options.recurrent_initializer = init;
+                self
+            }
+
+            /// Sets the initializer of `bias` (default zeros).
+            pub fn bias_initializer(mut self, init: Initializer) -> Self {
+                self.options.bias_initializer = init;
+                self
+            }
+
+            /// Input dropout rate, used only in training (checked to lie in `[0, 1]`
+            /// when the layer is built).
+            pub fn dropout(mut self, rate: f32) -> Self {
+                self.options.dropout = rate;
+                self
+            }
+
+            /// Recurrent dropout rate, used only in training (checked to lie in
+            /// `[0, 1]` when the layer is built).
+            pub fn recurrent_dropout(mut self, rate: f32) -> Self {
+                self.options.recurrent_dropout = rate;
+                self
+            }
+
+            /// Outputs zeros at masked steps instead of the previous output.
+            pub fn zero_output_for_mask(mut self, zero: bool) -> Self {
+                self.options.zero_output_for_mask = zero;
+                self
+            }
+
+            /// Freezes or unfreezes the weights.
+            pub fn trainable(mut self, trainable: bool) -> Self {
+                self.options.trainable = trainable;
+                self
+            }
+
+            #[doc = concat!("Names the layer (default `", $default_name, "`, `", $default_name, "_1`, …).")]
+            pub fn name(mut self, name: impl Into<String>) -> Self {
+                self.options.name = Some(name.into());
+                self
+            }
+
+            /// Seeds the initializers.
+            pub fn seed(mut self, seed: u64) -> Self {
+                self.options.seed = Some(seed);
+                self
+            }
+
+            /// Initial weights `[kernel, recurrent_kernel, bias]` (Keras' `weights=`),
+            /// checked when the layer is built.
+            pub fn weights(mut self, weights: Vec<ndarray::ArrayD<f32>>) -> Self {
+                self.options.preset = crate::weights::Preset(Some(weights));
+                self
+            }
+        }
+    };
+}
+
+pub(crate) use rnn_option_setters;
