@@ -291,3 +291,77 @@ fn graph_time_errors_name_the_layer() {
     let err = RepeatVector::new(2).call(&x).unwrap_err();
     assert!(err.to_string().contains("rank 2"), "{err}");
 }
+#[test]
+fn fixture_cnn_branches() {
+    let tokens = Input::new([16]).dtype(DType::I32).name("tokens").build();
+    let x = Embedding::new(40, 8).call(&tokens).unwrap();
+    let branches: Vec<Tensor> = [2, 3, 4]
+        .iter()
+        .map(|&k| {
+            let c = Conv1D::new(4, k)
+                .activation(Activation::Relu)
+                .call(&x)
+                .unwrap();
+            GlobalMaxPooling1D::new().call(&c).unwrap()
+        })
+        .collect();
+    let conv_same = Conv1D::new(3, 3)
+        .padding(Padding::Same)
+        .activation(Activation::Relu)
+        .call(&x)
+        .unwrap();
+    let pooled = Concatenate::new()
+        .axis(-1)
+        .call_many(&[&branches[0], &branches[1], &branches[2]])
+        .unwrap();
+    let windows = MaxPooling1D::new(2).call(&conv_same).unwrap();
+    let dropped = Dropout::new(0.5).call(&pooled).unwrap();
+    let flat = Flatten::new().call(&windows).unwrap();
+    let merged = Concatenate::new()
+        .axis(-1)
+        .call_many(&[&dropped, &flat])
+        .unwrap();
+    let probs = Dense::new(2)
+        .activation(Activation::Softmax)
+        .call(&merged)
+        .unwrap();
+    let model = Model::new(&[tokens], &[probs]).unwrap();
+    support::fixture("cnn_branches").check(&model);
+}
+
+/// Keras fixture `shape_ops`: causal dilated Conv1D → strided Conv1D(same) →
+/// AveragePooling1D(same) → Permute → Reshape(-1) → Dense → RepeatVector(2), and
+/// Masking → LSTM(3, return_sequences) → Cropping1D((8, 0)); Concatenate(axis=1).
+#[test]
+fn fixture_shape_ops() {
+    let frames = Input::new([10, 4]).name("frames").build();
+    let x = Conv1D::new(4, 3)
+        .padding(Padding::Causal)
+        .dilation_rate(2)
+        .activation(Activation::Tanh)
+        .call(&frames)
+        .unwrap();
+    let x = Conv1D::new(4, 2)
+        .strides(2)
+        .padding(Padding::Same)
+        .call(&x)
+        .unwrap();
+    let x = AveragePooling1D::new(2)
+        .padding(Padding::Same)
+        .call(&x)
+        .unwrap();
+    let x = Permute::new(vec![2, 1]).call(&x).unwrap();
+    let x = Reshape::new(vec![-1]).call(&x).unwrap();
+    let masked = Masking::new(0.0).call(&frames).unwrap();
+    let x = Dense::new(3).call(&x).unwrap();
+    let seq = Lstm::new(3).return_sequences(true).call(&masked).unwrap();
+    let repeated = RepeatVector::new(2).call(&x).unwrap();
+    let cropped = Cropping1D::new((8, 0)).call(&seq).unwrap();
+    let out = Concatenate::new()
+        .axis(1)
+        .call_many(&[&repeated, &cropped])
+        .unwrap();
+    assert_eq!(out.shape(), &vec![None, Some(4), Some(3)]);
+    let model = Model::new(&[frames], &[out]).unwrap();
+    support::fixture("shape_ops").check(&model);
+}

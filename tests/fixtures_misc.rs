@@ -1,5 +1,6 @@
 //! Keras fixtures built with tensorweave's API as a user would write them:
-//! a nested `Model` with normalisation and merge layers and two heads.
+//! a nested `Model` with normalisation and merge layers and two heads, and a
+//! sentence-encoder `Model` wrapped in `TimeDistributed`.
 
 mod support;
 
@@ -60,5 +61,34 @@ fn nested_multi_output_matches_keras() {
         ]
     );
     let err = fixture("nested_multi_output").check(&model);
+    assert!(err < 1e-5);
+}
+
+/// `timedistributed_model/model.json`: a sentence encoder
+/// (`words` -> Embedding(40, 8, mask_zero) -> LSTM(4)), named
+/// `sentence_encoder`, applied to each of the 3 sentences of a `document` by
+/// `TimeDistributed`, then GlobalAveragePooling1D and Dense(2, softmax).
+#[test]
+fn timedistributed_model_matches_keras() {
+    reset_names();
+    let words = Input::new([6]).dtype(DType::I32).name("words").build();
+    let e = Embedding::new(40, 8).mask_zero(true).call(&words).unwrap();
+    let h = Lstm::new(4).call(&e).unwrap();
+    let encoder = Model::with_name("sentence_encoder", &[words], &[h]).unwrap();
+
+    let document = Input::new([3, 6])
+        .dtype(DType::I32)
+        .name("document")
+        .build();
+    let sentences = TimeDistributed::new(&encoder).call(&document).unwrap();
+    assert_eq!(sentences.shape(), &vec![None, Some(3), Some(4)]);
+    let pooled = GlobalAveragePooling1D::new().call(&sentences).unwrap();
+    let probs = Dense::new(2)
+        .activation(Activation::Softmax)
+        .call(&pooled)
+        .unwrap();
+    let model = Model::new(&[document], &[probs]).unwrap();
+
+    let err = fixture("timedistributed_model").check(&model);
     assert!(err < 1e-5);
 }

@@ -265,7 +265,7 @@ fn the_plan_frees_each_intermediate_after_its_last_use() {
 fn an_input_can_be_an_output_and_outputs_can_repeat() {
     let x = Input::new([2]).build();
     let y = Dense::new(1).call(&x).unwrap();
-    let model = Model::new(&[x.clone()], &[x, y.clone(), y]).unwrap();
+    let model = Model::new(std::slice::from_ref(&x), &[x.clone(), y.clone(), y]).unwrap();
     let out = model.predict(&[array![[1.0f32, 2.0]].into()]).unwrap();
     assert_eq!(out.len(), 3);
     assert_eq!(out[0], Value::from(array![[1.0f32, 2.0]]));

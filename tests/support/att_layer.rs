@@ -26,14 +26,26 @@ pub struct AttLayer {
 
 impl AttLayer {
     pub fn new(attention_dim: usize) -> Self {
-        AttLayer { attention_dim, name: None }
+        AttLayer {
+            attention_dim,
+            name: None,
+        }
     }
 }
 
 impl IntoLayer for AttLayer {
     fn into_layer(self) -> LayerRef {
-        let name = self.name.clone().unwrap_or_else(|| tensorweave::core::auto_name("AttLayer"));
-        LayerRef::new(name, Attention { attention_dim: self.attention_dim, params: Vec::new() })
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| tensorweave::core::auto_name("AttLayer"));
+        LayerRef::new(
+            name,
+            Attention {
+                attention_dim: self.attention_dim,
+                params: Vec::new(),
+            },
+        )
     }
 }
 
@@ -46,7 +58,7 @@ pub struct Attention {
 
 impl Layer for Attention {
     fn class_name(&self) -> &str {
-        "textclf>AttLayer"
+        "AttLayer"
     }
 
     fn config(&self) -> serde_json::Value {
@@ -54,7 +66,9 @@ impl Layer for Attention {
     }
 
     fn build(&mut self, inputs: &[TensorSpec]) -> Result<()> {
-        let d = inputs[0].last_dim().ok_or_else(|| Error::invalid("the feature axis must be known"))?;
+        let d = inputs[0]
+            .last_dim()
+            .ok_or_else(|| Error::invalid("the feature axis must be known"))?;
         let a = self.attention_dim;
         let mut rng = layer_rng(None);
         let init = Initializer::random_normal();
@@ -69,7 +83,9 @@ impl Layer for Attention {
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         let x = &inputs[0];
         if x.rank() != 3 {
-            return Err(Error::invalid(format!("expects [batch, time, features], got {x}")));
+            return Err(Error::invalid(format!(
+                "expects [batch, time, features], got {x}"
+            )));
         }
         Ok(vec![TensorSpec::f32(vec![x.shape[0], x.shape[2]])])
     }
@@ -78,17 +94,43 @@ impl Layer for Attention {
         true
     }
 
-    fn call(&self, inputs: &[&Value], masks: &[Option<&Value>], _ctx: &CallContext) -> Result<Vec<Value>> {
-        let x = inputs[0].as_f32()?.view().into_dimensionality::<Ix3>().map_err(|e| Error::invalid(e.to_string()))?;
+    fn call(
+        &self,
+        inputs: &[&Value],
+        masks: &[Option<&Value>],
+        _ctx: &CallContext,
+    ) -> Result<Vec<Value>> {
+        let x = inputs[0]
+            .as_f32()?
+            .view()
+            .into_dimensionality::<Ix3>()
+            .map_err(|e| Error::invalid(e.to_string()))?;
         let (batch, time, d) = x.dim();
-        let w = self.params[0].value.view().into_shape_with_order((d, self.attention_dim)).map_err(|e| Error::invalid(e.to_string()))?;
-        let b = self.params[1].value.view().into_shape_with_order(self.attention_dim).map_err(|e| Error::invalid(e.to_string()))?;
-        let u = self.params[2].value.view().into_shape_with_order(self.attention_dim).map_err(|e| Error::invalid(e.to_string()))?;
-        let mask = masks.first().copied().flatten().map(|m| m.as_bool()).transpose()?;
+        let w = self.params[0]
+            .value
+            .view()
+            .into_shape_with_order((d, self.attention_dim))
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let b = self.params[1]
+            .value
+            .view()
+            .into_shape_with_order(self.attention_dim)
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let u = self.params[2]
+            .value
+            .view()
+            .into_shape_with_order(self.attention_dim)
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let mask = masks
+            .first()
+            .copied()
+            .flatten()
+            .map(|m| m.as_bool())
+            .transpose()?;
         let mut out = Array2::<f32>::zeros((batch, d));
         for n in 0..batch {
             let xn = x.index_axis(Axis(0), n);
-            let uit = (xn.dot(&w) + &b).mapv(f32::tanh);
+            let uit = (xn.dot(&w) + b).mapv(f32::tanh);
             let mut ait = uit.dot(&u).mapv(f32::exp);
             if let Some(mask) = mask {
                 for t in 0..time {

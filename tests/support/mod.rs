@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use ndarray::ArrayD;
-use ndarray_npy::{NpzReader, ReadNpyExt, ReadNpyError};
+use ndarray_npy::{NpzReader, ReadNpyError, ReadNpyExt};
 use tensorweave::prelude::*;
 
 /// One Keras fixture case.
@@ -17,18 +17,29 @@ pub struct Fixture {
 }
 
 pub fn fixture(name: &str) -> Fixture {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras").join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keras")
+        .join(name);
     let case: serde_json::Value =
-        serde_json::from_reader(File::open(dir.join("case.json")).expect("case.json")).expect("case.json parses");
-    Fixture { name: name.to_string(), dir, case }
+        serde_json::from_reader(File::open(dir.join("case.json")).expect("case.json"))
+            .expect("case.json parses");
+    Fixture {
+        name: name.to_string(),
+        dir,
+        case,
+    }
 }
 
 impl Fixture {
     /// Weights in Keras' `model.get_weights()` order (`arr_0`, `arr_1`, …).
     pub fn weights(&self) -> Vec<ArrayD<f32>> {
-        let mut npz = NpzReader::new(File::open(self.dir.join("weights.npz")).expect("weights.npz")).expect("npz");
+        let mut npz =
+            NpzReader::new(File::open(self.dir.join("weights.npz")).expect("weights.npz"))
+                .expect("npz");
         let n = npz.names().expect("npz names").len();
-        (0..n).map(|i| npz.by_name(&format!("arr_{i}.npy")).expect("weight array")).collect()
+        (0..n)
+            .map(|i| npz.by_name(&format!("arr_{i}.npy")).expect("weight array"))
+            .collect()
     }
 
     pub fn inputs(&self) -> Vec<Value> {
@@ -36,10 +47,14 @@ impl Fixture {
         (0..n)
             .map(|i| {
                 let path = self.dir.join(format!("input_{i}.npy"));
-                let as_int: Result<ArrayD<i32>, ReadNpyError> = ArrayD::read_npy(File::open(&path).expect("input"));
+                let as_int: Result<ArrayD<i32>, ReadNpyError> =
+                    ArrayD::read_npy(File::open(&path).expect("input"));
                 match as_int {
                     Ok(a) => Value::I32(a),
-                    Err(_) => Value::F32(ArrayD::<f32>::read_npy(File::open(&path).expect("input")).expect("f32 input")),
+                    Err(_) => Value::F32(
+                        ArrayD::<f32>::read_npy(File::open(&path).expect("input"))
+                            .expect("f32 input"),
+                    ),
                 }
             })
             .collect()
@@ -48,8 +63,37 @@ impl Fixture {
     pub fn outputs(&self) -> Vec<ArrayD<f32>> {
         let n = self.case["outputs"].as_array().expect("outputs").len();
         (0..n)
-            .map(|i| ArrayD::<f32>::read_npy(File::open(self.dir.join(format!("output_{i}.npy"))).expect("output")).expect("f32"))
+            .map(|i| {
+                ArrayD::<f32>::read_npy(
+                    File::open(self.dir.join(format!("output_{i}.npy"))).expect("output"),
+                )
+                .expect("f32")
+            })
             .collect()
+    }
+
+    /// Class names of the top-level layers and ops, in the order of Keras'
+    /// `model.json` (which is Keras' `model._operations` order).
+    pub fn keras_classes(&self) -> Vec<String> {
+        let json: serde_json::Value =
+            serde_json::from_reader(File::open(self.dir.join("model.json")).expect("model.json"))
+                .expect("json");
+        json["config"]["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["class_name"].as_str().expect("class_name").to_string())
+            .collect()
+    }
+
+    /// Asserts that `model.layers()` lists the same classes in the same order as Keras.
+    pub fn check_layer_order(&self, model: &Model) {
+        let ours: Vec<String> = model
+            .layers()
+            .iter()
+            .map(|l| l.class_name().to_string())
+            .collect();
+        assert_eq!(ours, self.keras_classes(), "{}: layer order", self.name);
     }
 
     pub fn params(&self) -> usize {
@@ -57,12 +101,17 @@ impl Fixture {
     }
 
     pub fn trainable_params(&self) -> usize {
-        self.case["trainable_params"].as_u64().expect("trainable_params") as usize
+        self.case["trainable_params"]
+            .as_u64()
+            .expect("trainable_params") as usize
     }
 
     pub fn tolerance(&self) -> (f32, f32) {
         let t = &self.case["tolerance"];
-        (t["abs"].as_f64().expect("abs") as f32, t["rel"].as_f64().expect("rel") as f32)
+        (
+            t["abs"].as_f64().expect("abs") as f32,
+            t["rel"].as_f64().expect("rel") as f32,
+        )
     }
 
     /// Loads the fixture's weights into `model`, checks parameter counts, predicts
@@ -70,16 +119,37 @@ impl Fixture {
     /// `case.json`'s tolerance. Returns the largest absolute error.
     pub fn check(&self, model: &Model) -> f32 {
         let (trainable, frozen) = model.count_params();
-        assert_eq!(trainable + frozen, self.params(), "{}: total parameter count", self.name);
-        assert_eq!(trainable, self.trainable_params(), "{}: trainable parameter count", self.name);
-        model.set_weights(&self.weights()).unwrap_or_else(|e| panic!("{}: set_weights: {e}", self.name));
-        let got = model.predict(&self.inputs()).unwrap_or_else(|e| panic!("{}: predict: {e}", self.name));
+        assert_eq!(
+            trainable + frozen,
+            self.params(),
+            "{}: total parameter count",
+            self.name
+        );
+        assert_eq!(
+            trainable,
+            self.trainable_params(),
+            "{}: trainable parameter count",
+            self.name
+        );
+        model
+            .set_weights(&self.weights())
+            .unwrap_or_else(|e| panic!("{}: set_weights: {e}", self.name));
+        let got = model
+            .predict(&self.inputs())
+            .unwrap_or_else(|e| panic!("{}: predict: {e}", self.name));
         let expected = self.outputs();
-        assert_eq!(got.len(), expected.len(), "{}: number of outputs", self.name);
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "{}: number of outputs",
+            self.name
+        );
         let (abs, rel) = self.tolerance();
         let mut max_err = 0.0f32;
         for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
-            let g = g.as_f32().unwrap_or_else(|err| panic!("{}: output {k}: {err}", self.name));
+            let g = g
+                .as_f32()
+                .unwrap_or_else(|err| panic!("{}: output {k}: {err}", self.name));
             assert_eq!(g.shape(), e.shape(), "{}: output {k} shape", self.name);
             for ((idx, a), b) in g.indexed_iter().zip(e.iter()) {
                 let err = (a - b).abs();
