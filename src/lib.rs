@@ -27,6 +27,7 @@
 
 pub use tensorweave_core as core;
 pub use tensorweave_core::{Error, Model, Result, Tensor, Value};
+pub use tensorweave_io as io;
 pub use tensorweave_layers as layers;
 
 /// Everything needed to build and run models.

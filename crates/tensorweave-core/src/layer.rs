@@ -10,7 +10,7 @@ use ndarray::ArrayD;
 
 use crate::dtype::TensorSpec;
 use crate::error::{Error, Result};
-use crate::tensor::{record_call, Tensor};
+use crate::tensor::{record_call, record_call_with_masks, Tensor};
 use crate::value::Value;
 
 /// One weight array of a layer (Keras' `Variable`).
@@ -282,6 +282,20 @@ impl LayerRef {
     pub fn call_multi(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
         let inputs: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
         record_call(self, &inputs, true)
+    }
+
+    /// Calls the layer with explicit input masks (one per input, replacing the
+    /// masks the tensors carry) and returns all outputs. `list_input` says whether
+    /// the inputs form one list argument (merge layers) or separate arguments.
+    /// Loaders use this to rebuild a graph whose mask tensors were recorded.
+    pub fn call_with_masks(
+        &self,
+        inputs: &[&Tensor],
+        masks: &[Option<Tensor>],
+        list_input: bool,
+    ) -> Result<Vec<Tensor>> {
+        let inputs: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+        record_call_with_masks(self, &inputs, masks, list_input)
     }
 
     fn single(&self, mut outputs: Vec<Tensor>) -> Result<Tensor> {

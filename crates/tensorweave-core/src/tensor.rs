@@ -168,12 +168,36 @@ pub(crate) fn record_call(
     inputs: &[Tensor],
     list_input: bool,
 ) -> Result<Vec<Tensor>> {
+    let masks: Vec<Option<Tensor>> = inputs.iter().map(|t| t.mask().cloned()).collect();
+    record_call_with_masks(layer, inputs, &masks, list_input)
+}
+
+/// Records a call whose input masks are given explicitly (one entry per input),
+/// as a Keras graph does when a node's `mask` argument names a tensor: used by
+/// loaders that rebuild a recorded graph.
+pub(crate) fn record_call_with_masks(
+    layer: &LayerRef,
+    inputs: &[Tensor],
+    input_masks: &[Option<Tensor>],
+    list_input: bool,
+) -> Result<Vec<Tensor>> {
+    if input_masks.len() != inputs.len() {
+        return Err(crate::error::Error::layer(
+            layer.name(),
+            layer.class_name(),
+            format!(
+                "got {} masks for {} inputs",
+                input_masks.len(),
+                inputs.len()
+            ),
+        ));
+    }
     let specs: Vec<TensorSpec> = inputs.iter().map(|t| t.spec().clone()).collect();
     let outputs = layer.infer(&specs)?;
     let (uses_mask, n_outputs) = (layer.read().uses_mask(), outputs.len());
-    let masks: Vec<Option<Tensor>> = inputs
+    let masks: Vec<Option<Tensor>> = input_masks
         .iter()
-        .map(|t| if uses_mask { t.mask().cloned() } else { None })
+        .map(|m| if uses_mask { m.clone() } else { None })
         .collect();
     let node = Arc::new(Node {
         id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed),
@@ -184,10 +208,9 @@ pub(crate) fn record_call(
         list_input,
         outputs,
     });
-    let input_masks: Vec<Option<Tensor>> = inputs.iter().map(|t| t.mask().cloned()).collect();
     let out_masks = layer
         .read()
-        .compute_mask(inputs, &input_masks, n_outputs)
+        .compute_mask(inputs, input_masks, n_outputs)
         .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?;
     Ok((0..n_outputs)
         .map(|i| Tensor::new(node.clone(), i, out_masks.get(i).cloned().flatten()))

@@ -1,0 +1,6 @@
+//! The `tensorweave` command.
+
+fn main() {
+    eprintln!("tensorweave: no commands yet");
+    std::process::exit(2);
+}
