@@ -2,6 +2,9 @@
 //! order, inputs, Keras' outputs and `case.json`, and checks a model against them.
 #![allow(dead_code)]
 
+pub mod att_layer;
+pub mod models;
+
 use std::fs::File;
 use std::path::PathBuf;
 
