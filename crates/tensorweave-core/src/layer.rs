@@ -92,6 +92,13 @@ pub trait Layer: Send + Sync + fmt::Debug + Any {
     /// Checks the input specs and returns the output specs (batch axis first).
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>>;
 
+    /// Whether this is a Keras *op* (`NotEqual`, `Any`, `LogicalOr`, …) rather
+    /// than a layer: ops have no weights, appear in summaries and configs, and are
+    /// left out of Keras' `model.layers` and weight files.
+    fn is_op(&self) -> bool {
+        false
+    }
+
     /// Whether `call` takes the input masks (Keras: `call` has a `mask` argument).
     /// A call records its input masks as inputs of the node only when this is true.
     fn uses_mask(&self) -> bool {

@@ -823,6 +823,9 @@ pub mod mask_ops {
     op_into_layer!(LogicalOr, "LogicalOr");
 
     impl Layer for LogicalOr {
+        fn is_op(&self) -> bool {
+            true
+        }
         fn class_name(&self) -> &str {
             "LogicalOr"
         }
@@ -897,6 +900,9 @@ pub mod mask_ops {
     op_into_layer!(ExpandDims, "ExpandDims");
 
     impl Layer for ExpandDims {
+        fn is_op(&self) -> bool {
+            true
+        }
         fn class_name(&self) -> &str {
             "ExpandDims"
         }
@@ -975,6 +981,9 @@ pub mod mask_ops {
             op_into_layer!($ty, $class);
 
             impl Layer for $ty {
+                fn is_op(&self) -> bool {
+                    true
+                }
                 fn class_name(&self) -> &str {
                     $class
                 }
@@ -1055,6 +1064,9 @@ pub mod mask_ops {
     op_into_layer!(ConcatenateOp, "Concatenate");
 
     impl Layer for ConcatenateOp {
+        fn is_op(&self) -> bool {
+            true
+        }
         fn class_name(&self) -> &str {
             "Concatenate"
         }

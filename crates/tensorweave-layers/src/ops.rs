@@ -45,6 +45,9 @@ impl IntoLayer for NotEqual {
 }
 
 impl Layer for NotEqual {
+    fn is_op(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &str {
         "NotEqual"
     }
@@ -132,6 +135,9 @@ impl IntoLayer for AnyOp {
 }
 
 impl Layer for AnyOp {
+    fn is_op(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &str {
         "Any"
     }
