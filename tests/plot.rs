@@ -19,15 +19,26 @@ fn layers_and_edges(layers: &[LayerRef], prefix: &str, ids: &mut Vec<(String, St
             format!("{prefix}{}", layer.name()),
             layer.name().to_string(),
         ));
-        let inner = layer
-            .read()
-            .as_any()
-            .downcast_ref::<FunctionalLayer>()
-            .map(|f| f.graph().ordered_layers().cloned().collect::<Vec<_>>());
+        let inner = nested_layers(layer);
         if let Some(inner) = inner {
             layers_and_edges(&inner, &format!("{prefix}{}/", layer.name()), ids);
         }
     }
+}
+
+/// The layers drawn inside `layer`'s cluster: a nested model's, or those of a
+/// model wrapped by `TimeDistributed`.
+fn nested_layers(layer: &LayerRef) -> Option<Vec<LayerRef>> {
+    let of_model = |l: &LayerRef| {
+        l.read()
+            .as_any()
+            .downcast_ref::<FunctionalLayer>()
+            .map(|f| f.graph().ordered_layers().cloned().collect::<Vec<_>>())
+    };
+    of_model(layer).or_else(|| match layer.read().wrapped().as_slice() {
+        [inner] => of_model(inner),
+        _ => None,
+    })
 }
 
 fn write_if_asked(name: &str, svg: &str, dot: &str) {
@@ -107,7 +118,7 @@ fn dot_names_every_layer_and_edge() {
         let nested: HashSet<String> = model
             .layers()
             .iter()
-            .filter(|l| l.class_name() == "Functional")
+            .filter(|l| nested_layers(l).is_some())
             .map(|l| l.name().to_string())
             .collect();
         for (id, _) in &ids {
@@ -217,7 +228,9 @@ fn nested_models_are_clusters_unless_collapsed() {
 fn wrappers_name_their_inner_layer_and_names_are_escaped() {
     let model = models::build("timedistributed_model");
     let svg = to_svg(&model, &PlotOptions::default());
-    assert!(svg.contains("wraps functional (Functional)"), "{svg}");
+    // The sentence encoder inside TimeDistributed is drawn as a cluster of its layers.
+    assert!(svg.contains("time_distributed (TimeDistributed)"), "{svg}");
+    assert!(svg.contains("id=\"time_distributed/lstm\""), "{svg}");
     let model = models::build("bilstm_sequences");
     let svg = to_svg(&model, &PlotOptions::default());
     assert!(svg.contains("LSTM: forward_lstm + backward_lstm, merge_mode=concat"));

@@ -99,6 +99,12 @@ pub trait Layer: Send + Sync + fmt::Debug + Any {
         false
     }
 
+    /// The layers this one wraps and runs itself, without recording nodes for
+    /// them (`TimeDistributed`'s inner layer or model). Used to draw them.
+    fn wrapped(&self) -> Vec<LayerRef> {
+        Vec::new()
+    }
+
     /// Whether `call` takes the input masks (Keras: `call` has a `mask` argument).
     /// A call records its input masks as inputs of the node only when this is true.
     fn uses_mask(&self) -> bool {

@@ -216,6 +216,10 @@ impl Layer for TimeDistributedLayer {
         "TimeDistributed"
     }
 
+    fn wrapped(&self) -> Vec<LayerRef> {
+        vec![self.inner.clone()]
+    }
+
     fn config(&self) -> serde_json::Value {
         json!({
             "trainable": true,

@@ -90,11 +90,7 @@ impl Block {
         for layer in &layers {
             let info = box_info(layer, graph, prefix, options);
             let nested = if options.expand_nested {
-                let guard = layer.read();
-                guard
-                    .as_any()
-                    .downcast_ref::<FunctionalLayer>()
-                    .map(|f| f.graph().clone())
+                nested_graph(layer)
             } else {
                 None
             };
@@ -188,6 +184,25 @@ impl Block {
                 inner.exit(src, o)
             }
         }
+    }
+}
+
+/// The graph drawn inside `layer`'s cluster: a nested model's own, or that of a
+/// model wrapped by it (`TimeDistributed(model)`).
+fn nested_graph(layer: &LayerRef) -> Option<Graph> {
+    let guard = layer.read();
+    if let Some(f) = guard.as_any().downcast_ref::<FunctionalLayer>() {
+        return Some(f.graph().clone());
+    }
+    let wrapped = guard.wrapped();
+    drop(guard);
+    match wrapped.as_slice() {
+        [inner] => inner
+            .read()
+            .as_any()
+            .downcast_ref::<FunctionalLayer>()
+            .map(|f| f.graph().clone()),
+        _ => None,
     }
 }
 
