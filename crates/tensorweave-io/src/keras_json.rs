@@ -7,7 +7,7 @@
 //! and tensorweave's; a format version newer than this crate knows is an error.
 //!
 //! Reading follows Keras' `functional_from_config`: every layer is created
-//! first (through a [`LayerRegistry`]), then the recorded calls
+//! first (through a [`LayerRegistry`](crate::registry::LayerRegistry)), then the recorded calls
 //! (`inbound_nodes`) are replayed in sweeps over the layers, a call running
 //! once all the tensors it names exist. Masks that the file records for a call
 //! (`kwargs.mask`) are passed explicitly, so the graph uses the file's mask ops;

@@ -113,3 +113,26 @@ fn nested_models_are_numbered_from_one_in_outputs() {
     let err = model_from_keras_config(&broken, &LayerRegistry::with_builtins()).unwrap_err();
     assert!(err.to_string().contains("numbered from 1"), "{err}");
 }
+
+#[test]
+fn nested_sequential_models_are_read() {
+    let seq = json!({"module": "keras", "class_name": "Sequential", "config": {
+        "name": "mlp", "layers": [
+            {"module": "keras.layers", "class_name": "InputLayer",
+             "config": {"batch_shape": [null, 3], "dtype": "float32", "name": "feats"}},
+            dense("d1", 2, "relu"),
+            dense("d2", 1, "linear"),
+        ]}, "registered_name": null, "name": "mlp",
+        "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {
+            "shape": [null, 3], "dtype": "float32", "keras_history": ["x", 0, 0]}}],
+            "kwargs": {}}]});
+    let outer = json!({"class_name": "Functional", "config": {
+        "name": "outer", "layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": [null, 3], "name": "x"},
+             "name": "x", "inbound_nodes": []},
+            seq,
+        ],
+        "input_layers": [["x", 0, 0]], "output_layers": [["mlp", 0, 0]]}});
+    let model = model_from_keras_config(&outer, &LayerRegistry::with_builtins()).unwrap();
+    assert_eq!(run(&model), EXPECTED);
+}

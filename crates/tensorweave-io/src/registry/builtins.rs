@@ -92,6 +92,7 @@ pub(super) fn register(r: &mut LayerRegistry) {
     r.register("TimeDistributed", time_distributed);
     r.register("Functional", functional);
     r.register("Model", functional);
+    r.register("Sequential", sequential);
     register_ops(r);
 }
 
@@ -223,6 +224,13 @@ fn time_distributed(config: &Value, registry: &LayerRegistry) -> Result<LayerRef
 /// A nested `Functional` model, as a layer.
 fn functional(config: &Value, registry: &LayerRegistry) -> Result<LayerRef> {
     let model = model_from_keras_config(config, registry)?;
+    Ok(model.as_layer().clone())
+}
+
+/// A nested `Sequential` model, as a layer.
+fn sequential(config: &Value, registry: &LayerRegistry) -> Result<LayerRef> {
+    let top = serde_json::json!({ "class_name": "Sequential", "config": config });
+    let model = model_from_keras_config(&top, registry)?;
     Ok(model.as_layer().clone())
 }
 
