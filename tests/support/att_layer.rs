@@ -162,3 +162,27 @@ impl Layer for Attention {
         self
     }
 }
+
+/// The registry constructor of `textclf>AttLayer`: Keras' config
+/// `{"name": ..., "attention_dim": 6, "trainable": ..., "dtype": ...}`.
+pub fn from_config(
+    config: &serde_json::Value,
+    _registry: &tensorweave::io::registry::LayerRegistry,
+) -> Result<LayerRef> {
+    let attention_dim = match config.get("attention_dim") {
+        None => 16, // Keras' default in AttLayer.__init__
+        Some(v) => v.as_u64().ok_or_else(|| {
+            Error::Config(format!(
+                "AttLayer: attention_dim must be a positive integer, got {v}"
+            ))
+        })? as usize,
+    };
+    tensorweave::io::registry::check_dtype_policy(
+        tensorweave::io::registry::layer_name(config).unwrap_or("?"),
+        "AttLayer",
+        config.get("dtype"),
+    )?;
+    let mut builder = AttLayer::new(attention_dim);
+    builder.name = tensorweave::io::registry::layer_name(config).map(String::from);
+    Ok(builder.into_layer())
+}

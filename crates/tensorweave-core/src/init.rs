@@ -10,7 +10,8 @@ use ndarray::{Array2, ArrayD, IxDyn};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal, StandardNormal};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{json, Value as Json};
 
 thread_local! {
     static THREAD_RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
@@ -35,8 +36,14 @@ pub fn layer_rng(seed: Option<u64>) -> StdRng {
 }
 
 /// A weight initializer, named as in Keras.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "class_name", content = "config")]
+///
+/// Serialized as Keras 3 writes initializers:
+/// `{"module": "keras.initializers", "class_name": "GlorotUniform", "config": {…},
+/// "registered_name": null}`. Reads that form (ignoring `seed`, `module`,
+/// `registered_name` and `shared_object_id`), Keras 2's `{"class_name", "config"}`,
+/// Keras 2's `VarianceScaling` spellings of Glorot and He, and the string
+/// shortcuts (`"glorot_uniform"`, `"zeros"`, …).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Initializer {
     /// All zeros.
     Zeros,
@@ -136,6 +143,153 @@ impl Initializer {
     }
 }
 
+/// A float32 value written as the shortest decimal that reads back as the same
+/// float32 (`0.05`, not `0.05000000074505806`), as Keras writes Python floats.
+fn short_f64(v: f32) -> f64 {
+    format!("{v}").parse().unwrap_or(v as f64)
+}
+
+impl Initializer {
+    /// The Keras class name: `GlorotUniform`, `Zeros`, …
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            Initializer::Zeros => "Zeros",
+            Initializer::Ones => "Ones",
+            Initializer::Constant { .. } => "Constant",
+            Initializer::RandomUniform { .. } => "RandomUniform",
+            Initializer::RandomNormal { .. } => "RandomNormal",
+            Initializer::GlorotUniform => "GlorotUniform",
+            Initializer::GlorotNormal => "GlorotNormal",
+            Initializer::HeUniform => "HeUniform",
+            Initializer::Orthogonal { .. } => "Orthogonal",
+        }
+    }
+
+    /// The initializer as Keras 3.15 serializes it.
+    pub fn to_keras(&self) -> Json {
+        let config = match *self {
+            Initializer::Zeros | Initializer::Ones => json!({}),
+            Initializer::Constant { value } => json!({ "value": short_f64(value) }),
+            Initializer::RandomUniform { minval, maxval } => json!({
+                "seed": null, "minval": short_f64(minval), "maxval": short_f64(maxval)
+            }),
+            Initializer::RandomNormal { mean, stddev } => json!({
+                "seed": null, "mean": short_f64(mean), "stddev": short_f64(stddev)
+            }),
+            Initializer::GlorotUniform | Initializer::GlorotNormal | Initializer::HeUniform => {
+                json!({ "seed": null, "input_axes": null, "output_axes": null })
+            }
+            Initializer::Orthogonal { gain } => json!({ "seed": null, "gain": short_f64(gain) }),
+        };
+        json!({
+            "module": "keras.initializers",
+            "class_name": self.class_name(),
+            "config": config,
+            "registered_name": null,
+        })
+    }
+
+    /// Reads an initializer from any of the forms Keras writes (see [`Initializer`]).
+    pub fn from_keras(value: &Json) -> std::result::Result<Initializer, String> {
+        let (class, config) = match value {
+            Json::String(s) => (s.as_str(), None),
+            Json::Object(map) => match map.get("class_name").and_then(Json::as_str) {
+                Some(class) => (class, map.get("config").filter(|c| !c.is_null())),
+                None => {
+                    return Err(format!(
+                        "an initializer object needs a \"class_name\", got {value}"
+                    ))
+                }
+            },
+            other => return Err(format!("expected an initializer, got {other}")),
+        };
+        if let Some(c) = config {
+            if !c.is_object() {
+                return Err(format!(
+                    "the config of initializer {class} must be an object, got {c}"
+                ));
+            }
+        }
+        let num = |key: &str, default: f32| -> std::result::Result<f32, String> {
+            match config.and_then(|c| c.get(key)) {
+                None | Some(Json::Null) => Ok(default),
+                Some(v) => v.as_f64().map(|x| x as f32).ok_or_else(|| {
+                    format!("initializer {class}: `{key}` must be a number, got {v}")
+                }),
+            }
+        };
+        let text = |key: &str| config.and_then(|c| c.get(key)).and_then(Json::as_str);
+        for axes in ["input_axes", "output_axes"] {
+            if config
+                .and_then(|c| c.get(axes))
+                .is_some_and(|v| !v.is_null())
+            {
+                return Err(format!(
+                    "initializer {class}: `{axes}` is not supported (only the default fans are)"
+                ));
+            }
+        }
+        Ok(match class {
+            "Zeros" | "zeros" | "zero" => Initializer::Zeros,
+            "Ones" | "ones" | "one" => Initializer::Ones,
+            "Constant" | "constant" => Initializer::Constant {
+                value: num("value", 0.0)?,
+            },
+            "RandomUniform" | "random_uniform" | "uniform" => Initializer::RandomUniform {
+                minval: num("minval", -0.05)?,
+                maxval: num("maxval", 0.05)?,
+            },
+            "RandomNormal" | "random_normal" | "normal" => Initializer::RandomNormal {
+                mean: num("mean", 0.0)?,
+                stddev: num("stddev", 0.05)?,
+            },
+            "GlorotUniform" | "glorot_uniform" => Initializer::GlorotUniform,
+            "GlorotNormal" | "glorot_normal" => Initializer::GlorotNormal,
+            "HeUniform" | "he_uniform" => Initializer::HeUniform,
+            "Orthogonal" | "orthogonal" | "OrthogonalInitializer" => Initializer::Orthogonal {
+                gain: num("gain", 1.0)?,
+            },
+            "VarianceScaling" | "variance_scaling" => {
+                let scale = num("scale", 1.0)?;
+                let mode = text("mode").unwrap_or("fan_in");
+                let distribution = text("distribution").unwrap_or("truncated_normal");
+                match (mode, distribution) {
+                    ("fan_avg", "uniform") if scale == 1.0 => Initializer::GlorotUniform,
+                    ("fan_avg", "truncated_normal") if scale == 1.0 => Initializer::GlorotNormal,
+                    ("fan_in", "uniform") if scale == 2.0 => Initializer::HeUniform,
+                    _ => {
+                        return Err(format!(
+                        "VarianceScaling(scale={scale}, mode={mode}, distribution={distribution}) \
+                             is not supported; supported are the Glorot uniform/normal and He \
+                             uniform settings"
+                    ))
+                    }
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unsupported initializer '{other}'; supported: Zeros, Ones, Constant, \
+                     RandomUniform, RandomNormal, GlorotUniform, GlorotNormal, HeUniform, \
+                     Orthogonal"
+                ))
+            }
+        })
+    }
+}
+
+impl Serialize for Initializer {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_keras().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Initializer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let value = Json::deserialize(d)?;
+        Initializer::from_keras(&value).map_err(serde::de::Error::custom)
+    }
+}
+
 fn uniform(shape: &[usize], lo: f32, hi: f32, rng: &mut StdRng) -> ArrayD<f32> {
     ArrayD::from_shape_simple_fn(IxDyn(shape), || lo + (hi - lo) * rng.random::<f32>())
 }
@@ -228,6 +382,63 @@ mod tests {
         let limit = (6.0f32 / 40.0).sqrt();
         assert!(w.iter().all(|v| v.abs() <= limit));
         assert!(w.iter().any(|v| v.abs() > limit / 2.0));
+    }
+
+    #[test]
+    fn initializers_serialize_as_keras_does() {
+        // Keras 3.15.1: serialize_keras_object(RandomUniform()) gives
+        // {"module": "keras.initializers", "class_name": "RandomUniform",
+        //  "config": {"seed": None, "minval": -0.05, "maxval": 0.05}, "registered_name": None}
+        let v = serde_json::to_value(Initializer::embedding_default()).unwrap();
+        assert_eq!(
+            v,
+            json!({"module": "keras.initializers", "class_name": "RandomUniform",
+                   "config": {"seed": null, "minval": -0.05, "maxval": 0.05},
+                   "registered_name": null})
+        );
+        for init in [
+            Initializer::Zeros,
+            Initializer::Ones,
+            Initializer::Constant { value: 0.1 },
+            Initializer::embedding_default(),
+            Initializer::random_normal(),
+            Initializer::GlorotUniform,
+            Initializer::GlorotNormal,
+            Initializer::HeUniform,
+            Initializer::Orthogonal { gain: 1.5 },
+        ] {
+            let back: Initializer = serde_json::from_value(init.to_keras()).unwrap();
+            assert_eq!(back, init);
+        }
+    }
+
+    #[test]
+    fn initializers_read_keras_2_and_string_forms() {
+        let read = |v: Json| serde_json::from_value::<Initializer>(v);
+        assert_eq!(
+            read(json!("glorot_uniform")).unwrap(),
+            Initializer::GlorotUniform
+        );
+        assert_eq!(
+            read(json!("orthogonal")).unwrap(),
+            Initializer::orthogonal()
+        );
+        assert_eq!(
+            read(json!({"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": null}, "shared_object_id": 7}))
+                .unwrap(),
+            Initializer::orthogonal()
+        );
+        // Keras 2's glorot_uniform: VarianceScaling(1.0, "fan_avg", "uniform").
+        assert_eq!(
+            read(json!({"class_name": "VarianceScaling",
+                        "config": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform", "seed": null}}))
+            .unwrap(),
+            Initializer::GlorotUniform
+        );
+        let err = read(json!({"class_name": "TruncatedNormal", "config": {}})).unwrap_err();
+        assert!(err.to_string().contains("TruncatedNormal"), "{err}");
+        assert!(read(json!(3)).is_err());
+        assert!(read(json!({"config": {}})).is_err());
     }
 
     #[test]

@@ -1,1 +1,280 @@
-//! (being written)
+//! tensorweave's native files: the graph as Keras-layout JSON (see
+//! [`crate::keras_json`]) and the weights as safetensors, named by layer path
+//! (`bidirectional/forward_lstm/lstm_cell/kernel`).
+//!
+//! ```
+//! use tensorweave_io::native::ModelIo;
+//! use tensorweave_layers::prelude::*;
+//!
+//! let x = Input::new([4]).name("x").build();
+//! let y = Dense::new(2).name("out").call(&x).unwrap();
+//! let model = Model::new(&[x], &[y]).unwrap();
+//!
+//! let json = model.to_json().unwrap();
+//! let again = Model::from_json(&json).unwrap();
+//! assert_eq!(again.to_json().unwrap(), json);
+//!
+//! let dir = std::env::temp_dir().join(format!("tw-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! model.save(dir.join("model")).unwrap(); // model.json + model.safetensors
+//! let loaded = Model::load(dir.join("model")).unwrap();
+//! assert_eq!(loaded.get_weights(), model.get_weights());
+//! # std::fs::remove_dir_all(&dir).ok();
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ndarray::{ArrayD, IxDyn};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use tensorweave_core::{Error, Model, Result};
+
+use crate::keras_json::{model_from_keras_config, model_to_keras_config, FORMAT_VERSION};
+use crate::registry::{default_registry, LayerRegistry};
+
+/// Saving and loading models in tensorweave's native format.
+pub trait ModelIo: Sized {
+    /// The graph as pretty-printed, deterministic JSON in Keras' functional layout.
+    fn to_json(&self) -> Result<String>;
+
+    /// A model from JSON written by [`ModelIo::to_json`] or Keras' `to_json`,
+    /// with the layers of the default registry
+    /// ([`crate::registry::default_registry`]). Weights are freshly initialised.
+    fn from_json(json: &str) -> Result<Self>;
+
+    /// [`ModelIo::from_json`] with an explicit registry.
+    fn from_json_with(json: &str, registry: &LayerRegistry) -> Result<Self>;
+
+    /// Writes `PATH.json` (the graph) and `PATH.safetensors` (the weights); a
+    /// `.json` or `.safetensors` extension on `path` is replaced. Each file is
+    /// written to a temporary file and renamed, so a failed save leaves any
+    /// existing file intact.
+    fn save(&self, path: impl AsRef<Path>) -> Result<()>;
+
+    /// Reads `PATH.json` and `PATH.safetensors` (default registry).
+    fn load(path: impl AsRef<Path>) -> Result<Self>;
+
+    /// [`ModelIo::load`] with an explicit registry.
+    fn load_with(path: impl AsRef<Path>, registry: &LayerRegistry) -> Result<Self>;
+
+    /// Writes the weights to a safetensors file, one tensor per weight path.
+    fn save_weights_safetensors(&self, path: impl AsRef<Path>) -> Result<()>;
+
+    /// Reads weights from a safetensors file, matched by weight path. A missing,
+    /// extra or wrongly shaped tensor is an error naming it, and nothing is
+    /// written unless every weight fits.
+    fn load_weights_safetensors(&self, path: impl AsRef<Path>) -> Result<()>;
+}
+
+impl ModelIo for Model {
+    fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(&model_to_keras_config(self))?)
+    }
+
+    fn from_json(json: &str) -> Result<Self> {
+        Self::from_json_with(json, &default_registry())
+    }
+
+    fn from_json_with(json: &str, registry: &LayerRegistry) -> Result<Self> {
+        let value: serde_json::Value = serde_json::from_str(json)?;
+        model_from_keras_config(&value, registry)
+    }
+
+    fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let (json_path, weights_path) = paths(path.as_ref());
+        let json = self.to_json()?;
+        let weights = weights_bytes(self)?;
+        // Write both temporaries before replacing either file.
+        let json_tmp = write_temp(&json_path, json.as_bytes())?;
+        let weights_tmp = match write_temp(&weights_path, &weights) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = fs::remove_file(&json_tmp);
+                return Err(e);
+            }
+        };
+        commit(&weights_tmp, &weights_path).inspect_err(|_| {
+            let _ = fs::remove_file(&json_tmp);
+        })?;
+        commit(&json_tmp, &json_path)
+    }
+
+    fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with(path, &default_registry())
+    }
+
+    fn load_with(path: impl AsRef<Path>, registry: &LayerRegistry) -> Result<Self> {
+        let (json_path, weights_path) = paths(path.as_ref());
+        let json = fs::read_to_string(&json_path).map_err(|e| io_error(&json_path, e))?;
+        let model = Self::from_json_with(&json, registry).map_err(|e| match e {
+            Error::Config(message) => Error::Config(format!("{}: {message}", json_path.display())),
+            Error::Json(e) => Error::Config(format!("{}: invalid JSON: {e}", json_path.display())),
+            other => other,
+        })?;
+        model.load_weights_safetensors(&weights_path)?;
+        Ok(model)
+    }
+
+    fn save_weights_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let tmp = write_temp(path, &weights_bytes(self)?)?;
+        commit(&tmp, path)
+    }
+
+    fn load_weights_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
+        let weights = read_weights(self, &bytes, path)?;
+        self.set_weights(&weights)
+    }
+}
+
+/// `PATH.json` and `PATH.safetensors`.
+fn paths(path: &Path) -> (PathBuf, PathBuf) {
+    let base = match path.extension().and_then(|e| e.to_str()) {
+        Some("json" | "safetensors") => path.with_extension(""),
+        _ => path.to_path_buf(),
+    };
+    let with = |ext: &str| {
+        let mut p = base.clone().into_os_string();
+        p.push(ext);
+        PathBuf::from(p)
+    };
+    (with(".json"), with(".safetensors"))
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Io(std::io::Error::new(
+        e.kind(),
+        format!("{}: {e}", path.display()),
+    ))
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to a fresh temporary file next to `path` and returns its path.
+fn write_temp(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{file_name}.tmp-{}-{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_error(&tmp, e)
+    })?;
+    Ok(tmp)
+}
+
+/// Moves a temporary file over its destination.
+fn commit(tmp: &Path, path: &Path) -> Result<()> {
+    fs::rename(tmp, path).map_err(|e| {
+        let _ = fs::remove_file(tmp);
+        io_error(path, e)
+    })
+}
+
+/// The weights as safetensors bytes, one float32 tensor per weight path.
+fn weights_bytes(model: &Model) -> Result<Vec<u8>> {
+    let specs = model.weight_specs();
+    let values = model.get_weights();
+    let mut data: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
+    for ((path, shape, _), value) in specs.into_iter().zip(values) {
+        let bytes: Vec<u8> = value.iter().flat_map(|v| v.to_le_bytes()).collect();
+        if data.insert(path.clone(), (shape, bytes)).is_some() {
+            return Err(Error::Config(format!(
+                "two weights of model '{}' have the path '{path}'; rename a layer",
+                model.name()
+            )));
+        }
+    }
+    let views = data
+        .iter()
+        .map(|(name, (shape, bytes))| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.as_str(), v))
+                .map_err(|e| Error::Config(format!("weight '{name}': {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = HashMap::from([(
+        "tensorweave_format_version".to_string(),
+        FORMAT_VERSION.to_string(),
+    )]);
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::Config(format!("cannot write safetensors: {e}")))
+}
+
+/// Reads every weight of `model` from safetensors bytes, in `get_weights` order.
+fn read_weights(model: &Model, bytes: &[u8], path: &Path) -> Result<Vec<ArrayD<f32>>> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| {
+        Error::Config(format!(
+            "{}: not a valid safetensors file: {e}",
+            path.display()
+        ))
+    })?;
+    let specs = model.weight_specs();
+    let mut problems = Vec::new();
+    let mut weights = Vec::with_capacity(specs.len());
+    for (path, shape, _) in &specs {
+        let view = match file.tensor(path) {
+            Ok(v) => v,
+            Err(_) => {
+                problems.push(format!("missing weight '{path}' {shape:?}"));
+                continue;
+            }
+        };
+        if view.dtype() != Dtype::F32 {
+            problems.push(format!(
+                "weight '{path}' has dtype {:?}; only F32 is supported",
+                view.dtype()
+            ));
+            continue;
+        }
+        if view.shape() != shape.as_slice() {
+            problems.push(format!(
+                "weight '{path}' has shape {:?}, the model needs {shape:?}",
+                view.shape()
+            ));
+            continue;
+        }
+        let data: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        match ArrayD::from_shape_vec(IxDyn(shape), data) {
+            Ok(a) => weights.push(a),
+            Err(e) => problems.push(format!("weight '{path}': {e}")),
+        }
+    }
+    let known: std::collections::HashSet<&str> = specs.iter().map(|s| s.0.as_str()).collect();
+    let mut extra: Vec<String> = file
+        .names()
+        .into_iter()
+        .filter(|n| !known.contains(n))
+        .map(|n| format!("unexpected weight '{n}' (the model has no such weight)"))
+        .collect();
+    extra.sort();
+    problems.extend(extra);
+    if problems.is_empty() {
+        Ok(weights)
+    } else {
+        Err(Error::Weights {
+            layer: model.name().to_string(),
+            message: format!("{}: {}", path.display(), problems.join("; ")),
+        })
+    }
+}
