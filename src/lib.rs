@@ -32,5 +32,6 @@ pub use tensorweave_layers as layers;
 
 /// Everything needed to build and run models.
 pub mod prelude {
+    pub use tensorweave_io::{register_layer, LayerRegistry, ModelIo};
     pub use tensorweave_layers::prelude::*;
 }

@@ -8,3 +8,7 @@ pub mod keras_json;
 pub mod native;
 pub mod npz;
 pub mod registry;
+
+pub use keras_json::{model_from_keras_config, model_to_keras_config};
+pub use native::ModelIo;
+pub use registry::{default_registry, register_layer, LayerRegistry};
