@@ -2,6 +2,7 @@
 //! order, inputs, Keras' outputs and `case.json`, and checks a model against them.
 #![allow(dead_code)]
 
+#[path = "../../examples/shared/att_layer.rs"]
 pub mod att_layer;
 pub mod models;
 

@@ -1,4 +1,5 @@
-//! A user-defined layer, written as a tensorweave user would: the word/sentence
+//! A user-defined layer, written as a tensorweave user would (shared by the
+//! `han` example and the tests): the word/sentence
 //! attention of hierarchical attention networks, registered in Keras as
 //! `textclf>AttLayer` (see shared/reference/custom-attention.md):
 //!
