@@ -2,6 +2,9 @@
 //! give one line on stderr and a non-zero exit; `predict` on the 17 Keras
 //! fixtures (`.keras`, and `to_json` + `--weights` as .weights.h5 or .npz)
 //! writes outputs equal to Keras' within each case's tolerance.
+//!
+//! The tests marked "needs Keras config import" run the command on real
+//! models: they depend on `keras_json::model_from_keras_config`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,7 +13,9 @@ use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 use tensorweave_io::keras_archive::{read_keras_archive, KerasWeights};
 
-const FIXTURES: [&str; 17] = [
+/// The fixtures whose layers are all built in (`custom_attention` uses a
+/// user-defined layer, which the command cannot know).
+const FIXTURES: [&str; 16] = [
     "bigru_merge_ave",
     "bigru_merge_mul",
     "bigru_merge_none",
@@ -19,7 +24,6 @@ const FIXTURES: [&str; 17] = [
     "bilstm_return_state",
     "bilstm_sequences",
     "cnn_branches",
-    "custom_attention",
     "dynamic_length",
     "gru_reset_before",
     "nested_multi_output",
@@ -290,4 +294,19 @@ fn predict_to_json_with_weights() {
             assert_outputs_match(name, &out);
         }
     }
+}
+
+/// Needs Keras config import: a user-defined layer class is named in the error.
+#[test]
+fn user_defined_layers_are_named() {
+    let dir = fixture_dir("custom_attention");
+    let out = tensorweave(&[
+        "predict",
+        p(&dir.join("model.keras")),
+        "--input",
+        p(&dir.join("input_0.npy")),
+        "--out",
+        p(&scratch("user_layer")),
+    ]);
+    assert_one_line_error(&out, &["AttLayer"]);
 }
