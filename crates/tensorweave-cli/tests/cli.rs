@@ -268,11 +268,7 @@ fn predict_in_batches() {
 /// the archive's `model.weights.h5` written to disk, and as `weights.npz`.
 #[test]
 fn predict_to_json_with_weights() {
-    for name in [
-        "nested_multi_output",
-        "timedistributed_model",
-        "custom_attention",
-    ] {
+    for name in ["nested_multi_output", "timedistributed_model", "shape_ops"] {
         let dir = fixture_dir(name);
         let scratch_dir = scratch(&format!("json_{name}"));
         let h5 = scratch_dir.join("model.weights.h5");
