@@ -1,0 +1,259 @@
+//! `tensorweave predict`: run a model on `.npy` inputs, in batches, and write
+//! one `.npy` per output.
+
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ndarray::{ArrayD, Axis, Slice};
+use tensorweave_core::{Model, Value};
+
+use crate::npy;
+
+/// What `predict` is asked to do.
+pub struct PredictArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// Weights replacing or completing the model file's.
+    pub weights: Option<PathBuf>,
+    /// One `.npy` per model input, in input order.
+    pub inputs: Vec<PathBuf>,
+    /// Where `output_0.npy`, … go.
+    pub out: PathBuf,
+    /// Rows per batch; all rows at once when `None`.
+    pub batch_size: Option<usize>,
+}
+
+/// Loads the model, runs it and writes the outputs; returns the files written.
+pub fn run(args: &PredictArgs) -> Result<Vec<PathBuf>, String> {
+    for input in &args.inputs {
+        if !input.is_file() {
+            return Err(format!("input file {} does not exist", input.display()));
+        }
+    }
+    if !args.model.exists() {
+        return Err(format!(
+            "model file {} does not exist",
+            args.model.display()
+        ));
+    }
+    let model = tensorweave_io::keras_archive::load_model(&args.model, args.weights.as_deref())
+        .map_err(|e| format!("cannot load model {}: {e}", args.model.display()))?;
+    let inputs = read_inputs(&model, &args.inputs)?;
+    let outputs = predict_batched(&model, &inputs, args.batch_size)?;
+    write_outputs(&args.out, &outputs)
+}
+
+/// Reads one `.npy` per model input, converted to that input's dtype.
+pub fn read_inputs(model: &Model, paths: &[PathBuf]) -> Result<Vec<Value>, String> {
+    let declared = model.inputs();
+    if paths.len() != declared.len() {
+        let names: Vec<&str> = declared.iter().map(|t| t.layer().name()).collect();
+        return Err(format!(
+            "the model takes {} input(s) ({}), got {} --input file(s)",
+            declared.len(),
+            names.join(", "),
+            paths.len()
+        ));
+    }
+    declared
+        .iter()
+        .zip(paths)
+        .map(|(t, path)| npy::read_input(path, t.dtype(), t.layer().name()))
+        .collect()
+}
+
+fn rows(v: &Value) -> usize {
+    v.shape().first().copied().unwrap_or(0)
+}
+
+fn slice_rows(v: &Value, start: usize, end: usize) -> Value {
+    let s = Slice::from(start..end);
+    match v {
+        Value::F32(a) => Value::F32(a.slice_axis(Axis(0), s).to_owned()),
+        Value::I32(a) => Value::I32(a.slice_axis(Axis(0), s).to_owned()),
+        Value::Bool(a) => Value::Bool(a.slice_axis(Axis(0), s).to_owned()),
+    }
+}
+
+/// Runs the model on all rows, `batch_size` rows at a time (all at once when
+/// `None`), and returns the outputs as float32, batches joined along axis 0.
+/// A progress bar goes to stderr when batching and stderr is a terminal.
+pub fn predict_batched(
+    model: &Model,
+    inputs: &[Value],
+    batch_size: Option<usize>,
+) -> Result<Vec<ArrayD<f32>>, String> {
+    if inputs.iter().any(|v| v.shape().is_empty()) {
+        return Err("every input needs a batch axis (rank 1 or more)".to_string());
+    }
+    let n = inputs.first().map(rows).unwrap_or(0);
+    if let Some(bad) = inputs.iter().position(|v| rows(v) != n) {
+        return Err(format!(
+            "inputs disagree on the number of rows: input 0 has {n}, input {bad} has {}",
+            rows(&inputs[bad])
+        ));
+    }
+    let batch = match batch_size {
+        Some(b) if b > 0 && b < n => b,
+        _ => {
+            let outs = model.predict(inputs).map_err(|e| e.to_string())?;
+            return Ok(outs.iter().map(Value::to_f32).collect());
+        }
+    };
+    let batches = n.div_ceil(batch);
+    let bar = ProgressBar::with_draw_target(Some(batches as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} batches [{elapsed}<{eta}]")
+    {
+        bar.set_style(style);
+    }
+    let mut parts: Vec<Vec<ArrayD<f32>>> = Vec::new();
+    for b in 0..batches {
+        let (start, end) = (b * batch, ((b + 1) * batch).min(n));
+        let chunk: Vec<Value> = inputs.iter().map(|v| slice_rows(v, start, end)).collect();
+        let outs = model
+            .predict(&chunk)
+            .map_err(|e| format!("rows {start}..{end}: {e}"))?;
+        if parts.is_empty() {
+            parts = vec![Vec::with_capacity(batches); outs.len()];
+        }
+        for (k, out) in outs.iter().enumerate() {
+            if let Some(p) = parts.get_mut(k) {
+                p.push(out.to_f32());
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let views: Vec<_> = p.iter().map(|a| a.view()).collect();
+            ndarray::concatenate(Axis(0), &views)
+                .map_err(|e| format!("cannot join the batches of output {k}: {e}"))
+        })
+        .collect()
+}
+
+/// Writes `dir/output_0.npy`, … (creating `dir`) and returns their paths.
+pub fn write_outputs(dir: &Path, outputs: &[ArrayD<f32>]) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create output directory {}: {e}", dir.display()))?;
+    outputs
+        .iter()
+        .enumerate()
+        .map(|(k, out)| {
+            let path = dir.join(format!("output_{k}.npy"));
+            npy::write_output(&path, out).map(|()| path)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, ArrayD};
+    use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+    use tensorweave_layers::prelude::*;
+
+    /// `y = x @ [[1, 2], [3, 4]] + [10, 20]`: row [1, 1] gives
+    /// [1+3+10, 2+4+20] = [14, 26]; row [2, 0] gives [2+10, 4+20] = [12, 24].
+    fn dense_model() -> Model {
+        let x = Input::new([2]).name("x").build();
+        let kernel = array![[1.0f32, 2.0], [3.0, 4.0]].into_dyn();
+        let bias = array![10.0f32, 20.0].into_dyn();
+        let y = Dense::new(2).weights(vec![kernel, bias]).call(&x).unwrap();
+        Model::new(std::slice::from_ref(&x), &[y]).unwrap()
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tensorweave-cli-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn batches_give_the_rows_in_order() {
+        let model = dense_model();
+        let x = Value::F32(array![[1.0f32, 1.0], [2.0, 0.0], [1.0, 1.0]].into_dyn());
+        let expected: ArrayD<f32> = array![[14.0f32, 26.0], [12.0, 24.0], [14.0, 26.0]].into_dyn();
+        for batch in [None, Some(1), Some(2), Some(3), Some(10)] {
+            let out = predict_batched(&model, std::slice::from_ref(&x), batch).unwrap();
+            assert_eq!(out, vec![expected.clone()], "batch size {batch:?}");
+        }
+    }
+
+    #[test]
+    fn float64_inputs_are_converted_for_float_models() {
+        let model = dense_model();
+        let path = scratch("x64.npy");
+        array![[1.0f64, 1.0]]
+            .into_dyn()
+            .write_npy(std::fs::File::create(&path).unwrap())
+            .unwrap();
+        let inputs = read_inputs(&model, &[path]).unwrap();
+        let out = predict_batched(&model, &inputs, None).unwrap();
+        assert_eq!(out[0], array![[14.0f32, 26.0]].into_dyn());
+    }
+
+    #[test]
+    fn int64_inputs_are_range_checked_for_int_models() {
+        let path = scratch("ids.npy");
+        array![[1i64, 2, 3]]
+            .into_dyn()
+            .write_npy(std::fs::File::create(&path).unwrap())
+            .unwrap();
+        let v = npy::read_input(&path, DType::I32, "tokens").unwrap();
+        assert_eq!(v, Value::I32(array![[1i32, 2, 3]].into_dyn()));
+
+        array![[1i64, 1 << 40]]
+            .into_dyn()
+            .write_npy(std::fs::File::create(&path).unwrap())
+            .unwrap();
+        let err = npy::read_input(&path, DType::I32, "tokens").unwrap_err();
+        assert!(
+            err.contains("1099511627776") && err.contains("int32"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn float_data_for_int_inputs_is_refused() {
+        let path = scratch("f.npy");
+        array![[1.5f32]]
+            .into_dyn()
+            .write_npy(std::fs::File::create(&path).unwrap())
+            .unwrap();
+        let err = npy::read_input(&path, DType::I32, "tokens").unwrap_err();
+        assert!(err.contains("float32") && err.contains("'tokens'"), "{err}");
+    }
+
+    #[test]
+    fn wrong_input_count_is_refused() {
+        let model = dense_model();
+        let err = read_inputs(&model, &[]).unwrap_err();
+        assert!(err.contains("takes 1 input(s) (x), got 0"), "{err}");
+    }
+
+    #[test]
+    fn mismatched_rows_are_refused() {
+        let x = Input::new([1]).build();
+        let y = Input::new([1]).build();
+        let s = Add::new().call_many(&[&x, &y]).unwrap();
+        let model = Model::new(&[x, y], &[s]).unwrap();
+        let a = Value::F32(ArrayD::zeros(vec![3, 1]));
+        let b = Value::F32(ArrayD::zeros(vec![2, 1]));
+        let err = predict_batched(&model, &[a, b], Some(1)).unwrap_err();
+        assert!(err.contains("input 0 has 3, input 1 has 2"), "{err}");
+    }
+
+    #[test]
+    fn outputs_are_written_as_float32_npy() {
+        let dir = scratch("outs");
+        let written = write_outputs(&dir, &[array![[1.0f32]].into_dyn()]).unwrap();
+        assert_eq!(written, vec![dir.join("output_0.npy")]);
+        let back = ArrayD::<f32>::read_npy(std::fs::File::open(&written[0]).unwrap()).unwrap();
+        assert_eq!(back, array![[1.0f32]].into_dyn());
+    }
+}

@@ -1,0 +1,308 @@
+//! The `tensorweave` binary, run as a user would: argument and file errors
+//! give one line on stderr and a non-zero exit; `predict` on the 17 Keras
+//! fixtures (`.keras`, and `to_json` + `--weights` as .weights.h5 or .npz)
+//! writes outputs equal to Keras' within each case's tolerance.
+//!
+//! The tests marked "needs Keras config import" run the command on real
+//! models: they depend on `keras_json::model_from_keras_config`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ndarray::ArrayD;
+use ndarray_npy::ReadNpyExt;
+use tensorweave_io::keras_archive::{read_keras_archive, KerasWeights};
+
+/// The fixtures whose layers are all built in (`custom_attention` uses a
+/// user-defined layer, which the command cannot know).
+const FIXTURES: [&str; 16] = [
+    "bigru_merge_ave",
+    "bigru_merge_mul",
+    "bigru_merge_none",
+    "bigru_merge_sum",
+    "bilstm_classifier",
+    "bilstm_return_state",
+    "bilstm_sequences",
+    "cnn_branches",
+    "dynamic_length",
+    "gru_reset_before",
+    "nested_multi_output",
+    "shape_ops",
+    "siamese_shared",
+    "simplernn_backwards",
+    "stacked_bidirectional",
+    "timedistributed_model",
+];
+
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/keras")
+        .join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn tensorweave(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tensorweave"))
+        .args(args)
+        .output()
+        .expect("the tensorweave binary runs")
+}
+
+/// Asserts a failure with exactly one line on stderr, containing each needle.
+fn assert_one_line_error(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must fail; stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    assert!(stderr.starts_with("tensorweave: error: "), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn no_arguments() {
+    assert_one_line_error(&tensorweave(&[]), &["subcommand"]);
+}
+
+#[test]
+fn unknown_subcommand() {
+    assert_one_line_error(&tensorweave(&["frobnicate"]), &["frobnicate"]);
+}
+
+#[test]
+fn predict_without_inputs() {
+    let out = tensorweave(&["predict", "m.keras", "--out", "d"]);
+    assert_one_line_error(&out, &["--input"]);
+    assert_eq!(out.status.code(), Some(2), "usage errors exit with 2");
+}
+
+#[test]
+fn predict_without_out() {
+    assert_one_line_error(
+        &tensorweave(&["predict", "m.keras", "--input", "x.npy"]),
+        &["--out"],
+    );
+}
+
+#[test]
+fn batch_size_must_be_positive() {
+    assert_one_line_error(
+        &tensorweave(&[
+            "predict",
+            "m.keras",
+            "--input",
+            "x.npy",
+            "--out",
+            "d",
+            "--batch-size",
+            "0",
+        ]),
+        &["--batch-size"],
+    );
+}
+
+#[test]
+fn help_succeeds() {
+    let out = tensorweave(&["predict", "--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--batch-size"));
+}
+
+#[test]
+fn missing_model_file() {
+    let dir = fixture_dir("bilstm_classifier");
+    let out = tensorweave(&[
+        "predict",
+        "/nonexistent/model.keras",
+        "--input",
+        p(&dir.join("input_0.npy")),
+        "--out",
+        p(&scratch("missing_model")),
+    ]);
+    assert_one_line_error(&out, &["/nonexistent/model.keras", "does not exist"]);
+}
+
+#[test]
+fn missing_input_file() {
+    let dir = fixture_dir("bilstm_classifier");
+    let out = tensorweave(&[
+        "predict",
+        p(&dir.join("model.keras")),
+        "--input",
+        "/nonexistent/x.npy",
+        "--out",
+        p(&scratch("missing_input")),
+    ]);
+    assert_one_line_error(&out, &["/nonexistent/x.npy"]);
+}
+
+#[test]
+fn corrupt_model_archive() {
+    let dir = scratch("corrupt_model");
+    let bytes = std::fs::read(fixture_dir("bilstm_classifier").join("model.keras")).unwrap();
+    let model = dir.join("broken.keras");
+    std::fs::write(&model, &bytes[..bytes.len() / 3]).unwrap();
+    let out = tensorweave(&[
+        "predict",
+        p(&model),
+        "--input",
+        p(&fixture_dir("bilstm_classifier").join("input_0.npy")),
+        "--out",
+        p(&dir.join("out")),
+    ]);
+    assert_one_line_error(&out, &["broken.keras", "not a valid .keras archive"]);
+}
+
+#[test]
+fn json_without_weights() {
+    let dir = fixture_dir("bilstm_classifier");
+    let out = tensorweave(&[
+        "predict",
+        p(&dir.join("model.json")),
+        "--input",
+        p(&dir.join("input_0.npy")),
+        "--out",
+        p(&scratch("json_without_weights")),
+    ]);
+    assert_one_line_error(&out, &["--weights"]);
+}
+
+/// Compares `out/output_k.npy` with the fixture's Keras outputs.
+fn assert_outputs_match(name: &str, out: &Path) {
+    let dir = fixture_dir(name);
+    let case: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
+    let abs = case["tolerance"]["abs"].as_f64().unwrap() as f32;
+    let rel = case["tolerance"]["rel"].as_f64().unwrap() as f32;
+    let n = case["outputs"].as_array().unwrap().len();
+    for k in 0..n {
+        let file = format!("output_{k}.npy");
+        let expected =
+            ArrayD::<f32>::read_npy(std::fs::File::open(dir.join(&file)).unwrap()).unwrap();
+        let got = ArrayD::<f32>::read_npy(
+            std::fs::File::open(out.join(&file))
+                .unwrap_or_else(|e| panic!("{name}: {file} was not written: {e}")),
+        )
+        .unwrap();
+        assert_eq!(got.shape(), expected.shape(), "{name}: {file}");
+        for (a, b) in got.iter().zip(expected.iter()) {
+            assert!(
+                (a - b).abs() <= abs + rel * b.abs(),
+                "{name}: {file}: {a} vs {b}"
+            );
+        }
+    }
+    assert!(
+        !out.join(format!("output_{n}.npy")).exists(),
+        "{name}: no extra output"
+    );
+}
+
+fn input_args(name: &str) -> Vec<String> {
+    let dir = fixture_dir(name);
+    let mut args = Vec::new();
+    for i in 0.. {
+        let f = dir.join(format!("input_{i}.npy"));
+        if !f.exists() {
+            break;
+        }
+        args.push("--input".to_string());
+        args.push(f.to_string_lossy().into_owned());
+    }
+    args
+}
+
+fn run_predict(model: &Path, extra: &[String], name: &str, out: &Path) {
+    let mut args = vec!["predict".to_string(), model.to_string_lossy().into_owned()];
+    args.extend(extra.iter().cloned());
+    args.extend(input_args(name));
+    args.push("--out".to_string());
+    args.push(out.to_string_lossy().into_owned());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = tensorweave(&refs);
+    assert!(
+        result.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(
+        result.stdout.is_empty() && result.stderr.is_empty(),
+        "{name}: quiet when not a terminal"
+    );
+}
+
+/// Needs Keras config import (`keras_json::model_from_keras_config`).
+#[test]
+fn predict_keras_archives() {
+    for name in FIXTURES {
+        let out = scratch(&format!("keras_{name}"));
+        run_predict(&fixture_dir(name).join("model.keras"), &[], name, &out);
+        assert_outputs_match(name, &out);
+    }
+}
+
+/// Needs Keras config import. Batches of 1 and 3 rows give the same outputs.
+#[test]
+fn predict_in_batches() {
+    for (name, batch) in [("bilstm_classifier", "1"), ("siamese_shared", "3")] {
+        let out = scratch(&format!("batches_{name}"));
+        let extra = vec!["--batch-size".to_string(), batch.to_string()];
+        run_predict(&fixture_dir(name).join("model.keras"), &extra, name, &out);
+        assert_outputs_match(name, &out);
+    }
+}
+
+/// Needs Keras config import: `model.json` (`to_json`) with `--weights` given as
+/// the archive's `model.weights.h5` written to disk, and as `weights.npz`.
+#[test]
+fn predict_to_json_with_weights() {
+    for name in ["nested_multi_output", "timedistributed_model", "shape_ops"] {
+        let dir = fixture_dir(name);
+        let scratch_dir = scratch(&format!("json_{name}"));
+        let h5 = scratch_dir.join("model.weights.h5");
+        match read_keras_archive(&dir.join("model.keras"))
+            .unwrap()
+            .weights
+        {
+            KerasWeights::H5(bytes) => std::fs::write(&h5, bytes).unwrap(),
+            KerasWeights::Npz(_) => panic!("{name}: fixture archives hold model.weights.h5"),
+        }
+        for weights in [h5.clone(), dir.join("weights.npz")] {
+            let out = scratch_dir.join("out");
+            let _ = std::fs::remove_dir_all(&out);
+            let extra = vec![
+                "--weights".to_string(),
+                weights.to_string_lossy().into_owned(),
+            ];
+            run_predict(&dir.join("model.json"), &extra, name, &out);
+            assert_outputs_match(name, &out);
+        }
+    }
+}
+
+/// Needs Keras config import: a user-defined layer class is named in the error.
+#[test]
+fn user_defined_layers_are_named() {
+    let dir = fixture_dir("custom_attention");
+    let out = tensorweave(&[
+        "predict",
+        p(&dir.join("model.keras")),
+        "--input",
+        p(&dir.join("input_0.npy")),
+        "--out",
+        p(&scratch("user_layer")),
+    ]);
+    assert_one_line_error(&out, &["AttLayer"]);
+}
