@@ -122,6 +122,15 @@ impl Fixture {
     /// the fixture's inputs and compares every output with Keras' within
     /// `case.json`'s tolerance. Returns the largest absolute error.
     pub fn check(&self, model: &Model) -> f32 {
+        model
+            .set_weights(&self.weights())
+            .unwrap_or_else(|e| panic!("{}: set_weights: {e}", self.name));
+        self.check_loaded(model)
+    }
+
+    /// Like [`Fixture::check`] for a model whose weights are already loaded (from
+    /// a `.keras` file, a native save, …).
+    pub fn check_loaded(&self, model: &Model) -> f32 {
         let (trainable, frozen) = model.count_params();
         assert_eq!(
             trainable + frozen,
@@ -135,9 +144,6 @@ impl Fixture {
             "{}: trainable parameter count",
             self.name
         );
-        model
-            .set_weights(&self.weights())
-            .unwrap_or_else(|e| panic!("{}: set_weights: {e}", self.name));
         let got = model
             .predict(&self.inputs())
             .unwrap_or_else(|e| panic!("{}: predict: {e}", self.name));

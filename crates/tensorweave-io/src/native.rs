@@ -61,6 +61,12 @@ pub trait ModelIo: Sized {
     /// [`ModelIo::load`] with an explicit registry.
     fn load_with(path: impl AsRef<Path>, registry: &LayerRegistry) -> Result<Self>;
 
+    /// Loads a Keras model: a `.keras` archive (config and weights), or a Keras
+    /// `to_json` file with weights from a `.weights.h5` / `.npz` given in
+    /// `weights`. User layers are found in the default registry
+    /// ([`crate::registry::register_layer`]).
+    fn from_keras(path: impl AsRef<Path>, weights: Option<&Path>) -> Result<Self>;
+
     /// Writes the weights to a safetensors file, one tensor per weight path.
     fn save_weights_safetensors(&self, path: impl AsRef<Path>) -> Result<()>;
 
@@ -101,6 +107,10 @@ impl ModelIo for Model {
             let _ = fs::remove_file(&json_tmp);
         })?;
         commit(&json_tmp, &json_path)
+    }
+
+    fn from_keras(path: impl AsRef<Path>, weights: Option<&Path>) -> Result<Self> {
+        crate::keras_archive::load_model(path.as_ref(), weights)
     }
 
     fn load(path: impl AsRef<Path>) -> Result<Self> {
