@@ -221,7 +221,7 @@ fn model_from_keras_config(config: &serde_json::Value) -> Result<Model> {
 
 /// Loads a tensorweave model JSON with its `NAME.safetensors`.
 fn load_native_model(path: &Path) -> Result<Model> {
-    // AFTER MERGE: crate::native::ModelIo::load(path)
+    // AFTER MERGE: <Model as crate::native::ModelIo>::load(path)
     let _ = path;
     Err(Error::Config(
         "native model loading is not merged yet".to_string(),
