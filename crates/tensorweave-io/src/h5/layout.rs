@@ -102,7 +102,8 @@ fn describe(params: &[(String, Vec<usize>)]) -> String {
 /// exactly those datasets with those shapes. Reads no array data.
 pub(crate) struct Planner<'a> {
     store: &'a H5Store,
-    visited: HashMap<u64, Vec<Slot>>,
+    /// Layers already planned: our path where they were met, and their slots.
+    visited: HashMap<u64, (String, Vec<Slot>)>,
     slots: Vec<Slot>,
 }
 
@@ -131,8 +132,20 @@ impl<'a> Planner<'a> {
             }
             let key = self.container_key(layer, &container, &mut used)?;
             let ours_path = join(ours, layer.name());
-            if let Some(previous) = self.visited.get(&layer.id()) {
-                self.slots.extend(previous.iter().cloned());
+            if let Some((first_path, previous)) = self.visited.get(&layer.id()) {
+                // Saved once, where Keras met it first; our weight paths name
+                // the place it is met now.
+                let replayed: Vec<Slot> = previous
+                    .iter()
+                    .map(|slot| Slot {
+                        weight: format!(
+                            "{ours_path}{}",
+                            slot.weight.get(first_path.len()..).unwrap_or_default()
+                        ),
+                        ..slot.clone()
+                    })
+                    .collect();
+                self.slots.extend(replayed);
             } else {
                 self.layer(layer, &join(&container, &key), &ours_path)?;
             }
@@ -240,7 +253,7 @@ impl<'a> Planner<'a> {
         }
         drop(guard);
         let planned = self.slots[start..].to_vec();
-        self.visited.insert(layer.id(), planned);
+        self.visited.insert(layer.id(), (ours.to_string(), planned));
         Ok(())
     }
 
