@@ -6,6 +6,11 @@
 //! random right-padded token rows (lengths uniform in [250, 1000], the first
 //! row full), as `shared/bench/make_and_time_peers.py` makes them.
 //!
+//! With `TW_BENCH_MEDIAN=<iters>` it skips criterion and prints, like
+//! `shared/bench/ort_time.py`, one JSON line per variant and batch size with
+//! the median of `iters` calls after two warm-up calls, to set beside ONNX
+//! Runtime's numbers taken right before or after.
+//!
 //! With `TW_KERAS_BENCH=<dir>` (the folder holding `bilstm_textclf/` and
 //! `bilstm_textclf_nomask/` with `input_b*.npy` and Keras' `output_b*.npy`) and
 //! `TW_KERAS_WEIGHTS=<dir>` (holding `bench_weights_<variant>.npz`, Keras'
@@ -15,9 +20,9 @@
 use std::fs::File;
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use ndarray::{Array2, ArrayD};
 use ndarray_npy::{NpzReader, ReadNpyExt};
 use rand::rngs::StdRng;
@@ -135,5 +140,43 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// `ort_time.py`'s protocol: two warm-up calls, then the median of `iters`.
+fn medians(iters: usize) {
+    let ctx = CallContext { threads: 2 };
+    for mask in [true, false] {
+        let model = build(mask);
+        for (batch, x) in inputs(&model, mask) {
+            let xs = [x];
+            for _ in 0..2 {
+                black_box(model.predict_with(&xs, &ctx).expect("predict"));
+            }
+            let mut ms: Vec<f64> = (0..iters.max(1))
+                .map(|_| {
+                    let t = Instant::now();
+                    black_box(model.predict_with(&xs, &ctx).expect("predict"));
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            ms.sort_by(f64::total_cmp);
+            println!(
+                "{{\"runtime\": \"tensorweave\", \"model\": \"{}\", \"batch\": {batch}, \"threads\": 2, \"median_ms\": {:.2}}}",
+                variant_name(mask),
+                ms[ms.len() / 2]
+            );
+        }
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(iters) = std::env::var("TW_BENCH_MEDIAN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        medians(iters);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

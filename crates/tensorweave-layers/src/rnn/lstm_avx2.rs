@@ -1,4 +1,9 @@
-//! The LSTM update with Keras' default activations, in AVX2/FMA intrinsics.
+//! The LSTM update with Keras' default activations, in AVX2/FMA intrinsics
+//! (and AVX-512F ones where the CPU has them).
+//!
+//! The AVX-512 intrinsics and target feature are stable since Rust 1.89 (as
+//! is the `x86-v4` feature of the `gemm` crate), hence the
+//! `clippy::incompatible_msrv` allowances while the workspace declares 1.85.
 //!
 //! The element-wise update costs five activations per unit; written for the
 //! compiler to vectorize, their divisions (about one per five cycles) and the
@@ -110,6 +115,95 @@ pub(crate) unsafe fn lstm_row(z: &[f32], x: &[f32], c: &mut [f32], h: &mut [f32]
     }
 }
 
+/// Whether this CPU can run [`lstm_row_avx512`].
+pub(crate) fn available_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+/// `e^x` on 16 lanes, as [`exp`]; `scalef` applies `2^n`.
+#[inline(always)]
+#[allow(clippy::incompatible_msrv)]
+unsafe fn exp16(x: __m512) -> __m512 {
+    let y = _mm512_min_ps(
+        _mm512_set1_ps(88.0),
+        _mm512_max_ps(_mm512_set1_ps(-87.0), x),
+    );
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+        _mm512_mul_ps(y, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+    );
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), y);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
+    let mut p = _mm512_set1_ps(1.987_569_1e-4);
+    for c in [1.398_2e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    }
+    let e = _mm512_add_ps(
+        _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r),
+        _mm512_set1_ps(1.0),
+    );
+    _mm512_scalef_ps(e, n)
+}
+
+/// Sigmoid on 16 lanes: `rcp14` and one Newton step, exactly 1 where `1 + e^-x`
+/// rounds to 1.
+#[inline(always)]
+#[allow(clippy::incompatible_msrv)]
+unsafe fn sigmoid16(x: __m512) -> __m512 {
+    let neg = _mm512_castsi512_ps(_mm512_xor_si512(
+        _mm512_castps_si512(x),
+        _mm512_set1_epi32(i32::MIN),
+    ));
+    let d = _mm512_add_ps(_mm512_set1_ps(1.0), exp16(neg));
+    let r = _mm512_rcp14_ps(d);
+    let r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0)));
+    let one = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(d, _mm512_set1_ps(1.0));
+    _mm512_mask_blend_ps(one, r, _mm512_set1_ps(1.0))
+}
+
+/// `tanh(x) = 2σ(2x) − 1` on 16 lanes.
+#[inline(always)]
+#[allow(clippy::incompatible_msrv)]
+unsafe fn tanh16(x: __m512) -> __m512 {
+    let s = sigmoid16(_mm512_add_ps(x, x));
+    _mm512_fmsub_ps(s, _mm512_set1_ps(2.0), _mm512_set1_ps(1.0))
+}
+
+/// [`lstm_row`] on 16 lanes.
+///
+/// # Safety
+/// The CPU must support AVX-512F ([`available_avx512`]); sizes as for [`lstm_row`].
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::incompatible_msrv)]
+pub(crate) unsafe fn lstm_row_avx512(z: &[f32], x: &[f32], c: &mut [f32], h: &mut [f32]) {
+    let u = c.len();
+    debug_assert!(z.len() >= 4 * u && x.len() >= 4 * u && h.len() >= u);
+    let (zp, xp, cp, hp) = (z.as_ptr(), x.as_ptr(), c.as_mut_ptr(), h.as_mut_ptr());
+    let mut j = 0;
+    while j < u {
+        let m: __mmask16 = if u - j >= 16 {
+            0xFFFF
+        } else {
+            (1u16 << (u - j)) - 1
+        };
+        macro_rules! gate {
+            ($g:expr) => {
+                _mm512_add_ps(
+                    _mm512_maskz_loadu_ps(m, zp.add($g * u + j)),
+                    _mm512_maskz_loadu_ps(m, xp.add($g * u + j)),
+                )
+            };
+        }
+        let i = sigmoid16(gate!(0));
+        let f = sigmoid16(gate!(1));
+        let g = tanh16(gate!(2));
+        let o = sigmoid16(gate!(3));
+        let cn = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, cp.add(j)), _mm512_mul_ps(i, g));
+        _mm512_mask_storeu_ps(cp.add(j), m, cn);
+        _mm512_mask_storeu_ps(hp.add(j), m, _mm512_mul_ps(o, tanh16(cn)));
+        j += 16;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +270,18 @@ mod tests {
             let (mut c, mut h) = (c0.clone(), vec![0f32; u]);
             // SAFETY: checked `available()`; sizes as required.
             unsafe { lstm_row(&z, &x, &mut c, &mut h) };
+            if available_avx512() {
+                let (mut c2, mut h2) = (c0.clone(), vec![0f32; u]);
+                // SAFETY: checked `available_avx512()`; sizes as required.
+                unsafe { lstm_row_avx512(&z, &x, &mut c2, &mut h2) };
+                for j in 0..u {
+                    assert!(
+                        (c2[j] - c[j]).abs() <= 1e-6 * c[j].abs().max(1.0),
+                        "u={u} c[{j}]"
+                    );
+                    assert!((h2[j] - h[j]).abs() <= 1e-6, "u={u} h[{j}]");
+                }
+            }
             for j in 0..u {
                 let v = |g: usize| (z[g * u + j] + x[g * u + j]) as f64;
                 let s = |v: f64| 1.0 / (1.0 + (-v).exp());

@@ -219,10 +219,18 @@ fn dispatch(mode: Mode, cell: &Cell, rows: &Rows<'_>, pass: Pass<'_>) {
                 .chunks_exact(4 * u)
                 .zip(h.chunks_exact_mut(u))
                 .zip(c.chunks_exact_mut(u));
+            let wide = super::lstm_avx2::available_avx512();
             for (s, ((z, h), c)) in rows_iter.enumerate() {
-                // SAFETY: the CPU has AVX2 and FMA; `z` and the projection hold
-                // 4u values, `c` and `h` u.
-                unsafe { super::lstm_avx2::lstm_row(z, rows.x(s, 4 * u), c, h) };
+                let x = rows.x(s, 4 * u);
+                // SAFETY: the CPU has AVX2 and FMA (and AVX-512F for the wide
+                // kernel); `z` and `x` hold 4u values, `c` and `h` u.
+                unsafe {
+                    if wide {
+                        super::lstm_avx2::lstm_row_avx512(z, x, c, h)
+                    } else {
+                        super::lstm_avx2::lstm_row(z, x, c, h)
+                    }
+                };
             }
             return;
         }
