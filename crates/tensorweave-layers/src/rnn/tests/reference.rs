@@ -5,7 +5,8 @@
 //! Masks make the active rows change at every step, so the state rows are
 //! swapped around, the per-step product runs on one row (the packed vector
 //! product) and on several, and (with the small chunks of the unit-test build)
-//! the input projections span several chunks.
+//! the input projections span several chunks. Half the cases draw the inputs
+//! from a few vectors, as embedded tokens repeat.
 
 use super::run;
 use crate::rnn::{Gru, Lstm, Recurrent, SimpleRnn};
@@ -222,7 +223,18 @@ fn random_masks_match_a_plain_implementation_of_keras() {
                     rng.array(&[units, gates * units], 0.8),
                     rng.array(&bias_shape, 0.5),
                 ];
-                let x = rng.array(&[batch, steps, features], 2.0);
+                // Odd variants draw the steps from four vectors, like embedded tokens.
+                let x = if variant % 2 == 1 {
+                    let pool = rng.array(&[4, features], 2.0);
+                    let picks: Vec<usize> = (0..batch * steps)
+                        .map(|_| ((rng.next() + 1.0) * 2.0) as usize % 4)
+                        .collect();
+                    ArrayD::from_shape_fn(IxDyn(&[batch, steps, features]), |i| {
+                        pool[[picks[i[0] * steps + i[1]], i[2]]]
+                    })
+                } else {
+                    rng.array(&[batch, steps, features], 2.0)
+                };
                 let m = masks(&mut rng, batch, steps);
                 let mask_arr = ArrayD::from_shape_fn(IxDyn(&[batch, steps]), |i| m[i[0]][i[1]]);
                 let got = run(
