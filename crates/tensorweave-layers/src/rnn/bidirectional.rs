@@ -441,6 +441,11 @@ impl Layer for BidirectionalLayer {
         }
     }
 
+    fn weights_changed(&mut self) {
+        self.forward.core.weights_changed();
+        self.backward.core.weights_changed();
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

@@ -1,16 +1,19 @@
 //! The recurrent cells: their weights (Keras' `LSTMCell`, `GRUCell`,
-//! `SimpleRNNCell`) and their step kernels.
+//! `SimpleRNNCell`), checked and prepared for the kernels.
 //!
-//! A step receives the input projection `x·kernel + input_bias` of the current
-//! time step (computed for all steps at once by the sequence loop), multiplies
-//! the previous `h` by `recurrent_kernel` with one GEMM into a preallocated
-//! buffer, then updates the states row by row in one fused pass.
+//! Gate blocks stay fused as Keras stores them (`kernel [in, gates·units]`),
+//! so the input projection is one matrix product and each step one
+//! `[rows, units] × [units, gates·units]` product. What the kernels need besides
+//! the weights themselves (the recurrent kernel packed into column panels for
+//! the one-row product) is prepared once, when the layer is built or its
+//! weights are set ([`Cell::prepare`]), not at every call.
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis, Ix1, Ix2};
+use std::borrow::Cow;
+
 use rand::rngs::StdRng;
 use tensorweave_core::{Error, Initializer, Param, Result};
 
+use super::kernels::{Mat, Panels};
 use super::options::RnnOptions;
 use crate::activations::Activation;
 
@@ -66,42 +69,33 @@ pub(crate) struct Cell {
     pub(crate) kernel: Param,
     pub(crate) recurrent_kernel: Param,
     pub(crate) bias: Option<Param>,
+    /// Data derived from the weights, rebuilt by [`Cell::prepare`].
+    prepared: Option<Prepared>,
 }
 
-/// The per-sequence work buffers of a step, allocated once per sequence.
+/// The recurrent kernel packed for [`super::kernels::gemv`], with the address
+/// and length of the weight it was made from: a weight replaced without
+/// [`Cell::prepare`] being called is noticed and packed afresh for the call.
 #[derive(Debug)]
-pub(crate) struct StepState {
-    /// Hidden state `[batch, units]`; after a step, the new state.
-    pub(crate) h: Array2<f32>,
-    /// Cell state `[batch, units]` (LSTM only, else empty).
-    pub(crate) c: Array2<f32>,
-    h_new: Array2<f32>,
-    c_new: Array2<f32>,
-    /// `h·recurrent_kernel`, then the gate values `[batch, gates·units]`.
-    gates: Array2<f32>,
-    /// `r·h_prev` for the GRU with the reset gate before the product.
-    reset_h: Array2<f32>,
+struct Prepared {
+    source: (usize, usize),
+    panels: Vec<Panels>,
 }
 
-impl StepState {
-    /// Zero states for `batch` rows.
-    pub(crate) fn new(kind: CellKind, batch: usize, units: usize) -> Self {
-        let lstm = kind == CellKind::Lstm;
-        let state_rows = if lstm { batch } else { 0 };
-        let reset_rows = if kind == (CellKind::Gru { reset_after: false }) {
-            batch
-        } else {
-            0
-        };
-        StepState {
-            h: Array2::zeros((batch, units)),
-            c: Array2::zeros((state_rows, units)),
-            h_new: Array2::zeros((batch, units)),
-            c_new: Array2::zeros((state_rows, units)),
-            gates: Array2::zeros((batch, kind.gates() * units)),
-            reset_h: Array2::zeros((reset_rows, units)),
-        }
-    }
+/// The checked weights of a cell, as row-major slices, ready for the kernels.
+#[derive(Debug)]
+pub(crate) struct CellWeights<'a> {
+    /// `kernel`, `[input_dim, gates·units]`.
+    pub(crate) kernel: Mat<'a>,
+    /// `recurrent_kernel`, `[units, gates·units]`.
+    pub(crate) recurrent: Mat<'a>,
+    /// The bias added to the input projection (`[gates·units]`).
+    pub(crate) input_bias: Option<&'a [f32]>,
+    /// GRU with `reset_after`: the bias of the recurrent product.
+    pub(crate) recurrent_bias: Option<&'a [f32]>,
+    /// `recurrent` packed for one-row products: all columns, or for the GRU
+    /// with the reset gate first, columns `[0, 2u)` then `[2u, 3u)`.
+    pub(crate) panels: Cow<'a, [Panels]>,
 }
 
 impl Cell {
@@ -149,6 +143,7 @@ impl Cell {
             kernel: param("kernel", kernel),
             recurrent_kernel: param("recurrent_kernel", recurrent),
             bias,
+            prepared: None,
         }
     }
 
@@ -179,265 +174,68 @@ impl Cell {
         self.kernel.value.shape().first().copied().unwrap_or(0)
     }
 
+    /// Rebuilds the data derived from the weights (call after they change).
+    /// Weights of the wrong shape leave nothing prepared; the next call
+    /// reports them.
+    pub(crate) fn prepare(&mut self) {
+        self.prepared = None;
+        for p in self.params_mut() {
+            if !p.value.is_standard_layout() {
+                p.value = p.value.as_standard_layout().into_owned();
+            }
+        }
+        let panels = self.weights().map(|w| w.panels.into_owned());
+        if let Ok(panels) = panels {
+            self.prepared = Some(Prepared {
+                source: source_of(&self.recurrent_kernel),
+                panels,
+            });
+        }
+    }
+
     /// Checks that the weights still have the shapes this cell needs (they are
-    /// public through `visit_params_mut`) and returns typed views of them.
-    pub(crate) fn views(&self) -> Result<CellViews<'_>> {
+    /// public through `visit_params_mut`) and returns them as slices.
+    pub(crate) fn weights(&self) -> Result<CellWeights<'_>> {
         let u = self.units;
         let g = self.kind.gates() * u;
         let f = self.input_dim();
-        let kernel = weight_view::<Ix2>(&self.kernel, &[f, g])?;
-        let recurrent = weight_view::<Ix2>(&self.recurrent_kernel, &[u, g])?;
+        let kernel = Mat::dense(weight_slice(&self.kernel, &[f, g])?, f, g);
+        let recurrent = Mat::dense(weight_slice(&self.recurrent_kernel, &[u, g])?, u, g);
         let (input_bias, recurrent_bias) = match (&self.bias, self.kind) {
             (None, _) => (None, None),
             (Some(b), CellKind::Gru { reset_after: true }) => {
-                let b = weight_view::<Ix2>(b, &[2, g])?;
-                let recurrent_bias = b.row(1).to_vec();
-                (Some(b.index_axis_move(Axis(0), 0)), Some(recurrent_bias))
+                let (input, rec) = weight_slice(b, &[2, g])?.split_at(g);
+                (Some(input), Some(rec))
             }
-            (Some(b), _) => (Some(weight_view::<Ix1>(b, &[g])?), None),
+            (Some(b), _) => (Some(weight_slice(b, &[g])?), None),
         };
-        Ok(CellViews {
+        let panels = match &self.prepared {
+            Some(p) if p.source == source_of(&self.recurrent_kernel) => {
+                Cow::Borrowed(p.panels.as_slice())
+            }
+            _ => Cow::Owned(match self.kind {
+                CellKind::Gru { reset_after: false } => vec![
+                    Panels::pack(recurrent.columns(0, 2 * u))?,
+                    Panels::pack(recurrent.columns(2 * u, u))?,
+                ],
+                _ => vec![Panels::pack(recurrent)?],
+            }),
+        };
+        Ok(CellWeights {
             kernel,
             recurrent,
             input_bias,
             recurrent_bias,
+            panels,
         })
     }
-
-    /// `x·kernel + input_bias` for every row of `x` (`[n, input_dim]`).
-    pub(crate) fn project(&self, views: &CellViews<'_>, x: ArrayView2<'_, f32>) -> Array2<f32> {
-        let mut out = x.dot(&views.kernel);
-        if let Some(b) = &views.input_bias {
-            out += b;
-        }
-        out
-    }
-
-    /// One step for all rows: reads the projection `xp` (`[batch, gates·units]`)
-    /// and the states in `st`, leaves the new states in `st.h` / `st.c`. Rows
-    /// whose `valid` flag is false keep their previous states.
-    pub(crate) fn step(
-        &self,
-        views: &CellViews<'_>,
-        xp: ArrayView2<'_, f32>,
-        valid: &[bool],
-        st: &mut StepState,
-    ) -> Result<()> {
-        let u = self.units;
-        let g = self.kind.gates() * u;
-        let xp = contiguous(xp)?;
-        match self.kind {
-            CellKind::Lstm => {
-                general_mat_mul(1.0, &st.h, &views.recurrent, 0.0, &mut st.gates);
-                let rows = slices(&mut st.gates)?
-                    .chunks_exact_mut(g)
-                    .zip(xp.chunks_exact(g))
-                    .zip(slice(&st.h)?.chunks_exact(u))
-                    .zip(slice(&st.c)?.chunks_exact(u))
-                    .zip(slices(&mut st.h_new)?.chunks_exact_mut(u))
-                    .zip(slices(&mut st.c_new)?.chunks_exact_mut(u))
-                    .zip(valid);
-                for ((((((z, x), h), c), h_new), c_new), &ok) in rows {
-                    if ok {
-                        self.lstm_row(z, x, c, h_new, c_new);
-                    } else {
-                        h_new.copy_from_slice(h);
-                        c_new.copy_from_slice(c);
-                    }
-                }
-                std::mem::swap(&mut st.c, &mut st.c_new);
-            }
-            CellKind::Gru { reset_after: true } => {
-                general_mat_mul(1.0, &st.h, &views.recurrent, 0.0, &mut st.gates);
-                let rb = views.recurrent_bias.as_deref();
-                let rows = slices(&mut st.gates)?
-                    .chunks_exact_mut(g)
-                    .zip(xp.chunks_exact(g))
-                    .zip(slice(&st.h)?.chunks_exact(u))
-                    .zip(slices(&mut st.h_new)?.chunks_exact_mut(u))
-                    .zip(valid);
-                for ((((z, x), h), h_new), &ok) in rows {
-                    if ok {
-                        self.gru_after_row(z, x, rb, h, h_new);
-                    } else {
-                        h_new.copy_from_slice(h);
-                    }
-                }
-            }
-            CellKind::Gru { reset_after: false } => {
-                // z and r from h·U[:, :2u]; then the candidate from (r·h)·U[:, 2u:].
-                let u_zr = views.recurrent.slice(s![.., ..2 * u]);
-                let u_h = views.recurrent.slice(s![.., 2 * u..]);
-                general_mat_mul(
-                    1.0,
-                    &st.h,
-                    &u_zr,
-                    0.0,
-                    &mut st.gates.slice_mut(s![.., ..2 * u]),
-                );
-                let rows = slices(&mut st.gates)?
-                    .chunks_exact_mut(g)
-                    .zip(xp.chunks_exact(g))
-                    .zip(slice(&st.h)?.chunks_exact(u))
-                    .zip(slices(&mut st.reset_h)?.chunks_exact_mut(u));
-                for (((z, x), h), rh) in rows {
-                    let (zr, _) = z.split_at_mut(2 * u);
-                    for (v, xv) in zr.iter_mut().zip(x) {
-                        *v += xv;
-                    }
-                    apply(self.recurrent_activation, zr);
-                    for ((out, r), hv) in rh.iter_mut().zip(&zr[u..]).zip(h) {
-                        *out = r * hv;
-                    }
-                }
-                general_mat_mul(
-                    1.0,
-                    &st.reset_h,
-                    &u_h,
-                    0.0,
-                    &mut st.gates.slice_mut(s![.., 2 * u..]),
-                );
-                let rows = slices(&mut st.gates)?
-                    .chunks_exact_mut(g)
-                    .zip(xp.chunks_exact(g))
-                    .zip(slice(&st.h)?.chunks_exact(u))
-                    .zip(slices(&mut st.h_new)?.chunks_exact_mut(u))
-                    .zip(valid);
-                for ((((z, x), h), h_new), &ok) in rows {
-                    if !ok {
-                        h_new.copy_from_slice(h);
-                        continue;
-                    }
-                    let (zr, hh) = z.split_at_mut(2 * u);
-                    for (v, xv) in hh.iter_mut().zip(&x[2 * u..]) {
-                        *v += xv;
-                    }
-                    apply(self.activation, hh);
-                    mix(&zr[..u], h, hh, h_new);
-                }
-            }
-            CellKind::Simple => {
-                general_mat_mul(1.0, &st.h, &views.recurrent, 0.0, &mut st.gates);
-                let rows = slices(&mut st.gates)?
-                    .chunks_exact_mut(g)
-                    .zip(xp.chunks_exact(g))
-                    .zip(slice(&st.h)?.chunks_exact(u))
-                    .zip(slices(&mut st.h_new)?.chunks_exact_mut(u))
-                    .zip(valid);
-                for ((((z, x), h), h_new), &ok) in rows {
-                    if ok {
-                        for (v, xv) in z.iter_mut().zip(x) {
-                            *v += xv;
-                        }
-                        apply(self.activation, z);
-                        h_new.copy_from_slice(z);
-                    } else {
-                        h_new.copy_from_slice(h);
-                    }
-                }
-            }
-        }
-        std::mem::swap(&mut st.h, &mut st.h_new);
-        Ok(())
-    }
-
-    /// LSTM row: `z` holds `h·U`; adds `x` (which carries the bias), then
-    /// `c' = σ(f)·c + σ(i)·act(c̃)`, `h' = σ(o)·act(c')`.
-    fn lstm_row(&self, z: &mut [f32], x: &[f32], c: &[f32], h_new: &mut [f32], c_new: &mut [f32]) {
-        let u = c.len();
-        for (v, xv) in z.iter_mut().zip(x) {
-            *v += xv;
-        }
-        let (i, rest) = z.split_at_mut(u);
-        let (f, rest) = rest.split_at_mut(u);
-        let (cand, o) = rest.split_at_mut(u);
-        apply(self.recurrent_activation, i);
-        apply(self.recurrent_activation, f);
-        apply(self.activation, cand);
-        apply(self.recurrent_activation, o);
-        for ((((cn, &iv), &fv), &gv), &cv) in c_new.iter_mut().zip(&*i).zip(&*f).zip(&*cand).zip(c)
-        {
-            *cn = fv * cv + iv * gv;
-        }
-        h_new.copy_from_slice(c_new);
-        apply(self.activation, h_new);
-        for (hn, &ov) in h_new.iter_mut().zip(&*o) {
-            *hn *= ov;
-        }
-    }
-
-    /// GRU row with the reset gate after the product: `z` holds `h·U`.
-    fn gru_after_row(
-        &self,
-        z: &mut [f32],
-        x: &[f32],
-        rb: Option<&[f32]>,
-        h: &[f32],
-        h_new: &mut [f32],
-    ) {
-        let u = h.len();
-        if let Some(rb) = rb {
-            for (v, b) in z.iter_mut().zip(rb) {
-                *v += b;
-            }
-        }
-        let (zr, rec_h) = z.split_at_mut(2 * u);
-        for (v, xv) in zr.iter_mut().zip(x) {
-            *v += xv;
-        }
-        apply(self.recurrent_activation, zr);
-        let (zg, r) = zr.split_at(u);
-        for ((v, &rv), xv) in rec_h.iter_mut().zip(r).zip(&x[2 * u..]) {
-            *v = xv + rv * *v;
-        }
-        apply(self.activation, rec_h);
-        mix(zg, h, rec_h, h_new);
-    }
 }
 
-/// Typed views of a cell's weights, checked once per call.
-#[derive(Debug)]
-pub(crate) struct CellViews<'a> {
-    kernel: ArrayView2<'a, f32>,
-    recurrent: ArrayView2<'a, f32>,
-    input_bias: Option<ArrayView1<'a, f32>>,
-    /// A copy, so that the row kernel can read it as a slice.
-    recurrent_bias: Option<Vec<f32>>,
+fn source_of(p: &Param) -> (usize, usize) {
+    (p.value.as_ptr() as usize, p.value.len())
 }
 
-/// `h' = z·h + (1 − z)·hh`.
-#[inline]
-fn mix(z: &[f32], h: &[f32], hh: &[f32], h_new: &mut [f32]) {
-    for (((out, &zv), &hv), &cand) in h_new.iter_mut().zip(z).zip(h).zip(hh) {
-        *out = zv * hv + (1.0 - zv) * cand;
-    }
-}
-
-/// Applies an activation to one gate block (softmax-like ones over the block,
-/// as Keras applies them to the split gate tensor).
-#[inline]
-fn apply(act: Activation, v: &mut [f32]) {
-    match act {
-        Activation::Linear => {}
-        Activation::Softmax | Activation::LogSoftmax => {
-            let max = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            v.iter_mut().for_each(|x| *x = (*x - max).exp());
-            let sum: f32 = v.iter().sum();
-            if act == Activation::Softmax {
-                v.iter_mut().for_each(|x| *x /= sum);
-            } else {
-                let log_sum = sum.ln();
-                v.iter_mut().for_each(|x| *x = x.ln() - log_sum);
-            }
-        }
-        other => v.iter_mut().for_each(|x| *x = other.scalar(*x)),
-    }
-}
-
-fn weight_view<'a, D: ndarray::Dimension>(
-    p: &'a Param,
-    shape: &[usize],
-) -> Result<ndarray::ArrayView<'a, f32, D>> {
+fn weight_slice<'a>(p: &'a Param, shape: &[usize]) -> Result<&'a [f32]> {
     if p.value.shape() != shape {
         return Err(Error::invalid(format!(
             "weight `{}` has shape {:?}, but this layer needs {:?}; set weights with the shapes \
@@ -447,23 +245,10 @@ fn weight_view<'a, D: ndarray::Dimension>(
             shape
         )));
     }
-    p.value
-        .view()
-        .into_dimensionality::<D>()
-        .map_err(|e| Error::invalid(format!("weight `{}`: {e}", p.name)))
-}
-
-fn contiguous<'a>(v: ArrayView2<'a, f32>) -> Result<&'a [f32]> {
-    v.to_slice()
-        .ok_or_else(|| Error::invalid("internal: step input is not contiguous"))
-}
-
-fn slice(a: &Array2<f32>) -> Result<&[f32]> {
-    a.as_slice()
-        .ok_or_else(|| Error::invalid("internal: state buffer is not contiguous"))
-}
-
-fn slices(a: &mut Array2<f32>) -> Result<&mut [f32]> {
-    a.as_slice_mut()
-        .ok_or_else(|| Error::invalid("internal: state buffer is not contiguous"))
+    p.value.as_slice().ok_or_else(|| {
+        Error::invalid(format!(
+            "weight `{}` is not in standard (row-major) layout; set it from a standard array",
+            p.name
+        ))
+    })
 }

@@ -172,15 +172,24 @@ impl RnnCore {
             _ => false,
         };
         let mut rng = layer_rng(options.seed);
-        self.cell = Some(Cell::init(
+        let mut cell = Cell::init(
             self.spec.kind(),
             options,
             self.spec.recurrent_activation(),
             unit_forget_bias,
             input_dim,
             &mut rng,
-        ));
+        );
+        cell.prepare();
+        self.cell = Some(cell);
         Ok(())
+    }
+
+    /// Rebuilds what the kernels derive from the weights.
+    pub(crate) fn weights_changed(&mut self) {
+        if let Some(cell) = &mut self.cell {
+            cell.prepare();
+        }
     }
 
     /// `[output, states…]` specs for a `[batch, time, features]` input.
@@ -375,6 +384,10 @@ impl Layer for RecurrentLayer {
 
     fn visit_params_mut(&mut self, visitor: &mut ParamVisitorMut<'_>) {
         self.core.visit_params_mut("", visitor);
+    }
+
+    fn weights_changed(&mut self) {
+        self.core.weights_changed();
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -2,9 +2,9 @@
 //! [`SimpleRnn`] and the [`Bidirectional`] wrapper.
 //!
 //! All three cells share one sequence loop (`sequence.rs`): the input
-//! projection of every step is one matrix product, each step one
-//! `[batch, units] × [units, gates·units]` product and one fused element-wise
-//! update. Masks (`[batch, time]`, true = valid) freeze a row's states at its
+//! projection of a chunk of steps is one matrix product, each step one
+//! `[rows, units] × [units, gates·units]` product (`kernels.rs`) and one fused
+//! element-wise update (`step.rs`), on the rows the mask leaves active. Masks (`[batch, time]`, true = valid) freeze a row's states at its
 //! masked steps, whose output is the previous output (zeros before the first
 //! valid step) or zeros with `zero_output_for_mask`. With `return_sequences`
 //! the input mask passes to the output sequence; states carry no mask.
@@ -15,11 +15,16 @@
 mod bidirectional;
 mod cell;
 mod gru;
+mod kernels;
 mod layer;
 mod lstm;
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+mod lstm_avx2;
+mod math;
 mod options;
 mod sequence;
 mod simple_rnn;
+mod step;
 
 #[cfg(test)]
 mod tests;

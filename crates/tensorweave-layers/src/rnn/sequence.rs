@@ -1,10 +1,25 @@
 //! The sequence loop shared by every cell (Keras' `backend.rnn`): direction,
 //! masking and the returned sequence or last output.
+//!
+//! The steps run in chunks. For each chunk, the input projection
+//! `x·kernel + bias` of every (row, step) of the chunk is one matrix product,
+//! sized to stay in the L2 cache until the steps read it. Each step then
+//! multiplies the active rows' `h` by the recurrent kernel and updates them
+//! ([`super::step`]).
+//!
+//! Masked steps change nothing in Keras (states frozen), so they are skipped:
+//! the state rows are kept permuted so that the rows valid at the current step
+//! are a prefix, and only that prefix takes part in the step. A right-padded
+//! batch thus shrinks as rows end (each row is swapped out once); any mask
+//! works, each change of a row's validity costing one swap of its state rows.
+//! Rows with no valid step in a chunk get no input projection.
 
-use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3};
 use tensorweave_core::{Error, Result};
 
-use super::cell::{Cell, StepState};
+use super::cell::{Cell, CellKind};
+use super::kernels::matmul;
+use super::step::{step, Scratch};
 
 /// How the loop runs and what it returns.
 #[derive(Debug, Clone, Copy)]
@@ -54,65 +69,192 @@ pub(crate) fn run_sequence(
             )));
         }
     }
-    let views = cell.views()?;
-    let (units, width) = (cell.units, cell.kind.gates() * cell.units);
+    let w = cell.weights()?;
+    let (u, g) = (cell.units, cell.kind.gates() * cell.units);
+    let x = x.as_standard_layout();
+    let xs = x
+        .as_slice()
+        .ok_or_else(|| Error::invalid("internal: input is not contiguous"))?;
+    let mask_std = mask.as_ref().map(|m| m.as_standard_layout());
+    let mask = match &mask_std {
+        Some(m) => Some(
+            m.as_slice()
+                .ok_or_else(|| Error::invalid("internal: mask is not contiguous"))?,
+        ),
+        None => None,
+    };
+    let valid = |r: usize, t: usize| mask.is_none_or(|m| m[r * steps + t]);
+    let time = |k: usize| if opts.go_backwards { steps - 1 - k } else { k };
 
-    // The input projection of every step with one GEMM, time-major so that the
-    // rows of one step are contiguous.
-    let time_major = x.permuted_axes([1, 0, 2]);
-    let time_major = time_major.as_standard_layout();
-    let flat = time_major
-        .view()
-        .into_shape_with_order((steps * batch, features))
-        .map_err(|e| Error::invalid(format!("internal: reshape of the input failed: {e}")))?;
-    let projected = cell
-        .project(&views, flat)
-        .into_shape_with_order((steps, batch, width))
-        .map_err(|e| Error::invalid(format!("internal: reshape of the projection failed: {e}")))?;
-
-    let mut state = StepState::new(cell.kind, batch, units);
-    let mut sequence = opts
-        .return_sequences
-        .then(|| Array3::<f32>::zeros((batch, steps, units)));
-    let mut valid = vec![true; batch];
-    for k in 0..steps {
-        let t = if opts.go_backwards { steps - 1 - k } else { k };
-        if let Some(m) = &mask {
-            for (row, v) in valid.iter_mut().enumerate() {
-                *v = m.get((row, t)).copied().unwrap_or(true);
+    let mut states = States::new(cell.kind, batch, u);
+    let mut scratch = Scratch::new(cell.kind, batch, u);
+    let mut sequence = opts.return_sequences.then(|| vec![0f32; batch * steps * u]);
+    let chunk = chunk_steps(batch, g);
+    let (mut a_buf, mut xp_buf) = (Vec::new(), Vec::new());
+    let mut xp_row = vec![usize::MAX; batch];
+    let mut xp_off = vec![0usize; batch];
+    let mut active = vec![true; batch];
+    let mut n_active = batch;
+    for k0 in (0..steps).step_by(chunk) {
+        let k1 = (k0 + chunk).min(steps);
+        let len = k1 - k0;
+        let (t_lo, t_hi) = if opts.go_backwards {
+            (steps - k1, steps - k0)
+        } else {
+            (k0, k1)
+        };
+        // Gather the chunk's inputs of the rows valid somewhere in it and
+        // project them with one product.
+        a_buf.clear();
+        let mut needed = 0;
+        for (r, slot) in xp_row.iter_mut().enumerate() {
+            *slot = usize::MAX;
+            if (t_lo..t_hi).any(|t| valid(r, t)) {
+                *slot = needed;
+                needed += 1;
+                a_buf.extend_from_slice(
+                    &xs[(r * steps + t_lo) * features..(r * steps + t_hi) * features],
+                );
             }
         }
-        cell.step(&views, projected.index_axis(Axis(0), t), &valid, &mut state)?;
-        if let Some(seq) = &mut sequence {
-            // With zero initial states the previous output always equals the
-            // kept state, so a masked row repeats `h` (or outputs zeros).
-            let mut out = seq.index_axis_mut(Axis(1), k);
-            out.assign(&state.h);
-            zero_masked_rows(&mut out, &valid, opts);
+        let m = needed * len;
+        xp_buf.clear();
+        match w.input_bias {
+            Some(b) => (0..m).for_each(|_| xp_buf.extend_from_slice(b)),
+            None => xp_buf.resize(m * g, 0.0),
+        }
+        matmul(&a_buf, m, w.kernel, &mut xp_buf, g, w.input_bias.is_some())?;
+
+        for k in k0..k1 {
+            let t = time(k);
+            if mask.is_some() {
+                for (a, r) in active.iter_mut().zip(&states.slot_row) {
+                    *a = valid(*r, t);
+                }
+                n_active = states.partition(&mut active);
+            }
+            for (off, &r) in xp_off.iter_mut().zip(&states.slot_row).take(n_active) {
+                *off = (xp_row[r] * len + (t - t_lo)) * g;
+            }
+            step(
+                cell,
+                &w,
+                n_active,
+                &xp_buf,
+                &xp_off,
+                &mut states.h,
+                &mut states.c,
+                &mut scratch,
+            )?;
+            if let Some(seq) = &mut sequence {
+                // With zero initial states the previous output always equals
+                // the kept state, so a masked row repeats `h` (or outputs zeros,
+                // which the buffer already holds).
+                for (r, &s) in states.row_slot.iter().enumerate() {
+                    if opts.zero_output_for_mask && !valid(r, t) {
+                        continue;
+                    }
+                    let dst = (r * steps + k) * u;
+                    seq[dst..dst + u].copy_from_slice(&states.h[s * u..(s + 1) * u]);
+                }
+            }
         }
     }
+    let (h, c) = states.in_row_order(cell.kind);
     let output = match sequence {
-        Some(seq) => seq.into_dyn(),
+        Some(seq) => Array3::from_shape_vec((batch, steps, u), seq)
+            .map_err(|e| Error::invalid(format!("internal: output shape: {e}")))?
+            .into_dyn(),
         None => {
-            let mut last = state.h.clone();
-            zero_masked_rows(&mut last.view_mut(), &valid, opts);
+            let mut last = h.clone();
+            if opts.zero_output_for_mask && steps > 0 {
+                let t = time(steps - 1);
+                for (r, mut row) in last.outer_iter_mut().enumerate() {
+                    if !valid(r, t) {
+                        row.fill(0.0);
+                    }
+                }
+            }
             last.into_dyn()
         }
     };
-    let mut states = vec![state.h];
-    if cell.kind.n_states() == 2 {
-        states.push(state.c);
-    }
+    let mut states = vec![h];
+    states.extend(c);
     Ok(RnnRun { output, states })
 }
 
-fn zero_masked_rows(out: &mut ndarray::ArrayViewMut2<'_, f32>, valid: &[bool], opts: LoopOptions) {
-    if !opts.zero_output_for_mask {
-        return;
-    }
-    for (mut row, &ok) in out.outer_iter_mut().zip(valid) {
-        if !ok {
-            row.fill(0.0);
+/// Steps per chunk: enough that the chunk's projection (`batch` rows per step,
+/// `width` values each) fills about 1 MiB, at least one.
+fn chunk_steps(batch: usize, width: usize) -> usize {
+    // Unit tests use small chunks, so that short sequences span several.
+    const BYTES: usize = if cfg!(test) { 1 << 12 } else { 1 << 20 };
+    let rows = BYTES / (width.max(1) * std::mem::size_of::<f32>());
+    (rows / batch.max(1)).max(1)
+}
+
+/// The states, their rows permuted: slot `s` holds batch row `slot_row[s]`.
+struct States {
+    units: usize,
+    h: Vec<f32>,
+    c: Vec<f32>,
+    slot_row: Vec<usize>,
+    row_slot: Vec<usize>,
+}
+
+impl States {
+    fn new(kind: CellKind, batch: usize, units: usize) -> Self {
+        let c_rows = if kind.n_states() == 2 { batch } else { 0 };
+        States {
+            units,
+            h: vec![0.0; batch * units],
+            c: vec![0.0; c_rows * units],
+            slot_row: (0..batch).collect(),
+            row_slot: (0..batch).collect(),
         }
+    }
+
+    /// Moves the slots flagged in `active` (indexed by slot) to the front;
+    /// returns how many there are. Swaps only rows on the wrong side.
+    fn partition(&mut self, active: &mut [bool]) -> usize {
+        let (mut i, mut j) = (0, active.len());
+        loop {
+            while i < j && active[i] {
+                i += 1;
+            }
+            while i < j && !active[j - 1] {
+                j -= 1;
+            }
+            if i >= j {
+                return i;
+            }
+            self.swap(i, j - 1);
+            active.swap(i, j - 1);
+            i += 1;
+            j -= 1;
+        }
+    }
+
+    /// Exchanges slots `a < b`.
+    fn swap(&mut self, a: usize, b: usize) {
+        let u = self.units;
+        for buf in [&mut self.h, &mut self.c] {
+            if buf.len() >= (b + 1) * u {
+                let (lo, hi) = buf.split_at_mut(b * u);
+                lo[a * u..(a + 1) * u].swap_with_slice(&mut hi[..u]);
+            }
+        }
+        self.slot_row.swap(a, b);
+        self.row_slot[self.slot_row[a]] = a;
+        self.row_slot[self.slot_row[b]] = b;
+    }
+
+    /// `h` and (for the LSTM) `c` as `[batch, units]` in batch order.
+    fn in_row_order(&self, kind: CellKind) -> (Array2<f32>, Option<Array2<f32>>) {
+        let u = self.units;
+        let batch = self.row_slot.len();
+        let gather =
+            |buf: &[f32]| Array2::from_shape_fn((batch, u), |(r, j)| buf[self.row_slot[r] * u + j]);
+        let c = (kind.n_states() == 2).then(|| gather(&self.c));
+        (gather(&self.h), c)
     }
 }

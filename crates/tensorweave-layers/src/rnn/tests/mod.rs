@@ -5,6 +5,7 @@ mod bidirectional;
 mod cells;
 mod errors;
 mod masking;
+mod reference;
 
 use ndarray::{ArrayD, IxDyn};
 use tensorweave_core::{CallContext, Input, IntoLayer, LayerRef, Value};
