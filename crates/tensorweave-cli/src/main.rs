@@ -4,8 +4,17 @@
 //! runs a model (a Keras `.keras` archive, a Keras `to_json` file with
 //! `--weights`, or a tensorweave model `.json` with its `.safetensors`) on
 //! `.npy` inputs and writes `DIR/output_0.npy`, … (float32) in output order.
+//!
+//! `tensorweave bench MODEL --input X.npy [--iters N] [--warmup W] [--threads T]`
+//! times `predict` and prints one JSON line; `tensorweave summary MODEL` prints
+//! Keras' summary table; `tensorweave plot MODEL -o FILE.svg|.dot` draws the
+//! graph; `tensorweave convert MODEL -o OUT.json` writes the native format
+//! (`OUT.json` + `OUT.safetensors`).
+//!
 //! Any failure prints one line on stderr and exits non-zero.
 
+mod bench;
+mod inspect;
 mod npy;
 mod predict;
 
@@ -42,6 +51,59 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         batch_size: Option<u64>,
     },
+    /// Time predict on .npy inputs; prints one JSON line (median, min, max ms).
+    Bench {
+        /// The model file (as for predict).
+        model: PathBuf,
+        /// Weights file (as for predict).
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+        /// One .npy per model input, in the model's input order.
+        #[arg(long = "input", value_name = "X.npy", required = true)]
+        inputs: Vec<PathBuf>,
+        /// Timed runs.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+        iters: u64,
+        /// Untimed runs before timing.
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        /// Threads (default: all cores).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
+    },
+    /// Print Keras' summary table of a model.
+    Summary {
+        /// The model file (as for predict).
+        model: PathBuf,
+        /// Weights file (as for predict).
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+    },
+    /// Draw a model as SVG (drawn in Rust) or Graphviz DOT.
+    Plot {
+        /// The model file (as for predict).
+        model: PathBuf,
+        /// Weights file (as for predict).
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+        /// The picture: FILE.svg or FILE.dot.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// Draw nested models as one box instead of a cluster of their layers.
+        #[arg(long)]
+        collapse_nested: bool,
+    },
+    /// Save a model in tensorweave's native format (OUT.json + OUT.safetensors).
+    Convert {
+        /// The model file (as for predict).
+        model: PathBuf,
+        /// Weights file (as for predict).
+        #[arg(long, value_name = "FILE")]
+        weights: Option<PathBuf>,
+        /// The output: OUT.json (OUT.safetensors is written beside it).
+        #[arg(short = 'o', long = "output", value_name = "OUT.json")]
+        output: PathBuf,
+    },
 }
 
 /// Prints one line on stderr.
@@ -54,6 +116,14 @@ fn fail(message: &str, code: u8) -> ExitCode {
         .join(" ");
     eprintln!("tensorweave: error: {line}");
     ExitCode::from(code)
+}
+
+/// Exit code of a finished command: 0, or 1 with its one-line error.
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, 1),
+    }
 }
 
 fn main() -> ExitCode {
@@ -70,7 +140,7 @@ fn main() -> ExitCode {
                 ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             ) {
                 return fail(
-                    "a subcommand is required: predict (see 'tensorweave --help')",
+                    "a subcommand is required: predict, bench, summary, plot or convert (see 'tensorweave --help')",
                     2,
                 );
             }
@@ -107,5 +177,45 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e, 1),
             }
         }
+        Command::Bench {
+            model,
+            weights,
+            inputs,
+            iters,
+            warmup,
+            threads,
+        } => {
+            let args = bench::BenchArgs {
+                model,
+                weights,
+                inputs,
+                iters: usize::try_from(iters).unwrap_or(usize::MAX),
+                warmup: usize::try_from(warmup).unwrap_or(usize::MAX),
+                threads: threads.and_then(|t| usize::try_from(t).ok()),
+            };
+            finish(bench::run(&args).map(|line| println!("{line}")))
+        }
+        Command::Summary { model, weights } => {
+            finish(inspect::summary(&model, weights.as_deref()).map(|table| println!("{table}")))
+        }
+        Command::Plot {
+            model,
+            weights,
+            output,
+            collapse_nested,
+        } => finish(inspect::plot(
+            &model,
+            weights.as_deref(),
+            &output,
+            !collapse_nested,
+        )),
+        Command::Convert {
+            model,
+            weights,
+            output,
+        } => finish(
+            inspect::convert(&model, weights.as_deref(), &output)
+                .map(|(json, st)| eprintln!("wrote {} and {}", json.display(), st.display())),
+        ),
     }
 }

@@ -306,3 +306,121 @@ fn user_defined_layers_are_named() {
     ]);
     assert_one_line_error(&out, &["AttLayer"]);
 }
+
+/// Layer names of a fixture, from Keras' own `model.json` (nested models included).
+fn keras_layer_names(name: &str) -> Vec<String> {
+    fn walk(config: &serde_json::Value, out: &mut Vec<String>) {
+        for layer in config["config"]["layers"].as_array().into_iter().flatten() {
+            out.push(layer["config"]["name"].as_str().unwrap().to_string());
+            if layer["class_name"] == "Functional" {
+                walk(layer, out);
+            }
+        }
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture_dir(name).join("model.json")).unwrap())
+            .unwrap();
+    let mut names = Vec::new();
+    walk(&json, &mut names);
+    names
+}
+
+/// `summary` prints Keras' totals; `plot` names every layer; `convert` then
+/// `predict` on the native files reproduces Keras' outputs.
+#[test]
+fn summary_plot_and_convert_every_fixture() {
+    for name in FIXTURES {
+        let keras = fixture_dir(name).join("model.keras");
+        let out = tensorweave(&["summary", p(&keras)]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let table = String::from_utf8_lossy(&out.stdout).into_owned();
+        let expected = std::fs::read_to_string(fixture_dir(name).join("summary.txt")).unwrap();
+        let total = expected
+            .lines()
+            .find(|l| l.contains("Total params:"))
+            .unwrap();
+        assert!(
+            table.contains(total.trim()),
+            "{name}: {total} not in\n{table}"
+        );
+
+        let dir = scratch(&format!("inspect_{name}"));
+        let svg = dir.join("model.svg");
+        let out = tensorweave(&["plot", p(&keras), "-o", p(&svg)]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let drawing = std::fs::read_to_string(&svg).unwrap();
+        assert!(drawing.starts_with("<svg"), "{name}");
+        for layer in keras_layer_names(name) {
+            assert!(
+                drawing.contains(&format!(">{layer} (")),
+                "{name}: {layer} not drawn"
+            );
+        }
+        let dot = dir.join("model.dot");
+        assert!(tensorweave(&["plot", p(&keras), "-o", p(&dot)])
+            .status
+            .success());
+        assert!(std::fs::read_to_string(&dot)
+            .unwrap()
+            .starts_with("digraph"));
+
+        let native = dir.join("native.json");
+        let out = tensorweave(&["convert", p(&keras), "-o", p(&native)]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(dir.join("native.safetensors").is_file());
+        let predictions = dir.join("out");
+        run_predict(&native, &[], name, &predictions);
+        assert_outputs_match(name, &predictions);
+    }
+}
+
+#[test]
+fn bench_prints_one_json_line() {
+    let name = "bilstm_classifier";
+    let keras = fixture_dir(name).join("model.keras");
+    let mut args = vec![
+        "bench".to_string(),
+        p(&keras).to_string(),
+        "--iters".into(),
+        "3".into(),
+        "--warmup".into(),
+        "1".into(),
+    ];
+    args.extend(input_args(name));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = tensorweave(&refs);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    for key in ["median_ms", "min_ms", "max_ms"] {
+        assert!(line[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {line}");
+    }
+    assert!(line["min_ms"].as_f64() <= line["median_ms"].as_f64());
+    assert!(line["median_ms"].as_f64() <= line["max_ms"].as_f64());
+    assert_eq!(line["batch"], 5);
+    assert!(line["threads"].as_u64().is_some_and(|t| t >= 1));
+}
+
+#[test]
+fn plot_needs_a_known_picture_format() {
+    let keras = fixture_dir("bilstm_classifier").join("model.keras");
+    let out = tensorweave(&["plot", p(&keras), "-o", "/tmp/model.png"]);
+    assert_one_line_error(&out, &[".svg or .dot"]);
+}

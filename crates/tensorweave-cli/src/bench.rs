@@ -1,0 +1,83 @@
+//! `tensorweave bench`: load once, run `predict` warm-up + timed times, print one
+//! JSON line with the median, min and max milliseconds.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tensorweave_core::CallContext;
+
+use crate::inspect::load;
+use crate::predict::read_inputs;
+
+/// What `bench` was asked to do.
+pub struct BenchArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// Optional weights file.
+    pub weights: Option<PathBuf>,
+    /// One `.npy` per model input.
+    pub inputs: Vec<PathBuf>,
+    /// Timed runs.
+    pub iters: usize,
+    /// Untimed runs first.
+    pub warmup: usize,
+    /// Threads a layer may use (default: all cores).
+    pub threads: Option<usize>,
+}
+
+/// Runs the benchmark and returns the JSON line.
+pub fn run(args: &BenchArgs) -> Result<String, String> {
+    for input in &args.inputs {
+        if !input.is_file() {
+            return Err(format!("input file {} does not exist", input.display()));
+        }
+    }
+    let model = load(&args.model, args.weights.as_deref())?;
+    let inputs = read_inputs(&model, &args.inputs)?;
+    let mut ctx = CallContext::default();
+    if let Some(t) = args.threads {
+        ctx.threads = t.max(1);
+    }
+    let once = |ctx: &CallContext| {
+        model
+            .predict_with(&inputs, ctx)
+            .map_err(|e| format!("predict failed: {e}"))
+    };
+    for _ in 0..args.warmup {
+        once(&ctx)?;
+    }
+    let mut times = Vec::with_capacity(args.iters);
+    for _ in 0..args.iters.max(1) {
+        let start = Instant::now();
+        once(&ctx)?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = if times.len() % 2 == 1 {
+        times[times.len() / 2]
+    } else {
+        (times[times.len() / 2 - 1] + times[times.len() / 2]) / 2.0
+    };
+    let batch = inputs
+        .first()
+        .and_then(|v| v.shape().first().copied())
+        .unwrap_or(0);
+    let line = serde_json::json!({
+        "median_ms": round(median),
+        "min_ms": round(times[0]),
+        "max_ms": round(times[times.len() - 1]),
+        "batch": batch,
+        "threads": ctx.threads,
+        "iters": times.len(),
+        "model": model_label(&args.model),
+    });
+    Ok(line.to_string())
+}
+
+fn round(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
+}
+
+fn model_label(path: &Path) -> String {
+    path.display().to_string()
+}
