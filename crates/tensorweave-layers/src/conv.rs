@@ -314,7 +314,7 @@ impl Conv1D {
                 self.strides, self.dilation_rate
             )));
         }
-        if self.groups == 0 || self.filters % self.groups != 0 {
+        if self.groups == 0 || !self.filters.is_multiple_of(self.groups) {
             return Err(Error::invalid(format!(
                 "groups must be positive and divide filters; got groups={} and filters={}",
                 self.groups, self.filters
