@@ -8,7 +8,7 @@
 //! the input projections span several chunks. Half the cases draw the inputs
 //! from a few vectors, as embedded tokens repeat.
 
-use super::run;
+use super::{run, run_with};
 use crate::rnn::{Gru, Lstm, Recurrent, SimpleRnn};
 use ndarray::{ArrayD, IxDyn};
 
@@ -275,5 +275,35 @@ fn random_masks_match_a_plain_implementation_of_keras() {
                 }
             }
         }
+    }
+}
+
+/// A layer with enough work runs each half of the batch on its own thread;
+/// the result is the one-thread result (rows are independent).
+#[test]
+fn two_threads_split_the_batch_without_changing_results() {
+    let mut rng = Lcg(7);
+    let (batch, steps, features, units) = (5, 130, 32, 32);
+    let w = vec![
+        rng.array(&[features, 4 * units], 0.3),
+        rng.array(&[units, 4 * units], 0.3),
+        rng.array(&[4 * units], 0.3),
+    ];
+    let x = rng.array(&[batch, steps, features], 1.0);
+    let m = masks(&mut rng, batch, steps);
+    let mask = ArrayD::from_shape_fn(IxDyn(&[batch, steps]), |i| m[i[0]][i[1]]);
+    let layer = || {
+        Lstm::new(units)
+            .return_sequences(true)
+            .return_state(true)
+            .weights(w.clone())
+    };
+    let one = run_with(layer(), x.clone(), Some(mask.clone()), 1);
+    let two = run_with(layer(), x, Some(mask), 2);
+    assert_eq!(one.len(), 3);
+    for (a, b) in one.iter().zip(&two) {
+        assert_eq!(a.shape(), b.shape());
+        let err = a.iter().zip(b).fold(0f32, |e, (p, q)| e.max((p - q).abs()));
+        assert!(err < 1e-6, "{err}");
     }
 }
