@@ -307,3 +307,32 @@ fn two_threads_split_the_batch_without_changing_results() {
         assert!(err < 1e-6, "{err}");
     }
 }
+
+/// Weights changed in place through `visit_params_mut`, without
+/// `weights_changed`, still take effect (the packed copy is checked).
+#[test]
+fn weights_changed_in_place_are_used() {
+    use tensorweave_core::IntoLayer;
+    let mut rng = Lcg(11);
+    let (features, units) = (2, 3);
+    let w = vec![
+        rng.array(&[features, 4 * units], 1.0),
+        rng.array(&[units, 4 * units], 1.0),
+        rng.array(&[4 * units], 0.5),
+    ];
+    let x = rng.array(&[1, 6, features], 1.0);
+    let layer = Lstm::new(units).weights(w.clone()).into_layer();
+    super::build_for(&layer, features);
+    let before = super::call(&layer, x.clone(), None, 1);
+    layer.write().visit_params_mut(&mut |path, p| {
+        if path.ends_with("recurrent_kernel") {
+            p.value.mapv_inplace(|v| -0.5 * v);
+        }
+    });
+    let after = super::call(&layer, x.clone(), None, 1);
+    let mut changed = w;
+    changed[1].mapv_inplace(|v| -0.5 * v);
+    let fresh = run(Lstm::new(units).weights(changed), x, None);
+    assert_ne!(before[0], after[0]);
+    assert_eq!(after[0], fresh[0]);
+}
