@@ -1,6 +1,7 @@
 //! Recurrent kernels alone: LSTM, GRU and SimpleRNN layers on random float
 //! sequences, and a Bidirectional LSTM, at a few sizes (one thread for the
-//! single layers, two for Bidirectional).
+//! single layers, two for Bidirectional and for `lstm_2t`, where the two
+//! threads take half of the batch each).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -40,6 +41,11 @@ fn bench(c: &mut Criterion) {
         let two = CallContext { threads: 2 };
         let cases: Vec<(&str, Model, &CallContext)> = vec![
             ("lstm", model_of(Lstm::new(units).seed(1), features), &one),
+            (
+                "lstm_2t",
+                model_of(Lstm::new(units).seed(1), features),
+                &two,
+            ),
             ("gru", model_of(Gru::new(units).seed(1), features), &one),
             (
                 "simple_rnn",

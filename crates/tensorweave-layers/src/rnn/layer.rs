@@ -3,7 +3,7 @@
 
 use std::any::Any;
 
-use ndarray::{ArrayView2, ArrayView3, Ix2, Ix3};
+use ndarray::{Array, ArrayView, ArrayView2, ArrayView3, Axis, Ix2, Ix3, RemoveAxis};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 use tensorweave_core::{
@@ -238,6 +238,53 @@ impl RnnCore {
         run_sequence(cell, opts, x, mask)
     }
 
+    /// [`RnnCore::run`], on two threads when `threads` allows it and the work
+    /// is worth a thread: each takes half of the batch (rows are independent).
+    pub(crate) fn run_split(
+        &self,
+        x: ArrayView3<'_, f32>,
+        mask: Option<ArrayView2<'_, bool>>,
+        threads: usize,
+    ) -> Result<RnnRun> {
+        /// Multiply-adds below which a second thread costs more than it saves.
+        const MIN_WORK: usize = 1 << 22;
+        let (batch, steps, features) = x.dim();
+        let units = self.spec.options().units;
+        let work = batch
+            .saturating_mul(steps)
+            .saturating_mul(self.spec.kind().gates() * units)
+            .saturating_mul(features + units);
+        let mask_fits = mask.as_ref().is_none_or(|m| m.dim() == (batch, steps));
+        if threads < 2 || batch < 2 || work < MIN_WORK || !mask_fits {
+            return self.run(x, mask);
+        }
+        let half = batch.div_ceil(2);
+        let (x0, x1) = x.split_at(Axis(0), half);
+        let (m0, m1) = match mask {
+            Some(m) => {
+                let (a, b) = m.split_at(Axis(0), half);
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
+        let (a, b) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| self.run(x1, m1));
+            let first = self.run(x0, m0);
+            let second = second
+                .join()
+                .map_err(|_| Error::invalid("the thread running half of the batch panicked"))?;
+            Ok::<_, Error>((first?, second?))
+        })?;
+        let output = concat_rows(a.output.view(), b.output.view())?;
+        let states = a
+            .states
+            .iter()
+            .zip(&b.states)
+            .map(|(p, q)| concat_rows(p.view(), q.view()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RnnRun { output, states })
+    }
+
     /// Visits the weights as `{prefix}{cell}/{name}`.
     pub(crate) fn visit_params(&self, prefix: &str, visitor: &mut ParamVisitor<'_>) {
         if let Some(cell) = &self.cell {
@@ -258,6 +305,15 @@ impl RnnCore {
             }
         }
     }
+}
+
+/// Stacks two arrays on the batch axis.
+fn concat_rows<D: RemoveAxis>(
+    p: ArrayView<'_, f32, D>,
+    q: ArrayView<'_, f32, D>,
+) -> Result<Array<f32, D>> {
+    ndarray::concatenate(Axis(0), &[p, q])
+        .map_err(|e| Error::invalid(format!("internal: joining the batch halves: {e}")))
 }
 
 /// Checks that an input is a float sequence `[batch, time, features]`.
@@ -367,10 +423,10 @@ impl Layer for RecurrentLayer {
         &self,
         inputs: &[&Value],
         masks: &[Option<&Value>],
-        _ctx: &CallContext,
+        ctx: &CallContext,
     ) -> Result<Vec<Value>> {
         let (x, mask) = sequence_inputs(inputs, masks)?;
-        let run = self.core.run(x, mask)?;
+        let run = self.core.run_split(x, mask, ctx.threads)?;
         let mut out = vec![Value::F32(run.output)];
         if self.core.spec.options().return_state {
             out.extend(run.states.into_iter().map(Value::from));

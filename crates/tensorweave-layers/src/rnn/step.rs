@@ -4,7 +4,8 @@
 //!
 //! The active rows are the first `n` rows of the state buffers (the sequence
 //! loop keeps them there); row `s` reads its input projection at `xp_off[s]`.
-//! With Keras' default activations (tanh, sigmoid) the pass uses the
+//! With Keras' default activations (tanh, sigmoid) the LSTM pass runs in
+//! AVX-512 or AVX2 intrinsics (`lstm_avx2.rs`) and the other cells use the
 //! vectorizable approximations of [`super::math`], compiled for AVX2 where the
 //! CPU has it; other element-wise activations go through
 //! [`Activation::scalar`], and softmax-like ones over each gate block, as Keras

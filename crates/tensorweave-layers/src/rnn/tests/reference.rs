@@ -8,7 +8,7 @@
 //! the input projections span several chunks. Half the cases draw the inputs
 //! from a few vectors, as embedded tokens repeat.
 
-use super::run;
+use super::{run, run_with};
 use crate::rnn::{Gru, Lstm, Recurrent, SimpleRnn};
 use ndarray::{ArrayD, IxDyn};
 
@@ -276,4 +276,63 @@ fn random_masks_match_a_plain_implementation_of_keras() {
             }
         }
     }
+}
+
+/// A layer with enough work runs each half of the batch on its own thread;
+/// the result is the one-thread result (rows are independent).
+#[test]
+fn two_threads_split_the_batch_without_changing_results() {
+    let mut rng = Lcg(7);
+    let (batch, steps, features, units) = (5, 130, 32, 32);
+    let w = vec![
+        rng.array(&[features, 4 * units], 0.3),
+        rng.array(&[units, 4 * units], 0.3),
+        rng.array(&[4 * units], 0.3),
+    ];
+    let x = rng.array(&[batch, steps, features], 1.0);
+    let m = masks(&mut rng, batch, steps);
+    let mask = ArrayD::from_shape_fn(IxDyn(&[batch, steps]), |i| m[i[0]][i[1]]);
+    let layer = || {
+        Lstm::new(units)
+            .return_sequences(true)
+            .return_state(true)
+            .weights(w.clone())
+    };
+    let one = run_with(layer(), x.clone(), Some(mask.clone()), 1);
+    let two = run_with(layer(), x, Some(mask), 2);
+    assert_eq!(one.len(), 3);
+    for (a, b) in one.iter().zip(&two) {
+        assert_eq!(a.shape(), b.shape());
+        let err = a.iter().zip(b).fold(0f32, |e, (p, q)| e.max((p - q).abs()));
+        assert!(err < 1e-6, "{err}");
+    }
+}
+
+/// Weights changed in place through `visit_params_mut`, without
+/// `weights_changed`, still take effect (the packed copy is checked).
+#[test]
+fn weights_changed_in_place_are_used() {
+    use tensorweave_core::IntoLayer;
+    let mut rng = Lcg(11);
+    let (features, units) = (2, 3);
+    let w = vec![
+        rng.array(&[features, 4 * units], 1.0),
+        rng.array(&[units, 4 * units], 1.0),
+        rng.array(&[4 * units], 0.5),
+    ];
+    let x = rng.array(&[1, 6, features], 1.0);
+    let layer = Lstm::new(units).weights(w.clone()).into_layer();
+    super::build_for(&layer, features);
+    let before = super::call(&layer, x.clone(), None, 1);
+    layer.write().visit_params_mut(&mut |path, p| {
+        if path.ends_with("recurrent_kernel") {
+            p.value.mapv_inplace(|v| -0.5 * v);
+        }
+    });
+    let after = super::call(&layer, x.clone(), None, 1);
+    let mut changed = w;
+    changed[1].mapv_inplace(|v| -0.5 * v);
+    let fresh = run(Lstm::new(units).weights(changed), x, None);
+    assert_ne!(before[0], after[0]);
+    assert_eq!(after[0], fresh[0]);
 }
