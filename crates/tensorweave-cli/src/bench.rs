@@ -1,5 +1,7 @@
 //! `tensorweave bench`: load once, run `predict` warm-up + timed times, print one
-//! JSON line with the median, min and max milliseconds.
+//! JSON line with the median, min and max milliseconds, the heap held by the
+//! loaded model and inputs (`model_mb`) and the peak extra heap of a `predict`
+//! (`predict_peak_mb`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -46,12 +48,17 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
     for _ in 0..args.warmup {
         once(&ctx)?;
     }
-    let mut times = Vec::with_capacity(args.iters);
+    let mut times = Vec::with_capacity(args.iters.max(1));
+    // Heap in use with the model loaded and the inputs read, then the peak of the
+    // timed runs above it: what predict itself needs (activations, temporaries).
+    let resident = crate::peak_alloc::live_bytes();
+    crate::peak_alloc::reset_peak();
     for _ in 0..args.iters.max(1) {
         let start = Instant::now();
         once(&ctx)?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
     }
+    let predict_peak = crate::peak_alloc::peak_bytes().saturating_sub(resident);
     times.sort_by(f64::total_cmp);
     let median = if times.len() % 2 == 1 {
         times[times.len() / 2]
@@ -69,9 +76,15 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         "batch": batch,
         "threads": ctx.threads,
         "iters": times.len(),
+        "model_mb": mb(resident),
+        "predict_peak_mb": mb(predict_peak),
         "model": model_label(&args.model),
     });
     Ok(line.to_string())
+}
+
+fn mb(bytes: usize) -> f64 {
+    (bytes as f64 / (1024.0 * 1024.0) * 100.0).round() / 100.0
 }
 
 fn round(ms: f64) -> f64 {

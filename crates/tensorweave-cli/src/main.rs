@@ -6,7 +6,7 @@
 //! `.npy` inputs and writes `DIR/output_0.npy`, … (float32) in output order.
 //!
 //! `tensorweave bench MODEL --input X.npy [--iters N] [--warmup W] [--threads T]`
-//! times `predict` and prints one JSON line; `tensorweave summary MODEL` prints
+//! times `predict` and prints one JSON line (with the peak heap use of a run); `tensorweave summary MODEL` prints
 //! Keras' summary table; `tensorweave plot MODEL -o FILE.svg|.dot` draws the
 //! graph; `tensorweave convert MODEL -o OUT.json` writes the native format
 //! (`OUT.json` + `OUT.safetensors`).
@@ -16,7 +16,11 @@
 mod bench;
 mod inspect;
 mod npy;
+mod peak_alloc;
 mod predict;
+
+#[global_allocator]
+static ALLOCATOR: peak_alloc::CountingAlloc = peak_alloc::CountingAlloc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -409,7 +409,13 @@ fn bench_prints_one_json_line() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    for key in ["median_ms", "min_ms", "max_ms"] {
+    for key in [
+        "median_ms",
+        "min_ms",
+        "max_ms",
+        "model_mb",
+        "predict_peak_mb",
+    ] {
         assert!(line[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {line}");
     }
     assert!(line["min_ms"].as_f64() <= line["median_ms"].as_f64());
