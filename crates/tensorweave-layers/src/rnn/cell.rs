@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use rand::rngs::StdRng;
 use tensorweave_core::{Error, Initializer, Param, Result};
 
-use super::kernels::{Mat, Panels};
+use super::kernels::{same_bits, Mat, Panels};
 use super::options::RnnOptions;
 use crate::activations::Activation;
 
@@ -227,14 +227,6 @@ impl Cell {
             panels,
         })
     }
-}
-
-/// Bitwise equality, branch-free so that it vectorizes.
-fn same_bits(a: &[f32], b: &[f32]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .fold(true, |same, (x, y)| same & (x.to_bits() == y.to_bits()))
 }
 
 fn weight_slice<'a>(p: &'a Param, shape: &[usize]) -> Result<&'a [f32]> {

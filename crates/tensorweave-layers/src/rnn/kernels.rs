@@ -120,6 +120,14 @@ pub(crate) fn matmul(
     Ok(())
 }
 
+/// Bitwise equality of two slices, branch-free so that it vectorizes.
+pub(crate) fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .fold(true, |same, (x, y)| same & (x.to_bits() == y.to_bits()))
+}
+
 /// Width of a column panel of [`Panels`]: eight AVX2 registers.
 const PANEL: usize = 64;
 

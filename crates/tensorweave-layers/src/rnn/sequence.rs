@@ -12,13 +12,15 @@
 //! are a prefix, and only that prefix takes part in the step. A right-padded
 //! batch thus shrinks as rows end (each row is swapped out once); any mask
 //! works, each change of a row's validity costing one swap of its state rows.
-//! Rows with no valid step in a chunk get no input projection.
+//! Masked steps get no input projection, nor does a step whose input vector
+//! equals the previous one of its row (the padding of an unmasked batch, a
+//! repeated token): it reuses that projection, which is in the same chunk.
 
 use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3};
 use tensorweave_core::{Error, Result};
 
-use super::cell::{Cell, CellKind};
-use super::kernels::matmul;
+use super::cell::{Cell, CellKind, CellWeights};
+use super::kernels::{matmul, same_bits};
 use super::step::{step, Scratch};
 
 /// How the loop runs and what it returns.
@@ -92,6 +94,7 @@ pub(crate) fn run_sequence(
     let chunk = chunk_steps(batch, g);
     let (mut a_buf, mut xp_buf) = (Vec::new(), Vec::new());
     let mut xp_row = vec![usize::MAX; batch];
+    let mut xp_index = Vec::new();
     let mut xp_off = vec![0usize; batch];
     let mut active = vec![true; batch];
     let mut n_active = batch;
@@ -103,27 +106,35 @@ pub(crate) fn run_sequence(
         } else {
             (k0, k1)
         };
-        // Gather the chunk's inputs of the rows valid somewhere in it and
-        // project them with one product.
+        // Gather the chunk's valid inputs and project them with one product.
+        // A step whose input equals the row's previous one (padding, a
+        // repeated token) reuses its projection.
         a_buf.clear();
-        let mut needed = 0;
+        xp_index.clear();
+        let (mut needed, mut m) = (0, 0);
         for (r, slot) in xp_row.iter_mut().enumerate() {
             *slot = usize::MAX;
-            if (t_lo..t_hi).any(|t| valid(r, t)) {
-                *slot = needed;
-                needed += 1;
-                a_buf.extend_from_slice(
-                    &xs[(r * steps + t_lo) * features..(r * steps + t_hi) * features],
-                );
+            if !(t_lo..t_hi).any(|t| valid(r, t)) {
+                continue;
+            }
+            *slot = needed;
+            needed += 1;
+            let mut prev: Option<&[f32]> = None;
+            for t in t_lo..t_hi {
+                let v = &xs[(r * steps + t) * features..(r * steps + t + 1) * features];
+                if !valid(r, t) {
+                    xp_index.push(usize::MAX);
+                } else if prev.is_some_and(|p| same_bits(p, v)) {
+                    xp_index.push(m - 1);
+                } else {
+                    a_buf.extend_from_slice(v);
+                    xp_index.push(m);
+                    m += 1;
+                    prev = Some(v);
+                }
             }
         }
-        let m = needed * len;
-        xp_buf.clear();
-        match w.input_bias {
-            Some(b) => (0..m).for_each(|_| xp_buf.extend_from_slice(b)),
-            None => xp_buf.resize(m * g, 0.0),
-        }
-        matmul(&a_buf, m, w.kernel, &mut xp_buf, g, w.input_bias.is_some())?;
+        project(&w, &a_buf, m, &mut xp_buf)?;
 
         for k in k0..k1 {
             let t = time(k);
@@ -134,7 +145,7 @@ pub(crate) fn run_sequence(
                 n_active = states.partition(&mut active);
             }
             for (off, &r) in xp_off.iter_mut().zip(&states.slot_row).take(n_active) {
-                *off = (xp_row[r] * len + (t - t_lo)) * g;
+                *off = xp_index[xp_row[r] * len + (t - t_lo)] * g;
             }
             step(
                 cell,
@@ -181,6 +192,17 @@ pub(crate) fn run_sequence(
     let mut states = vec![h];
     states.extend(c);
     Ok(RnnRun { output, states })
+}
+
+/// `x·kernel + bias` for the `m` rows of `a` into `out`.
+fn project(w: &CellWeights<'_>, a: &[f32], m: usize, out: &mut Vec<f32>) -> Result<()> {
+    let g = w.kernel.cols;
+    out.clear();
+    match w.input_bias {
+        Some(b) => (0..m).for_each(|_| out.extend_from_slice(b)),
+        None => out.resize(m * g, 0.0),
+    }
+    matmul(a, m, w.kernel, out, g, w.input_bias.is_some())
 }
 
 /// Steps per chunk: enough that the chunk's projection (`batch` rows per step,
