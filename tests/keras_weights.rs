@@ -10,13 +10,12 @@ mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use support::{fixture, models, Fixture};
+use support::{fixture, models};
 use tensorweave::io::h5_weights::{
     keras_h5_weights, load_keras_h5_weights, load_keras_h5_weights_file,
 };
 use tensorweave::io::keras_archive::{read_keras_archive, KerasWeights};
 use tensorweave::io::npz::load_keras_npz_weights;
-use tensorweave::Model;
 
 fn h5_bytes(name: &str) -> Vec<u8> {
     let archive = read_keras_archive(&fixture(name).dir.join("model.keras"))
@@ -41,38 +40,6 @@ fn write(path: &Path, bytes: &[u8]) {
         .unwrap();
 }
 
-/// Predicts the fixture's inputs with `model` (weights already loaded) and
-/// compares every output with Keras' within `case.json`'s tolerance.
-fn check_loaded(case: &Fixture, model: &Model) -> f32 {
-    let got = model
-        .predict(&case.inputs())
-        .unwrap_or_else(|e| panic!("{}: predict: {e}", case.name));
-    let expected = case.outputs();
-    assert_eq!(
-        got.len(),
-        expected.len(),
-        "{}: number of outputs",
-        case.name
-    );
-    let (abs, rel) = case.tolerance();
-    let mut max_err = 0.0f32;
-    for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
-        let g = g.as_f32().unwrap();
-        assert_eq!(g.shape(), e.shape(), "{}: output {k} shape", case.name);
-        for (a, b) in g.iter().zip(e.iter()) {
-            let err = (a - b).abs();
-            max_err = max_err.max(err);
-            assert!(
-                err <= abs + rel * b.abs(),
-                "{}: output {k}: got {a}, Keras {b}",
-                case.name
-            );
-        }
-    }
-    println!("fixture {}: max abs error {max_err:.3e}", case.name);
-    max_err
-}
-
 macro_rules! fixture_tests {
     ($($name:ident),* $(,)?) => {
         mod from_keras_archive {
@@ -85,7 +52,7 @@ macro_rules! fixture_tests {
                     let read = keras_h5_weights(&model, &h5_bytes(stringify!($name))).unwrap();
                     assert_eq!(read, case.weights(), "the weights equal Keras' get_weights()");
                     load_keras_h5_weights(&model, &h5_bytes(stringify!($name))).unwrap();
-                    check_loaded(&case, &model);
+                    case.check_loaded(&model);
                 }
             )*
         }
@@ -97,7 +64,7 @@ macro_rules! fixture_tests {
                     let case = fixture(stringify!($name));
                     let model = models::build(stringify!($name));
                     load_keras_npz_weights(&model, &case.dir.join("weights.npz")).unwrap();
-                    check_loaded(&case, &model);
+                    case.check_loaded(&model);
                 }
             )*
         }
@@ -138,7 +105,7 @@ fn weights_h5_file_on_disk() {
     write(&path, &h5_bytes("stacked_bidirectional"));
     let model = models::build("stacked_bidirectional");
     load_keras_h5_weights_file(&model, &path).unwrap();
-    check_loaded(&fixture("stacked_bidirectional"), &model);
+    fixture("stacked_bidirectional").check_loaded(&model);
 }
 
 #[test]
