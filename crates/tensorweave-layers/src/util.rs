@@ -1,6 +1,6 @@
 //! Small helpers shared by layer implementations: spec checks and last-axis matmul.
 
-use ndarray::{Array2, ArrayD, ArrayView2, Ix2, IxDyn};
+use ndarray::{ArrayD, ArrayView2, Ix2, IxDyn};
 use tensorweave_core::{format_shape, DType, Error, Result, TensorSpec};
 
 /// Checks that a layer got exactly `n` inputs.
@@ -58,17 +58,6 @@ pub fn expect_last_dim(spec: &TensorSpec, expected: usize) -> Result<()> {
     }
 }
 
-/// Views an array of shape `[..., k]` as a 2-D `[n, k]` matrix, copying only if it
-/// is not contiguous.
-pub fn as_matrix(x: &ArrayD<f32>) -> Array2<f32> {
-    let k = x.shape().last().copied().unwrap_or(1);
-    let n = x.len().checked_div(k).unwrap_or(0);
-    let std = x.as_standard_layout();
-    std.into_owned()
-        .into_shape_with_order((n, k))
-        .unwrap_or_else(|_| Array2::zeros((n, k)))
-}
-
 /// `x @ w (+ b)` over the last axis: `[..., k] @ [k, m]` gives `[..., m]`.
 pub fn matmul_last(
     x: &ArrayD<f32>,
@@ -84,7 +73,19 @@ pub fn matmul_last(
         )));
     }
     let m = w.ncols();
-    let mut out = as_matrix(x).dot(&w);
+    let n = x.len().checked_div(k).unwrap_or(0);
+    // Borrowed when the input is already contiguous (the usual case): no copy.
+    let contiguous = x.as_standard_layout();
+    let rows = contiguous
+        .view()
+        .into_shape_with_order((n, k))
+        .map_err(|e| {
+            Error::invalid(format!(
+                "cannot view input {:?} as [{n}, {k}]: {e}",
+                x.shape()
+            ))
+        })?;
+    let mut out = rows.dot(&w);
     if let Some(b) = bias {
         let b = b
             .view()
