@@ -16,7 +16,9 @@ use tensorweave_core::{
 };
 
 use crate::activations::Activation;
-use crate::util::{expect_float, expect_inputs, expect_last_dim, expect_rank, known_last_dim};
+use crate::util::{
+    expect_float, expect_inputs, expect_last_dim, expect_rank, known_last_dim, matmul_2d,
+};
 use crate::weights::{assign_initial, Preset};
 
 /// How a sliding window treats the ends of the time axis (Keras' `padding`).
@@ -556,7 +558,7 @@ fn conv1d(
             .into_shape_with_order((k * channels, filters))
             .map_err(|e| Error::invalid(format!("internal: kernel reshape: {e}")))?
             .to_owned();
-        patches.dot(&w)
+        matmul_2d(patches.view(), w.view(), None)?
     } else {
         let mut out = Array2::<f32>::zeros((batch * out_steps, filters));
         for g in 0..groups {
@@ -568,7 +570,8 @@ fn conv1d(
                 .map_err(|e| Error::invalid(format!("internal: kernel reshape: {e}")))?
                 .to_owned();
             let p = patches.slice(s![.., g * k * per_group..(g + 1) * k * per_group]);
-            out.slice_mut(s![.., f0..f1]).assign(&p.dot(&w));
+            out.slice_mut(s![.., f0..f1])
+                .assign(&matmul_2d(p, w.view(), None)?);
         }
         out
     };

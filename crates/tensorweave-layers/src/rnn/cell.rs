@@ -13,9 +13,10 @@ use std::borrow::Cow;
 use rand::rngs::StdRng;
 use tensorweave_core::{Error, Initializer, Param, Result};
 
-use super::kernels::{same_bits, Mat, Panels};
 use super::options::RnnOptions;
 use crate::activations::Activation;
+use crate::util::internal;
+use tensorweave_kernels::{same_bits, Mat, Panels};
 
 /// Which cell, with the options that change its weights or its step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,10 +214,10 @@ impl Cell {
             Some(p) if same_bits(&p.source, recurrent.data) => Cow::Borrowed(p.panels.as_slice()),
             _ => Cow::Owned(match self.kind {
                 CellKind::Gru { reset_after: false } => vec![
-                    Panels::pack(recurrent.columns(0, 2 * u))?,
-                    Panels::pack(recurrent.columns(2 * u, u))?,
+                    Panels::pack(recurrent.columns(0, 2 * u)).map_err(internal)?,
+                    Panels::pack(recurrent.columns(2 * u, u)).map_err(internal)?,
                 ],
-                _ => vec![Panels::pack(recurrent)?],
+                _ => vec![Panels::pack(recurrent).map_err(internal)?],
             }),
         };
         Ok(CellWeights {

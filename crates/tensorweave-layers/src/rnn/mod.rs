@@ -15,12 +15,8 @@
 mod bidirectional;
 mod cell;
 mod gru;
-mod kernels;
 mod layer;
 mod lstm;
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-mod lstm_avx2;
-mod math;
 mod options;
 mod sequence;
 mod simple_rnn;

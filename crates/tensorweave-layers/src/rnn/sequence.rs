@@ -20,8 +20,9 @@ use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3};
 use tensorweave_core::{Error, Result};
 
 use super::cell::{Cell, CellKind, CellWeights};
-use super::kernels::{matmul, same_bits};
 use super::step::{step, Scratch};
+use crate::util::internal;
+use tensorweave_kernels::{matmul, same_bits};
 
 /// How the loop runs and what it returns.
 #[derive(Debug, Clone, Copy)]
@@ -202,7 +203,7 @@ fn project(w: &CellWeights<'_>, a: &[f32], m: usize, out: &mut Vec<f32>) -> Resu
         Some(b) => (0..m).for_each(|_| out.extend_from_slice(b)),
         None => out.resize(m * g, 0.0),
     }
-    matmul(a, m, w.kernel, out, g, w.input_bias.is_some())
+    matmul(a, m, w.kernel, out, g, w.input_bias.is_some()).map_err(internal)
 }
 
 /// Steps per chunk: enough that the chunk's projection (`batch` rows per step,

@@ -12,10 +12,10 @@
 //! applies them to the split gate tensors.
 
 use super::cell::{Cell, CellKind, CellWeights};
-use super::kernels::{gemv, matmul, Mat, Panels};
-use super::math;
 use crate::activations::Activation;
+use crate::util::internal;
 use tensorweave_core::{Error, Result};
+use tensorweave_kernels::{gemv, math, matmul, Mat, Panels};
 
 /// Work buffers of a sequence, allocated once per call.
 #[derive(Debug)]
@@ -163,9 +163,9 @@ fn recurrent(
     out_stride: usize,
 ) -> Result<()> {
     if n == 1 && panels.dim() == (b.rows, b.cols) {
-        gemv(a, panels, out)
+        gemv(a, panels, out).map_err(internal)
     } else {
-        matmul(a, n, b, out, out_stride, false)
+        matmul(a, n, b, out, out_stride, false).map_err(internal)
     }
 }
 
@@ -212,33 +212,24 @@ enum Pass<'a> {
 
 /// Runs a pass in `mode`; the fast mode is compiled for AVX2 when available.
 fn dispatch(mode: Mode, cell: &Cell, rows: &Rows<'_>, pass: Pass<'_>) {
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     let pass = match pass {
-        Pass::Lstm { gates, h, c } if mode == Mode::Fast && super::lstm_avx2::available() => {
+        Pass::Lstm { gates, h, c }
+            if mode == Mode::Fast && tensorweave_kernels::lstm::available() =>
+        {
             let u = rows.u;
             let rows_iter = gates
                 .chunks_exact(4 * u)
                 .zip(h.chunks_exact_mut(u))
                 .zip(c.chunks_exact_mut(u));
-            let wide = super::lstm_avx2::available_avx512();
             for (s, ((z, h), c)) in rows_iter.enumerate() {
-                let x = rows.x(s, 4 * u);
-                // SAFETY: the CPU has AVX2 and FMA (and AVX-512F for the wide
-                // kernel); `z` and `x` hold 4u values, `c` and `h` u.
-                unsafe {
-                    if wide {
-                        super::lstm_avx2::lstm_row_avx512(z, x, c, h)
-                    } else {
-                        super::lstm_avx2::lstm_row(z, x, c, h)
-                    }
-                };
+                tensorweave_kernels::lstm::lstm_row(z, rows.x(s, 4 * u), c, h);
             }
             return;
         }
         other => other,
     };
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    if mode == Mode::Fast && std::arch::is_x86_feature_detected!("avx2") {
+    if mode == Mode::Fast && tensorweave_kernels::cpu().avx2_fma {
         // SAFETY: the CPU supports AVX2, the only feature `run_avx2` enables.
         unsafe { run_avx2(mode, cell, rows, pass) };
         return;

@@ -17,7 +17,7 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 
 /// `e^x` for `x` in [-87, 88] (clamped outside; NaN stays NaN).
 #[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
+pub fn exp(x: f32) -> f32 {
     let y = x.clamp(-87.0, 88.0);
     let t = y * LOG2E + ROUND;
     let n = t - ROUND;
@@ -41,13 +41,13 @@ pub(crate) fn exp(x: f32) -> f32 {
 
 /// `1 / (1 + e^-x)`.
 #[inline(always)]
-pub(crate) fn sigmoid(x: f32) -> f32 {
+pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
 /// `tanh(x)`.
 #[inline(always)]
-pub(crate) fn tanh(x: f32) -> f32 {
+pub fn tanh(x: f32) -> f32 {
     let c = x.clamp(-7.905_311, 7.905_311);
     let x2 = c * c;
     let mut p = -2.760_768_5e-16;

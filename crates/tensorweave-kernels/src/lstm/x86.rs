@@ -1,5 +1,5 @@
-//! The LSTM update with Keras' default activations, in AVX2/FMA intrinsics
-//! (and AVX-512F ones where the CPU has them).
+//! The x86 intrinsics of the LSTM update (AVX2/FMA, and AVX-512F where the
+//! CPU has it).
 //!
 //! The AVX-512 intrinsics and target feature are stable since Rust 1.89 (as
 //! is the `x86-v4` feature of the `gemm` crate), hence the
@@ -10,7 +10,7 @@
 //! scalar tail of `units % 8` made it a third of a batch-32 step. Here every
 //! unit takes 8-wide vectors (the tail through masked loads and stores), the
 //! reciprocals are `rcp` plus one Newton step, the polynomial uses fused
-//! multiply-adds, and tanh is `2σ(2x) − 1`. Same formulas as [`super::math`]:
+//! multiply-adds, and tanh is `2σ(2x) − 1`. Same formulas as [`crate::math`]:
 //! sigmoid within 3e-7 and tanh within 4e-7 of the exact values (tests below
 //! compare the two paths). NaN inputs give NaN.
 
@@ -19,12 +19,13 @@ use std::arch::x86::*;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-/// Whether this CPU can run [`lstm_rows`].
-pub(crate) fn available() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+/// Whether this CPU can run [`lstm_row`].
+#[cfg(test)]
+fn available() -> bool {
+    crate::cpu().avx2_fma
 }
 
-/// `e^x`, as [`super::math::exp`].
+/// `e^x`, as [`crate::math::exp`].
 #[inline(always)]
 unsafe fn exp(x: __m256) -> __m256 {
     // max/min with x second propagate a NaN x.
@@ -89,7 +90,7 @@ unsafe fn lanes(n: usize) -> __m256i {
 /// The CPU must support AVX2 and FMA ([`available`]); `z` and `x` must hold at
 /// least `4·c.len()` values and `h` at least `c.len()`.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn lstm_row(z: &[f32], x: &[f32], c: &mut [f32], h: &mut [f32]) {
+pub(super) unsafe fn lstm_row(z: &[f32], x: &[f32], c: &mut [f32], h: &mut [f32]) {
     let u = c.len();
     debug_assert!(z.len() >= 4 * u && x.len() >= 4 * u && h.len() >= u);
     let (zp, xp, cp, hp) = (z.as_ptr(), x.as_ptr(), c.as_mut_ptr(), h.as_mut_ptr());
@@ -116,8 +117,9 @@ pub(crate) unsafe fn lstm_row(z: &[f32], x: &[f32], c: &mut [f32], h: &mut [f32]
 }
 
 /// Whether this CPU can run [`lstm_row_avx512`].
-pub(crate) fn available_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
+#[cfg(test)]
+fn available_avx512() -> bool {
+    crate::cpu().avx512f
 }
 
 /// `e^x` on 16 lanes, as [`exp`]; `scalef` applies `2^n`.
@@ -174,7 +176,7 @@ unsafe fn tanh16(x: __m512) -> __m512 {
 /// The CPU must support AVX-512F ([`available_avx512`]); sizes as for [`lstm_row`].
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::incompatible_msrv)]
-pub(crate) unsafe fn lstm_row_avx512(z: &[f32], x: &[f32], c: &mut [f32], h: &mut [f32]) {
+pub(super) unsafe fn lstm_row_avx512(z: &[f32], x: &[f32], c: &mut [f32], h: &mut [f32]) {
     let u = c.len();
     debug_assert!(z.len() >= 4 * u && x.len() >= 4 * u && h.len() >= u);
     let (zp, xp, cp, hp) = (z.as_ptr(), x.as_ptr(), c.as_mut_ptr(), h.as_mut_ptr());
@@ -258,7 +260,7 @@ mod tests {
         if !available() {
             return;
         }
-        use crate::rnn::math;
+        use crate::math;
         for u in [1usize, 5, 8, 13, 100] {
             let z: Vec<f32> = (0..4 * u)
                 .map(|i| ((i * 37 % 41) as f32 - 20.0) / 5.0)

@@ -1,4 +1,4 @@
-//! The matrix products of the recurrent layers.
+//! Matrix products: the one GEMM path of Dense, Conv1D and the recurrent layers.
 //!
 //! * [`matmul`]: a general row-major product through the `gemm` crate (pure
 //!   Rust, runtime-dispatched AVX2/AVX-512 micro-kernels), used for the input
@@ -12,21 +12,25 @@
 //!   `matrixmultiply` lose 2–8× here: their packing and blocking are made for
 //!   larger products.
 
-use tensorweave_core::{Error, Result};
+use crate::{cpu, KernelError, Result};
 
 /// A row-major matrix view: `rows × cols` elements of `data`, row `r` starting
 /// at `r * stride`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Mat<'a> {
-    pub(crate) data: &'a [f32],
-    pub(crate) rows: usize,
-    pub(crate) cols: usize,
-    pub(crate) stride: usize,
+pub struct Mat<'a> {
+    /// The elements.
+    pub data: &'a [f32],
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Elements from the start of one row to the start of the next.
+    pub stride: usize,
 }
 
 impl<'a> Mat<'a> {
     /// A dense row-major matrix.
-    pub(crate) fn dense(data: &'a [f32], rows: usize, cols: usize) -> Self {
+    pub fn dense(data: &'a [f32], rows: usize, cols: usize) -> Self {
         Mat {
             data,
             rows,
@@ -36,7 +40,7 @@ impl<'a> Mat<'a> {
     }
 
     /// Columns `start..start + cols` of this matrix.
-    pub(crate) fn columns(self, start: usize, cols: usize) -> Self {
+    pub fn columns(self, start: usize, cols: usize) -> Self {
         Mat {
             data: self.data.get(start..).unwrap_or(&[]),
             rows: self.rows,
@@ -58,7 +62,7 @@ impl<'a> Mat<'a> {
 
 /// `out = a·b` (or `out += a·b` with `accumulate`), all row-major: `a` is
 /// `m × k` dense, `b` a `k × n` view, `out` `m × n` with row stride `out_stride`.
-pub(crate) fn matmul(
+pub fn matmul(
     a: &[f32],
     m: usize,
     b: Mat<'_>,
@@ -66,14 +70,32 @@ pub(crate) fn matmul(
     out_stride: usize,
     accumulate: bool,
 ) -> Result<()> {
-    let (k, n) = (b.rows, b.cols);
-    let a_view = Mat::dense(a, m, k);
-    let out_fits = m == 0 || n == 0 || ((m - 1) * out_stride + n <= out.len() && n <= out_stride);
-    if !(a_view.fits() && b.fits() && out_fits) {
-        return Err(Error::invalid(format!(
-            "internal: matrix product of [{m}, {k}] by [{k}, {n}] on buffers of {}, {} and {} \
+    matmul_views(Mat::dense(a, m, b.rows), b, out, out_stride, accumulate)
+}
+
+/// [`matmul`] with a strided `a` (`m × k`, row stride `a.stride`): a block of
+/// columns of a larger matrix, as a grouped convolution multiplies.
+pub fn matmul_views(
+    a: Mat<'_>,
+    b: Mat<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+    accumulate: bool,
+) -> Result<()> {
+    let (m, k, n) = (a.rows, b.rows, b.cols);
+    let out_fits = m == 0
+        || n == 0
+        || ((m - 1)
+            .checked_mul(out_stride)
+            .and_then(|v| v.checked_add(n))
+            .is_some_and(|end| end <= out.len())
+            && n <= out_stride);
+    if a.cols != k || !(a.fits() && b.fits() && out_fits) {
+        return Err(KernelError(format!(
+            "matrix product of [{m}, {}] by [{k}, {n}] on buffers of {}, {} and {} \
              elements",
-            a.len(),
+            a.cols,
+            a.data.len(),
             b.data.len(),
             out.len()
         )));
@@ -90,7 +112,7 @@ pub(crate) fn matmul(
         return Ok(());
     }
     // SAFETY: the checks above guarantee that every element the product reads
-    // (`a`: m×k dense; `b`: k rows of n at stride b.stride) and writes (`out`:
+    // (`a`: m rows of k at stride a.stride; `b`: k rows of n at stride b.stride) and writes (`out`:
     // m rows of n at stride out_stride) lies inside the given slices; `out` is
     // borrowed mutably, so it aliases neither input. Strides are in elements and
     // fit in `isize` because the slices exist.
@@ -103,9 +125,9 @@ pub(crate) fn matmul(
             1,
             out_stride as isize,
             accumulate,
-            a.as_ptr(),
+            a.data.as_ptr(),
             1,
-            k as isize,
+            a.stride as isize,
             b.data.as_ptr(),
             1,
             b.stride as isize,
@@ -121,7 +143,7 @@ pub(crate) fn matmul(
 }
 
 /// Bitwise equality of two slices, branch-free so that it vectorizes.
-pub(crate) fn same_bits(a: &[f32], b: &[f32]) -> bool {
+pub fn same_bits(a: &[f32], b: &[f32]) -> bool {
     a.len() == b.len()
         && a.iter()
             .zip(b)
@@ -134,7 +156,7 @@ const PANEL: usize = 64;
 /// A `k × n` matrix packed for [`gemv`]: column panels of [`PANEL`] columns,
 /// each stored row after row (`k × PANEL`, zero-padded on the right).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Panels {
+pub struct Panels {
     data: Vec<f32>,
     k: usize,
     n: usize,
@@ -142,10 +164,10 @@ pub(crate) struct Panels {
 
 impl Panels {
     /// Packs `b`.
-    pub(crate) fn pack(b: Mat<'_>) -> Result<Self> {
+    pub fn pack(b: Mat<'_>) -> Result<Self> {
         if !b.fits() {
-            return Err(Error::invalid(format!(
-                "internal: cannot pack a [{}, {}] matrix from {} elements",
+            return Err(KernelError(format!(
+                "cannot pack a [{}, {}] matrix from {} elements",
                 b.rows,
                 b.cols,
                 b.data.len()
@@ -166,16 +188,16 @@ impl Panels {
     }
 
     /// `(k, n)`.
-    pub(crate) fn dim(&self) -> (usize, usize) {
+    pub fn dim(&self) -> (usize, usize) {
         (self.k, self.n)
     }
 }
 
 /// `out[..n] = h[..k]·b` for one row `h`.
-pub(crate) fn gemv(h: &[f32], b: &Panels, out: &mut [f32]) -> Result<()> {
+pub fn gemv(h: &[f32], b: &Panels, out: &mut [f32]) -> Result<()> {
     if h.len() < b.k || out.len() < b.n {
-        return Err(Error::invalid(format!(
-            "internal: vector product of {} by [{}, {}] into {}",
+        return Err(KernelError(format!(
+            "vector product of {} by [{}, {}] into {}",
             h.len(),
             b.k,
             b.n,
@@ -183,13 +205,13 @@ pub(crate) fn gemv(h: &[f32], b: &Panels, out: &mut [f32]) -> Result<()> {
         )));
     }
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if cpu().avx512f {
         // SAFETY: the CPU supports the target features `gemv_avx512` is compiled for.
         unsafe { gemv_avx512(h, b, out) };
         return Ok(());
     }
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if cpu().avx2_fma {
         // SAFETY: the CPU supports the target features `gemv_avx2` is compiled for.
         unsafe { gemv_avx2(h, b, out) };
         return Ok(());
