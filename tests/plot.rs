@@ -7,9 +7,9 @@ mod support;
 use std::collections::HashSet;
 
 use support::models;
-use tensorweave::core::plot::{to_dot, to_svg, PlotOptions};
 use tensorweave::core::{FunctionalLayer, LayerRef};
 use tensorweave::prelude::*;
+use tensorweave::viz::plot::{to_dot, to_svg, PlotOptions};
 
 /// Every layer of the model and of the nested models, with its id in the plot
 /// (`block/dense` inside `block`), and every edge as (source id, target id).

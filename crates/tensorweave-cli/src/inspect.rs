@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use tensorweave_core::plot::{to_dot, to_svg, PlotOptions};
 use tensorweave_core::Model;
 use tensorweave_io::ModelIo;
+use tensorweave_viz::plot::{to_dot, to_svg, PlotOptions};
+use tensorweave_viz::ModelInspect;
 
 /// Loads a model file as `predict` does.
 pub fn load(model: &Path, weights: Option<&Path>) -> Result<Model, String> {

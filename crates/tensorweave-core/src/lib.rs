@@ -14,8 +14,6 @@ pub mod layer;
 pub mod model;
 pub mod naming;
 pub mod plan;
-pub mod plot;
-pub mod summary;
 pub mod tensor;
 pub mod value;
 
@@ -28,7 +26,5 @@ pub use layer::{CallContext, IntoLayer, Layer, LayerRef, Param, ParamVisitor, Pa
 pub use model::{FunctionalLayer, Model};
 pub use naming::{auto_name, reset_names, unique_name};
 pub use plan::Plan;
-pub use plot::PlotOptions;
-pub use summary::SummaryOptions;
 pub use tensor::{Node, Tensor};
 pub use value::Value;

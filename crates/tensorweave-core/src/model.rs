@@ -125,18 +125,6 @@ impl Model {
         }
     }
 
-    /// Keras' `model.summary()` table (see [`crate::summary`]; for options, use
-    /// [`crate::summary::summary_with`]).
-    pub fn summary(&self) -> String {
-        crate::summary::summary(self)
-    }
-
-    /// The model drawn as SVG, like Keras' `plot_model` (see [`crate::plot`];
-    /// Graphviz DOT text comes from [`crate::plot::to_dot`]).
-    pub fn plot(&self, options: &crate::plot::PlotOptions) -> String {
-        crate::plot::to_svg(self, options)
-    }
-
     /// All weights, in Keras' `model.get_weights()` order.
     pub fn get_weights(&self) -> Vec<ArrayD<f32>> {
         self.layer.get_weights()

@@ -14,7 +14,7 @@
 //!   Keras' `model_to_dot`, for users who have Graphviz.
 //!
 //! ```
-//! use tensorweave_core::plot::{to_dot, to_svg, PlotOptions};
+//! use tensorweave_viz::plot::{to_dot, to_svg, PlotOptions};
 //! use tensorweave_core::{Input, Model};
 //! let x = Input::new([4]).name("x").build();
 //! let model = Model::with_name("tiny", &[x.clone()], &[x]).unwrap();
@@ -28,7 +28,7 @@ mod layout;
 mod scene;
 mod svg;
 
-use crate::model::Model;
+use tensorweave_core::model::Model;
 
 /// What to show (Keras' `plot_model` arguments).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 //! layer is one box), nested models as clusters, and one edge per tensor passed
 //! to a call (masks included).
 
-use crate::dtype::format_shape;
-use crate::graph::Graph;
-use crate::layer::LayerRef;
-use crate::model::FunctionalLayer;
+use tensorweave_core::dtype::format_shape;
+use tensorweave_core::graph::Graph;
+use tensorweave_core::layer::LayerRef;
+use tensorweave_core::model::FunctionalLayer;
 
 use super::PlotOptions;
 

@@ -13,6 +13,7 @@
 //!
 //! ```
 //! use tensorweave_core::{Input, Model};
+//! use tensorweave_viz::ModelInspect;
 //! let x = Input::new([4]).name("x").build();
 //! let model = Model::with_name("tiny", &[x.clone()], &[x]).unwrap();
 //! let text = model.summary();
@@ -26,11 +27,11 @@ use std::collections::HashMap;
 use petgraph::graph::NodeIndex;
 use petgraph::Direction;
 
-use crate::dtype::TensorSpec;
-use crate::error::{Error, Result};
-use crate::graph::Graph;
-use crate::layer::LayerRef;
-use crate::model::{FunctionalLayer, Model};
+use tensorweave_core::dtype::TensorSpec;
+use tensorweave_core::error::{Error, Result};
+use tensorweave_core::graph::Graph;
+use tensorweave_core::layer::LayerRef;
+use tensorweave_core::model::{FunctionalLayer, Model};
 
 /// Options of [`summary_with`] (Keras' `model.summary(...)` arguments).
 #[derive(Debug, Clone, PartialEq, Default)]
