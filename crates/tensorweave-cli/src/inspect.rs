@@ -13,7 +13,7 @@ pub fn load(model: &Path, weights: Option<&Path>) -> Result<Model, String> {
     if !model.exists() {
         return Err(format!("model file {} does not exist", model.display()));
     }
-    tensorweave_io::keras_archive::load_model(model, weights)
+    tensorweave_io::load::load_model(model, weights)
         .map_err(|e| format!("cannot load model {}: {e}", model.display()))
 }
 

@@ -36,7 +36,7 @@ pub fn run(args: &PredictArgs) -> Result<Vec<PathBuf>, String> {
             args.model.display()
         ));
     }
-    let model = tensorweave_io::keras_archive::load_model(&args.model, args.weights.as_deref())
+    let model = tensorweave_io::load::load_model(&args.model, args.weights.as_deref())
         .map_err(|e| format!("cannot load model {}: {e}", args.model.display()))?;
     let inputs = read_inputs(&model, &args.inputs)?;
     let outputs = predict_batched(&model, &inputs, args.batch_size)?;

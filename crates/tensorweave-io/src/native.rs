@@ -31,9 +31,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-use tensorweave_core::{Error, Model, Result};
+use tensorweave_core::{BuildContext, Error, MemoryBudget, Model, Result, WeightInit};
 
-use crate::keras_json::{model_from_keras_config, model_to_keras_config, FORMAT_VERSION};
+use crate::keras_json::{
+    model_from_keras_config, model_from_keras_config_with, model_to_keras_config, FORMAT_VERSION,
+};
 use crate::registry::{default_registry, LayerRegistry};
 
 /// Saving and loading models in tensorweave's native format.
@@ -78,7 +80,7 @@ pub trait ModelIo: Sized {
 
 impl ModelIo for Model {
     fn to_json(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(&model_to_keras_config(self))?)
+        Ok(serde_json::to_string_pretty(&model_to_keras_config(self)?)?)
     }
 
     fn from_json(json: &str) -> Result<Self> {
@@ -110,7 +112,7 @@ impl ModelIo for Model {
     }
 
     fn from_keras(path: impl AsRef<Path>, weights: Option<&Path>) -> Result<Self> {
-        crate::keras_archive::load_model(path.as_ref(), weights)
+        crate::load::load_model(path.as_ref(), weights)
     }
 
     fn load(path: impl AsRef<Path>) -> Result<Self> {
@@ -120,11 +122,22 @@ impl ModelIo for Model {
     fn load_with(path: impl AsRef<Path>, registry: &LayerRegistry) -> Result<Self> {
         let (json_path, weights_path) = paths(path.as_ref());
         let json = fs::read_to_string(&json_path).map_err(|e| io_error(&json_path, e))?;
-        let model = Self::from_json_with(&json, registry).map_err(|e| match e {
-            Error::Config(message) => Error::Config(format!("{}: {message}", json_path.display())),
-            Error::Json(e) => Error::Config(format!("{}: invalid JSON: {e}", json_path.display())),
-            other => other,
-        })?;
+        // The weights come from the safetensors file next: none are drawn.
+        let model = serde_json::from_str(&json)
+            .map_err(Error::from)
+            .and_then(|value: serde_json::Value| {
+                let mut ctx = BuildContext::with(WeightInit::Placeholder, MemoryBudget::default());
+                model_from_keras_config_with(&value, registry, &mut ctx)
+            })
+            .map_err(|e| match e {
+                Error::Config(message) => {
+                    Error::Config(format!("{}: {message}", json_path.display()))
+                }
+                Error::Json(e) => {
+                    Error::Config(format!("{}: invalid JSON: {e}", json_path.display()))
+                }
+                other => other,
+            })?;
         model.load_weights_safetensors(&weights_path)?;
         Ok(model)
     }

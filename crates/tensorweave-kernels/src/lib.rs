@@ -1,7 +1,7 @@
 //! The CPU kernels of tensorweave, kept apart from the layers that call them
 //! (as tract keeps its kernels in `tract-linalg`):
 //!
-//! * [`cpu`]: the CPU's SIMD features, detected once per process;
+//! * [`mod@cpu`]: the CPU's SIMD features, detected once per process;
 //! * [`gemm`]: the one matrix-product path of every layer (the `gemm` crate,
 //!   chosen by measurement), and a packed one-row product for recurrent steps;
 //! * [`lstm`]: the fused LSTM cell update in AVX2/FMA and AVX-512F intrinsics;

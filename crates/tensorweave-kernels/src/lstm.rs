@@ -19,6 +19,7 @@ pub fn available() -> bool {
 ///
 /// Returns false without touching anything when the CPU has no SIMD path or
 /// the slices are shorter than `4·c.len()` / `c.len()`.
+#[inline]
 pub fn lstm_row(z: &[f32], x: &[f32], c: &mut [f32], h: &mut [f32]) -> bool {
     let u = c.len();
     if z.len() < 4 * u || x.len() < 4 * u || h.len() < u {

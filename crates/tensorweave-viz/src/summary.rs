@@ -25,7 +25,6 @@
 use std::collections::HashMap;
 
 use petgraph::graph::NodeIndex;
-use petgraph::Direction;
 
 use tensorweave_core::dtype::TensorSpec;
 use tensorweave_core::error::{Error, Result};
@@ -259,18 +258,17 @@ fn push_rows(
     // Keras loops over all calls and keeps the last one's outputs.
     let output_shape = nodes
         .last()
-        .map(|&ix| format_outputs(graph.dag[ix].node.output_specs()))
+        .map(|&ix| format_outputs(graph.node(ix).output_specs()))
         .unwrap_or_else(|| "?".to_string());
     let mut connected_to = Vec::new();
     if connect {
         for &ix in &nodes {
-            let node = &graph.dag[ix].node;
-            let masks = node.masks().iter().flatten();
-            for t in node.inputs().iter().chain(masks) {
+            let masks = graph.node_masks(ix).into_iter().flatten();
+            for t in graph.node_inputs(ix).into_iter().chain(masks) {
                 connected_to.push(Connection {
-                    layer: t.layer().name().to_string(),
-                    node_index: t.node().call_index(),
-                    tensor_index: t.output_index(),
+                    layer: graph.node_layer(t.node).name().to_string(),
+                    node_index: graph.node(t.node).call_index(),
+                    tensor_index: t.output,
                 });
             }
         }
@@ -295,22 +293,25 @@ fn push_rows(
     if !expand_nested {
         return;
     }
-    let inner = {
+    // Keras lists `layer.layers` here (the listed sublayers, which leave ops
+    // out); the nested calls are not calls of the outer model, so
+    // "Connected to" is `-`. Their shapes come from the nested graph.
+    let (listed, inner) = {
         let guard = layer.read();
-        guard
+        let listed: Vec<LayerRef> = guard
+            .sublayers()
+            .into_iter()
+            .filter(|s| s.is_listed())
+            .map(|s| s.layer)
+            .collect();
+        let inner = guard
             .as_any()
             .downcast_ref::<FunctionalLayer>()
-            .map(|f| f.graph().clone())
+            .map(|f| f.graph().clone());
+        (listed, inner)
     };
     if let Some(inner) = inner {
-        // Keras lists `layer.layers` here, which leaves ops out; the nested
-        // calls are not calls of the outer model, so "Connected to" is `-`.
-        let inner_layers: Vec<LayerRef> = inner
-            .ordered_layers()
-            .filter(|l| !l.read().is_op())
-            .cloned()
-            .collect();
-        for l in &inner_layers {
+        for l in &listed {
             push_rows(rows, &inner, l, nesting + 1, true, false);
         }
     }
@@ -349,15 +350,14 @@ fn is_sequential_like(graph: &Graph) -> bool {
     if per_depth.values().any(|&n| n > 1) {
         return false;
     }
-    for ix in graph.dag.node_indices() {
-        let node = &graph.dag[ix].node;
-        let n_inputs = node.inputs().len() + node.masks().iter().flatten().count();
+    for ix in graph.nodes() {
+        let n_inputs = graph.node(ix).n_inputs() + graph.node_masks(ix).iter().flatten().count();
         if n_inputs > 1 {
             return false;
         }
     }
     graph
-        .layer_order
+        .layer_order()
         .iter()
         .all(|&id| graph.nodes_of(id).len() <= 1)
 }
@@ -367,13 +367,13 @@ fn is_sequential_like(graph: &Graph) -> bool {
 fn node_depths(graph: &Graph) -> HashMap<NodeIndex, usize> {
     let mut node_depth: HashMap<NodeIndex, usize> = HashMap::new();
     let mut layer_depth = HashMap::new();
-    for &ix in graph.order.iter().rev() {
+    for &ix in graph.order().iter().rev() {
         let mut depth = *node_depth.entry(ix).or_insert(0);
-        let layer = graph.dag[ix].layer;
+        let layer = graph.node(ix).layer();
         depth = depth.max(layer_depth.get(&layer).copied().unwrap_or(0));
         layer_depth.insert(layer, depth);
         node_depth.insert(ix, depth);
-        for parent in graph.dag.neighbors_directed(ix, Direction::Incoming) {
+        for parent in graph.parents(ix) {
             let d = node_depth.entry(parent).or_insert(0);
             *d = (*d).max(depth + 1);
         }

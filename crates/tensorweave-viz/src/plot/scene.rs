@@ -114,27 +114,29 @@ impl Block {
             };
             let calls = graph.nodes_of(id);
             for &ix in &calls {
-                let node = &graph.dag[ix].node;
-                let data = node.inputs().iter().enumerate().map(|(i, t)| (i, t, false));
-                let masks = node
-                    .masks()
-                    .iter()
+                let node = graph.node(ix);
+                let data = graph
+                    .node_inputs(ix)
+                    .into_iter()
                     .enumerate()
-                    .filter_map(|(i, m)| m.as_ref().map(|t| (i, t, true)));
+                    .map(|(i, t)| (i, t, false));
+                let masks = graph
+                    .node_masks(ix)
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, m)| m.map(|t| (i, t, true)));
                 for (slot, t, mask) in data.chain(masks) {
-                    let Some(src) = index(t.layer()) else {
+                    let producer = graph.node(t.node);
+                    let Some(src) = index(graph.node_layer(t.node)) else {
                         continue;
                     };
-                    let producer_calls = graph
-                        .layer_id(t.layer())
-                        .map(|pid| graph.nodes_of(pid).len())
-                        .unwrap_or(1);
-                    let tail = (producer_calls > 1 || t.node().output_specs().len() > 1)
-                        .then(|| format!("[{}][{}]", t.node().call_index(), t.output_index()));
+                    let producer_calls = graph.nodes_of(producer.layer()).len();
+                    let tail = (producer_calls > 1 || producer.output_specs().len() > 1)
+                        .then(|| format!("[{}][{}]", producer.call_index(), t.output));
                     let head = (calls.len() > 1).then(|| format!("node {}", node.call_index()));
                     edges.push(SEdge {
                         src,
-                        src_output: t.output_index(),
+                        src_output: t.output,
                         dst,
                         dst_input: slot,
                         mask,
@@ -145,14 +147,14 @@ impl Block {
             }
         }
         let inputs = graph
-            .inputs
+            .inputs()
             .iter()
-            .filter_map(|t| index(t.layer()))
+            .filter_map(|t| index(graph.node_layer(t.node)))
             .collect();
         let outputs = graph
-            .outputs
+            .outputs()
             .iter()
-            .filter_map(|t| index(t.layer()).map(|i| (i, t.output_index())))
+            .filter_map(|t| index(graph.node_layer(t.node)).map(|i| (i, t.output)))
             .collect();
         Block {
             name: name.to_string(),
@@ -194,7 +196,12 @@ fn nested_graph(layer: &LayerRef) -> Option<Graph> {
     if let Some(f) = guard.as_any().downcast_ref::<FunctionalLayer>() {
         return Some(f.graph().clone());
     }
-    let wrapped = guard.wrapped();
+    let wrapped: Vec<LayerRef> = guard
+        .sublayers()
+        .into_iter()
+        .filter(|s| s.config_key.is_some())
+        .map(|s| s.layer)
+        .collect();
     drop(guard);
     match wrapped.as_slice() {
         [inner] => inner
@@ -219,7 +226,7 @@ fn box_info(layer: &LayerRef, graph: &Graph, prefix: &str, options: &PlotOptions
         Kind::Layer
     };
     let mut lines = Vec::new();
-    if let Some(wrapped) = wrapped_layer(&layer.config()) {
+    if let Some(wrapped) = wrapped_layer(layer) {
         lines.push(wrapped);
     }
     let calls = graph
@@ -230,7 +237,7 @@ fn box_info(layer: &LayerRef, graph: &Graph, prefix: &str, options: &PlotOptions
         let per_call: Vec<(usize, String, String)> = calls
             .iter()
             .map(|&ix| {
-                let node = &graph.dag[ix].node;
+                let node = graph.node(ix);
                 let specs = node.output_specs();
                 let shapes: Vec<String> = specs.iter().map(|s| format_shape(&s.shape)).collect();
                 let dtypes: Vec<String> = specs.iter().map(|s| s.dtype.to_string()).collect();
@@ -274,30 +281,38 @@ fn list(items: &[String]) -> String {
     }
 }
 
-/// `TimeDistributed` / `Bidirectional`: the layer they wrap, from their config.
-fn wrapped_layer(config: &serde_json::Value) -> Option<String> {
-    let inner = config.get("layer")?;
-    let class = inner.get("class_name")?.as_str()?;
-    let name = inner
-        .get("config")
-        .and_then(|c| c.get("name"))
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("?");
-    match config
-        .get("backward_layer")
-        .and_then(|b| b.get("config"))
-        .and_then(|c| c.get("name"))
-        .and_then(serde_json::Value::as_str)
-    {
-        Some(backward) => {
-            let merge = match config.get("merge_mode") {
-                Some(serde_json::Value::String(m)) => m.clone(),
-                Some(serde_json::Value::Null) | None => "None".to_string(),
-                Some(other) => other.to_string(),
-            };
-            Some(format!("{class}: {name} + {backward}, merge_mode={merge}"))
+/// The layers a wrapper wraps (its sublayers with a configuration key): one
+/// gives `wraps name (Class)`; several (a `Bidirectional`) give
+/// `Class: forward + backward`, with the wrapper's `merge_mode` if it has one.
+fn wrapped_layer(layer: &LayerRef) -> Option<String> {
+    let (wrapped, config) = {
+        let guard = layer.read();
+        let wrapped: Vec<LayerRef> = guard
+            .sublayers()
+            .into_iter()
+            .filter(|s| s.config_key.is_some())
+            .map(|s| s.layer)
+            .collect();
+        (wrapped, guard.config())
+    };
+    match wrapped.as_slice() {
+        [] => None,
+        [one] => Some(format!("wraps {} ({})", one.name(), one.class_name())),
+        [first, rest @ ..] => {
+            let names: Vec<&str> = std::iter::once(first.name())
+                .chain(rest.iter().map(|l| l.name()))
+                .collect();
+            let mut line = format!("{}: {}", first.class_name(), names.join(" + "));
+            if let Some(mode) = config.get("merge_mode") {
+                let merge = match mode {
+                    serde_json::Value::String(m) => m.clone(),
+                    serde_json::Value::Null => "None".to_string(),
+                    other => other.to_string(),
+                };
+                line.push_str(&format!(", merge_mode={merge}"));
+            }
+            Some(line)
         }
-        None => Some(format!("wraps {name} ({class})")),
     }
 }
 

@@ -171,7 +171,7 @@ fn bidirectional_checks_its_halves() {
 fn run_time_arrays_are_checked() {
     let layer = Lstm::new(2).into_layer();
     build_for(&layer, 3);
-    let ctx = CallContext { threads: 1 };
+    let ctx = CallContext::with_threads(1);
     let guard = layer.read();
     let flat = Value::F32(ArrayD::zeros(vec![2, 3]));
     let msg = err_of(guard.call(&[&flat], &[None], &ctx));
@@ -201,7 +201,7 @@ fn run_time_arrays_are_checked() {
 fn weights_replaced_with_wrong_shapes_are_an_error_not_a_panic() {
     let layer = SimpleRnn::new(2).into_layer();
     build_for(&layer, 3);
-    layer.write().visit_params_mut(&mut |path, p| {
+    layer.visit_params_mut(&mut |path, p| {
         if path.ends_with("recurrent_kernel") {
             p.value = ArrayD::zeros(vec![3, 3]);
         }
@@ -210,7 +210,7 @@ fn weights_replaced_with_wrong_shapes_are_an_error_not_a_panic() {
     let msg = err_of(
         layer
             .read()
-            .call(&[&x], &[None], &CallContext { threads: 1 }),
+            .call(&[&x], &[None], &CallContext::with_threads(1)),
     );
     assert!(
         msg.contains("recurrent_kernel") && msg.contains("[2, 2]"),

@@ -64,7 +64,7 @@ pub(super) fn call(
     let mask = mask.map(Value::Bool);
     layer
         .read()
-        .call(&[&x], &[mask.as_ref()], &CallContext { threads })
+        .call(&[&x], &[mask.as_ref()], &CallContext::with_threads(threads))
         .unwrap()
         .into_iter()
         .map(|v| v.into_f32().unwrap())

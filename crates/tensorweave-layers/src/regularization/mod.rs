@@ -1,0 +1,6 @@
+//! Regularization layers (Keras' `keras/src/layers/regularization`):
+//! `Dropout`, the identity at inference.
+
+mod dropout;
+
+pub use dropout::{Dropout, DropoutLayer};
