@@ -226,7 +226,7 @@ macro_rules! loss_common {
     ($t:ident) => {
         impl $t {
             /// Renames the loss (the name Keras logs it under).
-            pub fn name(mut self, name: impl Into<String>) -> Self {
+            pub fn named(mut self, name: impl Into<String>) -> Self {
                 self.base.name = name.into();
                 self
             }

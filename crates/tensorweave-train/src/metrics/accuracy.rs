@@ -182,7 +182,7 @@ macro_rules! wrapped_metric {
 
         impl $t {
             /// Renames the metric (the name Keras logs it under).
-            pub fn name(mut self, name: impl Into<String>) -> Self {
+            pub fn named(mut self, name: impl Into<String>) -> Self {
                 self.inner.mean = Mean::new(name);
                 self
             }

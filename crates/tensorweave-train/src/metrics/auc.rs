@@ -53,7 +53,7 @@ impl Auc {
     }
 
     /// Renames the metric.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }

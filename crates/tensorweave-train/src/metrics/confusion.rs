@@ -272,7 +272,7 @@ macro_rules! ratio_metric {
             }
 
             /// Renames the metric.
-            pub fn name(mut self, name: impl Into<String>) -> Self {
+            pub fn named(mut self, name: impl Into<String>) -> Self {
                 self.inner.name = name.into();
                 self
             }

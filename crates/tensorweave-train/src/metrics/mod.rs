@@ -61,11 +61,11 @@ pub fn metric_from_config(v: &Value, y_true_shape: &[usize], y_pred_shape: &[usi
             if name.eq_ignore_ascii_case("accuracy") || name.eq_ignore_ascii_case("acc") {
                 let (binary, sparse) = binary_or_sparse(y_true_shape, y_pred_shape);
                 return Ok(if binary {
-                    Box::new(BinaryAccuracy::new().name(name))
+                    Box::new(BinaryAccuracy::new().named(name))
                 } else if sparse {
-                    Box::new(SparseCategoricalAccuracy::new().name(name))
+                    Box::new(SparseCategoricalAccuracy::new().named(name))
                 } else {
-                    Box::new(CategoricalAccuracy::new().name(name))
+                    Box::new(CategoricalAccuracy::new().named(name))
                 });
             }
             let mut empty = ConfigReader::new(format!("metric {}", quote(name)), None);
@@ -100,7 +100,7 @@ fn from_class(class: &str, c: &mut ConfigReader<'_>, name: Option<&str>) -> Resu
         ($m:expr) => {{
             let m = $m;
             match &name {
-                Some(n) => m.name(n.clone()),
+                Some(n) => m.named(n.clone()),
                 None => m,
             }
         }};
@@ -188,7 +188,7 @@ fn single_threshold(c: &mut ConfigReader<'_>) -> Result<Option<f64>> {
 fn auc_from(c: &mut ConfigReader<'_>, name: Option<String>) -> Result<Auc> {
     let mut m = Auc::new();
     if let Some(n) = name {
-        m = m.name(n);
+        m = m.named(n);
     }
     let curve = match c.opt_str("curve")?.as_deref() {
         None | Some("ROC") | Some("roc") => Curve::Roc,

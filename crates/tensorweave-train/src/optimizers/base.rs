@@ -413,7 +413,7 @@ macro_rules! optimizer_common {
     ($t:ident) => {
         impl $t {
             /// Renames the optimizer (the prefix of its variables' paths).
-            pub fn name(mut self, name: impl Into<String>) -> Self {
+            pub fn named(mut self, name: impl Into<String>) -> Self {
                 self.engine.hyper.name = name.into();
                 self
             }

@@ -72,7 +72,7 @@ impl Schedule {
                 let boundaries = config.f64_list("boundaries")?.unwrap_or_default();
                 let values = config.f64_list("values")?.unwrap_or_default();
                 let name = config.opt_str("name")?.unwrap_or_else(|| "PiecewiseConstant".into());
-                Schedule::PiecewiseConstant(PiecewiseConstantDecay::new(boundaries, values)?.name(name))
+                Schedule::PiecewiseConstant(PiecewiseConstantDecay::new(boundaries, values)?.named(name))
             }
             "CosineDecay" => Schedule::Cosine(CosineDecay {
                 initial_learning_rate: required(&mut config, "initial_learning_rate")?,
@@ -237,7 +237,7 @@ impl PiecewiseConstantDecay {
     }
 
     /// Renames the schedule.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
