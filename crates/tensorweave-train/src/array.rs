@@ -11,8 +11,16 @@ pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for (i, slot) in out.iter_mut().enumerate() {
-        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
-        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
         *slot = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -24,7 +32,11 @@ pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 }
 
 /// `a` broadcast to `shape` (copied), or an error naming `what`.
-pub(crate) fn broadcast_to<T: Clone>(a: ArrayViewD<'_, T>, shape: &[usize], what: &str) -> Result<ArrayD<T>> {
+pub(crate) fn broadcast_to<T: Clone>(
+    a: ArrayViewD<'_, T>,
+    shape: &[usize],
+    what: &str,
+) -> Result<ArrayD<T>> {
     match a.broadcast(IxDyn(shape)) {
         Some(v) => Ok(v.to_owned()),
         None => Err(input_err(format!(
@@ -36,7 +48,11 @@ pub(crate) fn broadcast_to<T: Clone>(a: ArrayViewD<'_, T>, shape: &[usize], what
 }
 
 /// Element-wise `a * b` with broadcasting; the error names `what`.
-pub(crate) fn mul_broadcast(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>, what: &str) -> Result<ArrayD<f32>> {
+pub(crate) fn mul_broadcast(
+    a: ArrayViewD<'_, f32>,
+    b: ArrayViewD<'_, f32>,
+    what: &str,
+) -> Result<ArrayD<f32>> {
     let shape = broadcast_shape(a.shape(), b.shape()).ok_or_else(|| {
         input_err(format!(
             "{what}: incompatible shapes {} and {} (Keras fails here too: 'Incompatible shapes'); give weights that broadcast against the per-entry losses",
@@ -75,7 +91,11 @@ pub(crate) enum RankChange {
 }
 
 /// Keras' `squeeze_or_expand_to_same_rank`: the rank changes it applies to `x1` and `x2`.
-pub(crate) fn squeeze_or_expand(x1: &[usize], x2: &[usize], expand_rank_1: bool) -> (RankChange, RankChange) {
+pub(crate) fn squeeze_or_expand(
+    x1: &[usize],
+    x2: &[usize],
+    expand_rank_1: bool,
+) -> (RankChange, RankChange) {
     let (r1, r2) = (x1.len(), x2.len());
     let mut c1 = RankChange::None;
     let mut c2 = RankChange::None;
@@ -140,19 +160,6 @@ pub(crate) fn resolve_axis(axis: i64, rank: usize, what: &str) -> Result<usize> 
     Ok(a as usize)
 }
 
-/// Builds an `ArrayD` from a shape and data, checking the length.
-pub(crate) fn array_from(shape: &[usize], data: Vec<f32>, what: &str) -> Result<ArrayD<f32>> {
-    let n: usize = shape.iter().product();
-    if n != data.len() {
-        return Err(input_err(format!(
-            "{what}: shape {} needs {n} values, got {}",
-            shape_str(shape),
-            data.len()
-        )));
-    }
-    ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| input_err(format!("{what}: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,10 +175,16 @@ mod tests {
     fn squeeze_or_expand_matches_keras() {
         use RankChange::*;
         assert_eq!(squeeze_or_expand(&[4], &[4, 1], true), (ExpandedLast, None));
-        assert_eq!(squeeze_or_expand(&[4, 5], &[4, 5, 1], true), (None, SqueezedLast));
+        assert_eq!(
+            squeeze_or_expand(&[4, 5], &[4, 5, 1], true),
+            (None, SqueezedLast)
+        );
         assert_eq!(squeeze_or_expand(&[4, 1], &[4], true), (None, ExpandedLast));
         assert_eq!(squeeze_or_expand(&[4], &[4, 3], true), (None, None));
-        assert_eq!(squeeze_or_expand(&[4, 1], &[4], false), (SqueezedLast, None));
+        assert_eq!(
+            squeeze_or_expand(&[4, 1], &[4], false),
+            (SqueezedLast, None)
+        );
     }
 
     #[test]

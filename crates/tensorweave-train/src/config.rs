@@ -24,12 +24,15 @@ pub(crate) fn identifier<'a>(v: &'a Value, what: &str) -> Result<Identifier<'a>>
     match v {
         Value::String(s) => Ok(Identifier::Name(s)),
         Value::Object(map) => {
-            let class_name = map.get("class_name").and_then(Value::as_str).ok_or_else(|| {
-                config_err(format!(
-                    "{what}: a serialized Keras object needs a string 'class_name', got {}",
-                    quote_json(v)
-                ))
-            })?;
+            let class_name = map
+                .get("class_name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    config_err(format!(
+                        "{what}: a serialized Keras object needs a string 'class_name', got {}",
+                        quote_json(v)
+                    ))
+                })?;
             let config = match map.get("config") {
                 None | Some(Value::Null) => None,
                 Some(Value::Object(c)) => Some(c),
@@ -64,7 +67,11 @@ pub(crate) struct ConfigReader<'a> {
 impl<'a> ConfigReader<'a> {
     /// A reader over `map` (`None` = empty config); `what` prefixes error messages.
     pub(crate) fn new(what: String, map: Option<&'a Map<String, Value>>) -> Self {
-        ConfigReader { what, map, used: Vec::new() }
+        ConfigReader {
+            what,
+            map,
+            used: Vec::new(),
+        }
     }
 
     /// What this config belongs to, for messages.
@@ -101,7 +108,10 @@ impl<'a> ConfigReader<'a> {
     pub(crate) fn opt_f64(&mut self, key: &str) -> Result<Option<f64>> {
         match self.raw(key) {
             None => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or_else(|| self.type_err(key, "a number", v)),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| self.type_err(key, "a number", v)),
         }
     }
 
@@ -114,7 +124,9 @@ impl<'a> ConfigReader<'a> {
     pub(crate) fn bool_or(&mut self, key: &str, default: bool) -> Result<bool> {
         match self.raw(key) {
             None => Ok(default),
-            Some(v) => v.as_bool().ok_or_else(|| self.type_err(key, "true or false", v)),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| self.type_err(key, "true or false", v)),
         }
     }
 
@@ -157,7 +169,10 @@ impl<'a> ConfigReader<'a> {
             Some(Value::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
-                    out.push(item.as_f64().ok_or_else(|| self.type_err(key, "a list of numbers", item))?);
+                    out.push(
+                        item.as_f64()
+                            .ok_or_else(|| self.type_err(key, "a list of numbers", item))?,
+                    );
                 }
                 Ok(Some(out))
             }
@@ -171,7 +186,10 @@ impl<'a> ConfigReader<'a> {
             None => Ok(()),
             Some(Value::String(s)) if s == "float32" => Ok(()),
             Some(Value::Object(o))
-                if o.get("config").and_then(|c| c.get("name")).and_then(Value::as_str) == Some("float32") =>
+                if o.get("config")
+                    .and_then(|c| c.get("name"))
+                    .and_then(Value::as_str)
+                    == Some("float32") =>
             {
                 Ok(())
             }
@@ -218,7 +236,9 @@ pub(crate) fn serialized(module: &str, class_name: &str, config: Map<String, Val
 
 /// A JSON number from an `f64` (Keras writes Python floats; NaN/inf become null).
 pub(crate) fn num(x: f64) -> Value {
-    serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null)
+    serde_json::Number::from_f64(x)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 /// An optional JSON number.

@@ -29,7 +29,11 @@ impl Gradient {
     /// A `Rows` gradient, checked: `shape` is `[rows, dim]`, every index is below `rows` and
     /// `values` has one row of `dim` entries per index.
     pub fn rows(indices: Vec<usize>, values: Array2<f32>, shape: Vec<usize>) -> Result<Gradient> {
-        let g = Gradient::Rows { indices, values, shape };
+        let g = Gradient::Rows {
+            indices,
+            values,
+            shape,
+        };
         g.check()?;
         Ok(g)
     }
@@ -44,7 +48,14 @@ impl Gradient {
 
     /// Checks the internal consistency of a `Rows` gradient (dense ones are always consistent).
     pub fn check(&self) -> Result<()> {
-        let Gradient::Rows { indices, values, shape } = self else { return Ok(()) };
+        let Gradient::Rows {
+            indices,
+            values,
+            shape,
+        } = self
+        else {
+            return Ok(());
+        };
         if shape.len() != 2 {
             return Err(input_err(format!(
                 "row gradient: the table shape must be [rows, dim], got {}",
@@ -76,15 +87,21 @@ impl Gradient {
         self.check()?;
         match self {
             Gradient::Dense(a) => Ok(a.clone()),
-            Gradient::Rows { indices, values, shape } => {
-                Ok(segment_sum(indices, values.view(), shape[0]).into_dyn())
-            }
+            Gradient::Rows {
+                indices,
+                values,
+                shape,
+            } => Ok(segment_sum(indices, values.view(), shape[0]).into_dyn()),
         }
     }
 }
 
 /// Sums occurrence rows into a `[rows, dim]` table, sequentially in occurrence order.
-pub(crate) fn segment_sum(indices: &[usize], values: ArrayView2<'_, f32>, rows: usize) -> Array2<f32> {
+pub(crate) fn segment_sum(
+    indices: &[usize],
+    values: ArrayView2<'_, f32>,
+    rows: usize,
+) -> Array2<f32> {
     let mut out = Array2::<f32>::zeros((rows, values.ncols()));
     for (occ, &row) in indices.iter().enumerate() {
         let mut dst = out.row_mut(row);
@@ -105,7 +122,12 @@ mod tests {
 
     #[test]
     fn rows_sum_duplicates_when_densified() {
-        let g = Gradient::rows(vec![1, 0, 1], array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], vec![3, 2]).unwrap();
+        let g = Gradient::rows(
+            vec![1, 0, 1],
+            array![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]],
+            vec![3, 2],
+        )
+        .unwrap();
         let d = g.to_dense().unwrap();
         assert_eq!(d.shape(), &[3, 2]);
         assert_eq!(d[[1, 0]], 6.0);

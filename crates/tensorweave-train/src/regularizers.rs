@@ -99,11 +99,17 @@ impl Regularizer {
                 "l1l2" | "L1L2" => Ok(Regularizer::L1L2 { l1: 0.0, l2: 0.0 }),
                 other => Err(unsupported(other)),
             },
-            Identifier::Object { class_name, mut config } => {
+            Identifier::Object {
+                class_name,
+                mut config,
+            } => {
                 let r = match class_name {
                     "L1" => Regularizer::L1(factor(&mut config, "l1", 0.01)? as f32),
                     "L2" => Regularizer::L2(factor(&mut config, "l2", 0.01)?),
-                    "L1L2" => Regularizer::L1L2 { l1: factor(&mut config, "l1", 0.0)?, l2: factor(&mut config, "l2", 0.0)? },
+                    "L1L2" => Regularizer::L1L2 {
+                        l1: factor(&mut config, "l1", 0.0)?,
+                        l2: factor(&mut config, "l2", 0.0)?,
+                    },
                     other => return Err(unsupported(other)),
                 };
                 config.finish()?;
@@ -125,5 +131,8 @@ fn factor(c: &mut ConfigReader<'_>, key: &str, default: f64) -> Result<f64> {
 }
 
 fn unsupported(name: &str) -> tensorweave_core::Error {
-    config_err(format!("regularizer {}: not supported; use L1, L2 or L1L2", quote(name)))
+    config_err(format!(
+        "regularizer {}: not supported; use L1, L2 or L1L2",
+        quote(name)
+    ))
 }

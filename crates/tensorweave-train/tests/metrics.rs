@@ -12,7 +12,11 @@ use serde_json::Value;
 use tensorweave_train::{metric_from_config, Mean};
 
 fn shape(v: &Value) -> Vec<usize> {
-    v.as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect()
 }
 
 #[test]
@@ -24,8 +28,12 @@ fn metrics_match_keras_after_every_update() {
     for case in cases {
         let id = case["id"].as_str().unwrap();
         let r = std::panic::catch_unwind(|| {
-            let mut m = metric_from_config(&case["metric"], &shape(&case["y_true_shape"]), &shape(&case["y_pred_shape"]))
-                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            let mut m = metric_from_config(
+                &case["metric"],
+                &shape(&case["y_true_shape"]),
+                &shape(&case["y_pred_shape"]),
+            )
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
             assert_eq!(m.name(), case["name"].as_str().unwrap(), "{id}: name");
             for (i, u) in case["updates"].as_array().unwrap().iter().enumerate() {
                 if u["reset_before"].as_bool().unwrap() {
@@ -34,22 +42,51 @@ fn metrics_match_keras_after_every_update() {
                 let yt = tensor(&u["y_true"]);
                 let yp = tensor(&u["y_pred"]);
                 let sw = opt_tensor(&u["sample_weight"]);
-                let mask = if u["mask"].is_null() { None } else { Some(bool_tensor(&u["mask"])) };
-                let res = m.update(yt.view(), yp.view(), sw.as_ref().map(|s| s.view()), mask.as_ref().map(|s| s.view()));
+                let mask = if u["mask"].is_null() {
+                    None
+                } else {
+                    Some(bool_tensor(&u["mask"]))
+                };
+                let res = m.update(
+                    yt.view(),
+                    yp.view(),
+                    sw.as_ref().map(|s| s.view()),
+                    mask.as_ref().map(|s| s.view()),
+                );
                 if !u["error"].is_null() {
-                    assert!(res.is_err(), "{id}: update {i}: Keras fails ({}), we accepted it", u["error"]);
+                    assert!(
+                        res.is_err(),
+                        "{id}: update {i}: Keras fails ({}), we accepted it",
+                        u["error"]
+                    );
                     continue;
                 }
                 res.unwrap_or_else(|e| panic!("{id}: update {i}: {e}"));
                 let want = u["result"].as_f64().unwrap() as f32;
-                assert_close_scalar(&format!("{id}: result after update {i}"), m.result(), want, 1e-7, 1e-6);
+                assert_close_scalar(
+                    &format!("{id}: result after update {i}"),
+                    m.result(),
+                    want,
+                    1e-7,
+                    1e-6,
+                );
             }
         });
         if let Err(e) = r {
-            failures.push(e.downcast_ref::<String>().cloned().unwrap_or_else(|| format!("{id}: panic")));
+            failures.push(
+                e.downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_else(|| format!("{id}: panic")),
+            );
         }
     }
-    assert!(failures.is_empty(), "{} of {} metric cases differ from Keras:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} metric cases differ from Keras:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -60,9 +97,16 @@ fn mean_matches_keras() {
         for (i, u) in case["updates"].as_array().unwrap().iter().enumerate() {
             let values = tensor(&u["values"]);
             let sw = opt_tensor(&u["sample_weight"]);
-            m.update(values.view(), sw.as_ref().map(|s| s.view())).unwrap();
+            m.update(values.view(), sw.as_ref().map(|s| s.view()))
+                .unwrap();
             let want = u["result"].as_f64().unwrap() as f32;
-            assert_close_scalar(&format!("{}: update {i}", case["id"]), m.result(), want, 1e-7, 1e-6);
+            assert_close_scalar(
+                &format!("{}: update {i}", case["id"]),
+                m.result(),
+                want,
+                1e-7,
+                1e-6,
+            );
         }
     }
     // The loss tracker's form: value * batch size, count += batch size.

@@ -9,7 +9,9 @@ use ndarray::{Array2, ArrayD, IxDyn};
 use serde_json::{json, Value};
 use tensorweave_train::optimizers::schedules::{CosineDecay, ExponentialDecay};
 use tensorweave_train::optimizers::{Adagrad, Adam, AdamW, Nadam, RmsProp, Sgd};
-use tensorweave_train::{optimizer_from_config, Gradient, Optimizer, OptimizerVariable, Var, VarSpec, VariableValue};
+use tensorweave_train::{
+    optimizer_from_config, Gradient, Optimizer, OptimizerVariable, Var, VarSpec, VariableValue,
+};
 
 fn grad(v: &Value) -> Option<Gradient> {
     if v.is_null() {
@@ -19,14 +21,33 @@ fn grad(v: &Value) -> Option<Gradient> {
         return Some(Gradient::Dense(tensor(d)));
     }
     let r = &v["rows"];
-    let indices = r["indices"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as usize).collect();
-    let values = Array2::from(tensor(&r["values"]).into_dimensionality::<ndarray::Ix2>().unwrap());
-    let shape = r["shape"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as usize).collect();
+    let indices = r["indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap() as usize)
+        .collect();
+    let values = Array2::from(
+        tensor(&r["values"])
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap(),
+    );
+    let shape = r["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap() as usize)
+        .collect();
     Some(Gradient::rows(indices, values, shape).unwrap())
 }
 
 fn case<'a>(fx: &'a Value, id: &str) -> &'a Value {
-    fx["cases"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()
+    fx["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap()
 }
 
 fn step(opt: &mut dyn Optimizer, paths: &[String], values: &mut [ArrayD<f32>], step: &Value) {
@@ -35,7 +56,11 @@ fn step(opt: &mut dyn Optimizer, paths: &[String], values: &mut [ArrayD<f32>], s
         .iter()
         .zip(values.iter_mut())
         .zip(&grads)
-        .map(|((p, v), g)| Var { path: p, value: v, gradient: g.as_ref() })
+        .map(|((p, v), g)| Var {
+            path: p,
+            value: v,
+            gradient: g.as_ref(),
+        })
         .collect();
     opt.apply(&mut vars).unwrap();
 }
@@ -49,7 +74,12 @@ fn slot_names_and_order_match_keras_for_a_bidirectional_model() {
         .iter()
         .map(|v| VarSpec {
             path: v["path"].as_str().unwrap().into(),
-            shape: v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect(),
+            shape: v["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect(),
         })
         .collect();
     for n in fx["model_naming"].as_array().unwrap() {
@@ -61,7 +91,12 @@ fn slot_names_and_order_match_keras_for_a_bidirectional_model() {
         for (g, w) in got.iter().zip(want) {
             assert_eq!(g.path, w["path"].as_str().unwrap());
             assert_eq!(g.dtype(), w["dtype"].as_str().unwrap());
-            let shape: Vec<usize> = w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            let shape: Vec<usize> = w["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
             assert_eq!(g.shape(), shape, "{}", g.path);
         }
     }
@@ -74,8 +109,18 @@ fn restored_state_continues_exactly_like_keras() {
     let fx = fixture("optimizers.json");
     for c in fx["cases"].as_array().unwrap() {
         let id = c["id"].as_str().unwrap();
-        let paths: Vec<String> = c["variables"].as_array().unwrap().iter().map(|v| v["path"].as_str().unwrap().into()).collect();
-        let mut values: Vec<ArrayD<f32>> = c["variables"].as_array().unwrap().iter().map(|v| tensor(&v["value"])).collect();
+        let paths: Vec<String> = c["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["path"].as_str().unwrap().into())
+            .collect();
+        let mut values: Vec<ArrayD<f32>> = c["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| tensor(&v["value"]))
+            .collect();
         let steps = c["steps"].as_array().unwrap();
         let mut a = optimizer_from_config(&c["config"]).unwrap();
         for s in &steps[..3] {
@@ -83,14 +128,27 @@ fn restored_state_continues_exactly_like_keras() {
         }
         let saved = a.variables();
         let mut b = optimizer_from_config(&c["config"]).unwrap();
-        let specs: Vec<VarSpec> = paths.iter().zip(&values).map(|(p, v)| VarSpec { path: p.clone(), shape: v.shape().to_vec() }).collect();
+        let specs: Vec<VarSpec> = paths
+            .iter()
+            .zip(&values)
+            .map(|(p, v)| VarSpec {
+                path: p.clone(),
+                shape: v.shape().to_vec(),
+            })
+            .collect();
         b.build(&specs).unwrap();
         b.load_variables(&saved).unwrap();
         assert_eq!(b.iterations(), 3, "{id}");
         for (k, s) in steps[3..].iter().enumerate() {
             step(b.as_mut(), &paths, &mut values, s);
             for (i, want) in s["weights_after"].as_array().unwrap().iter().enumerate() {
-                assert_close(&format!("{id}: restored, step {}: {}", k + 3, paths[i]), &values[i], &tensor(want), 1e-6, 1e-5);
+                assert_close(
+                    &format!("{id}: restored, step {}: {}", k + 3, paths[i]),
+                    &values[i],
+                    &tensor(want),
+                    1e-6,
+                    1e-5,
+                );
             }
         }
     }
@@ -101,22 +159,63 @@ fn builders_give_the_configs_keras_gives() {
     let fx = fixture("optimizers.json");
     let built: Vec<(&str, Box<dyn Optimizer>)> = vec![
         ("sgd_plain", Box::new(Sgd::new(0.1))),
-        ("sgd_nesterov_clipvalue", Box::new(Sgd::new(0.05).momentum(0.9).nesterov(true).clipvalue(0.5))),
-        ("sgd_weight_decay_none_grad", Box::new(Sgd::new(0.1).momentum(0.3).weight_decay(0.2))),
+        (
+            "sgd_nesterov_clipvalue",
+            Box::new(Sgd::new(0.05).momentum(0.9).nesterov(true).clipvalue(0.5)),
+        ),
+        (
+            "sgd_weight_decay_none_grad",
+            Box::new(Sgd::new(0.1).momentum(0.3).weight_decay(0.2)),
+        ),
         ("adam_default", Box::new(Adam::default())),
-        ("adam_amsgrad_clipnorm", Box::new(Adam::new(0.01).amsgrad(true).clipnorm(1.0))),
-        ("adam_betas_epsilon", Box::new(Adam::new(0.02).beta_1(0.8).beta_2(0.95).epsilon(1e-4))),
+        (
+            "adam_amsgrad_clipnorm",
+            Box::new(Adam::new(0.01).amsgrad(true).clipnorm(1.0)),
+        ),
+        (
+            "adam_betas_epsilon",
+            Box::new(Adam::new(0.02).beta_1(0.8).beta_2(0.95).epsilon(1e-4)),
+        ),
         (
             "adam_expdecay_global_clipnorm",
-            Box::new(Adam::default().schedule(ExponentialDecay::new(0.05, 2.0, 0.5).staircase(true)).global_clipnorm(0.8)),
+            Box::new(
+                Adam::default()
+                    .schedule(ExponentialDecay::new(0.05, 2.0, 0.5).staircase(true))
+                    .global_clipnorm(0.8),
+            ),
         ),
-        ("adamw_default", Box::new(AdamW::new(0.01).weight_decay(0.05))),
+        (
+            "adamw_default",
+            Box::new(AdamW::new(0.01).weight_decay(0.05)),
+        ),
         (
             "adamw_cosine_warmup_amsgrad",
-            Box::new(AdamW::default().schedule(CosineDecay::new(0.0, 3.0).alpha(0.1).warmup(0.02, 2.0)).weight_decay(0.1).amsgrad(true)),
+            Box::new(
+                AdamW::default()
+                    .schedule(CosineDecay::new(0.0, 3.0).alpha(0.1).warmup(0.02, 2.0))
+                    .weight_decay(0.1)
+                    .amsgrad(true),
+            ),
         ),
-        ("rmsprop_centered_momentum_clipvalue", Box::new(RmsProp::new(0.01).rho(0.8).momentum(0.5).centered(true).clipvalue(0.7))),
-        ("adagrad_initial_accumulator_clipnorm", Box::new(Adagrad::new(0.05).initial_accumulator_value(0.5).epsilon(1e-3).clipnorm(0.9))),
+        (
+            "rmsprop_centered_momentum_clipvalue",
+            Box::new(
+                RmsProp::new(0.01)
+                    .rho(0.8)
+                    .momentum(0.5)
+                    .centered(true)
+                    .clipvalue(0.7),
+            ),
+        ),
+        (
+            "adagrad_initial_accumulator_clipnorm",
+            Box::new(
+                Adagrad::new(0.05)
+                    .initial_accumulator_value(0.5)
+                    .epsilon(1e-3)
+                    .clipnorm(0.9),
+            ),
+        ),
         ("nadam_default", Box::new(Nadam::new(0.01))),
     ];
     for (id, opt) in built {
@@ -149,12 +248,22 @@ fn unsupported_options_are_errors_naming_the_option() {
         assert!(e.contains(key), "{key}: {e}");
     }
     let two_clips = json!({"class_name": "SGD", "config": {"clipnorm": 1.0, "clipvalue": 0.5}});
-    assert!(optimizer_from_config(&two_clips).unwrap_err().to_string().contains("only one of"));
-    let e = optimizer_from_config(&json!("Adadelta")).unwrap_err().to_string();
+    assert!(optimizer_from_config(&two_clips)
+        .unwrap_err()
+        .to_string()
+        .contains("only one of"));
+    let e = optimizer_from_config(&json!("Adadelta"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("Adadelta"), "{e}");
-    let e = optimizer_from_config(&json!({"class_name": "AdamW", "config": {"weight_decay": null}})).unwrap_err().to_string();
+    let e =
+        optimizer_from_config(&json!({"class_name": "AdamW", "config": {"weight_decay": null}}))
+            .unwrap_err()
+            .to_string();
     assert!(e.contains("weight_decay"), "{e}");
-    let e = optimizer_from_config(&json!({"class_name": "SGD", "config": {"momentum": 1.5}})).unwrap_err().to_string();
+    let e = optimizer_from_config(&json!({"class_name": "SGD", "config": {"momentum": 1.5}}))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("momentum"), "{e}");
     // Keras ignores the legacy `decay` argument (with a warning).
     optimizer_from_config(&json!({"class_name": "Adam", "config": {"decay": 0.0}})).unwrap();
@@ -165,17 +274,43 @@ fn misuse_is_reported_not_panicked() {
     let mut w = ArrayD::<f32>::zeros(IxDyn(&[2, 2]));
     let g = Gradient::Dense(ArrayD::ones(IxDyn(&[2, 2])));
     let mut opt = Adam::new(0.1);
-    opt.apply(&mut [Var { path: "dense/kernel", value: &mut w, gradient: Some(&g) }]).unwrap();
+    opt.apply(&mut [Var {
+        path: "dense/kernel",
+        value: &mut w,
+        gradient: Some(&g),
+    }])
+    .unwrap();
     // Unknown variable after build.
     let mut other = ArrayD::<f32>::zeros(IxDyn(&[2, 2]));
-    let e = opt.apply(&mut [Var { path: "dense_1/kernel", value: &mut other, gradient: Some(&g) }]).unwrap_err().to_string();
+    let e = opt
+        .apply(&mut [Var {
+            path: "dense_1/kernel",
+            value: &mut other,
+            gradient: Some(&g),
+        }])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("dense_1/kernel"), "{e}");
     // Wrong gradient shape.
     let bad = Gradient::Dense(ArrayD::ones(IxDyn(&[3])));
-    let e = opt.apply(&mut [Var { path: "dense/kernel", value: &mut w, gradient: Some(&bad) }]).unwrap_err().to_string();
+    let e = opt
+        .apply(&mut [Var {
+            path: "dense/kernel",
+            value: &mut w,
+            gradient: Some(&bad),
+        }])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("(3,)"), "{e}");
     // No gradient at all.
-    let e = opt.apply(&mut [Var { path: "dense/kernel", value: &mut w, gradient: None }]).unwrap_err().to_string();
+    let e = opt
+        .apply(&mut [Var {
+            path: "dense/kernel",
+            value: &mut w,
+            gradient: None,
+        }])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no gradients"), "{e}");
     // An empty step does nothing (Keras does not even count it).
     opt.apply(&mut []).unwrap();
@@ -183,10 +318,22 @@ fn misuse_is_reported_not_panicked() {
     // Loading state of the wrong size or shape.
     let state = opt.variables();
     let mut fresh = Adam::new(0.1);
-    assert!(fresh.load_variables(&state).unwrap_err().to_string().contains("build"));
-    fresh.build(&[VarSpec { path: "dense/kernel".into(), shape: vec![2, 2] }]).unwrap();
+    assert!(fresh
+        .load_variables(&state)
+        .unwrap_err()
+        .to_string()
+        .contains("build"));
+    fresh
+        .build(&[VarSpec {
+            path: "dense/kernel".into(),
+            shape: vec![2, 2],
+        }])
+        .unwrap();
     let mut wrong = state.clone();
-    wrong[2] = OptimizerVariable { path: wrong[2].path.clone(), value: VariableValue::Float32(ArrayD::zeros(IxDyn(&[4]))) };
+    wrong[2] = OptimizerVariable {
+        path: wrong[2].path.clone(),
+        value: VariableValue::Float32(ArrayD::zeros(IxDyn(&[4]))),
+    };
     let e = fresh.load_variables(&wrong).unwrap_err().to_string();
     assert!(e.contains("(4,)") && e.contains("(2, 2)"), "{e}");
     fresh.load_variables(&state).unwrap();

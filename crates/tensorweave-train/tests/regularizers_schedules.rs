@@ -20,8 +20,20 @@ fn regularizers_match_keras_penalty_and_gradient() {
         assert_eq!(r.config(), c["config"], "config of {}", c["identifier"]);
         let x = tensor(&c["x"]);
         let want = c["penalty"].as_f64().unwrap() as f32;
-        assert_close_scalar(&format!("penalty of {}", c["identifier"]), r.penalty(&x), want, 1e-9, 1e-6);
-        assert_close(&format!("gradient of {}", c["identifier"]), &r.gradient(&x), &tensor(&c["grad"]), 1e-9, 1e-6);
+        assert_close_scalar(
+            &format!("penalty of {}", c["identifier"]),
+            r.penalty(&x),
+            want,
+            1e-9,
+            1e-6,
+        );
+        assert_close(
+            &format!("gradient of {}", c["identifier"]),
+            &r.gradient(&x),
+            &tensor(&c["grad"]),
+            1e-9,
+            1e-6,
+        );
     }
 }
 
@@ -34,10 +46,21 @@ fn schedules_match_keras_at_every_step() {
         let s = Schedule::from_config(&c["config"]).unwrap();
         assert_eq!(s.config(), c["config"]);
         let class = c["config"]["class_name"].as_str().unwrap();
-        for (step, want) in c["steps"].as_array().unwrap().iter().zip(c["values"].as_array().unwrap()) {
+        for (step, want) in c["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(c["values"].as_array().unwrap())
+        {
             let step = step.as_i64().unwrap();
             let want = want.as_f64().unwrap() as f32;
-            assert_close_scalar(&format!("{class} {} at step {step}", c["config"]["config"]), s.value(step), want, 1e-9, 1e-6);
+            assert_close_scalar(
+                &format!("{class} {} at step {step}", c["config"]["config"]),
+                s.value(step),
+                want,
+                1e-9,
+                1e-6,
+            );
         }
     }
 }

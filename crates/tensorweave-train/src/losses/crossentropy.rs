@@ -1,7 +1,7 @@
 //! Categorical, sparse categorical and binary cross-entropy, computed as TensorFlow's kernels
 //! compute them (and with TensorFlow's registered gradients).
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMut1, ArrayView1, Axis, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, Axis, IxDyn, Zip};
 use serde_json::{Map, Value};
 use tensorweave_core::Result;
 
@@ -31,12 +31,23 @@ fn same_shape(what: &str, target: &ArrayD<f32>, output: &ArrayD<f32>) -> Result<
 
 /// TensorFlow's softmax cross-entropy on one lane: returns the loss and writes
 /// `softmax(z) - labels` (the registered gradient, also when the labels do not sum to 1).
-fn softmax_xent_lane(z: ArrayView1<'_, f32>, t: ArrayView1<'_, f32>, mut g: ArrayViewMut1<'_, f32>) -> f32 {
+fn softmax_xent_lane(
+    z: ArrayView1<'_, f32>,
+    t: ArrayView1<'_, f32>,
+    mut g: ArrayViewMut1<'_, f32>,
+) -> f32 {
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum_exp = sum_f32(z.iter().map(|&x| (x - max).exp()));
     let log_sum = sum_exp.ln();
-    let loss = sum_f32(z.iter().zip(t.iter()).map(|(&x, &t)| t * (log_sum - (x - max))));
-    Zip::from(&mut g).and(&z).and(&t).for_each(|g, &x, &t| *g = (x - max).exp() / sum_exp - t);
+    let loss = sum_f32(
+        z.iter()
+            .zip(t.iter())
+            .map(|(&x, &t)| t * (log_sum - (x - max))),
+    );
+    Zip::from(&mut g)
+        .and(&z)
+        .and(&t)
+        .for_each(|g, &x, &t| *g = (x - max).exp() / sum_exp - t);
     loss
 }
 
@@ -56,7 +67,12 @@ impl CategoricalCrossentropy {
     }
 
     pub(crate) fn with_base(base: LossBase) -> Self {
-        CategoricalCrossentropy { base, from_logits: false, label_smoothing: 0.0, axis: -1 }
+        CategoricalCrossentropy {
+            base,
+            from_logits: false,
+            label_smoothing: 0.0,
+            axis: -1,
+        }
     }
 
     /// Whether the output is logits (cached logits of a softmax output are used regardless).
@@ -131,7 +147,10 @@ impl Loss for CategoricalCrossentropy {
         }
         let mut values = ArrayD::<f32>::zeros(IxDyn(&shape_without(input.shape(), axis)));
         let mut grad = ArrayD::<f32>::zeros(IxDyn(input.shape()));
-        let lanes = Zip::from(&mut values).and(input.lanes(Axis(axis))).and(target.lanes(Axis(axis))).and(grad.lanes_mut(Axis(axis)));
+        let lanes = Zip::from(&mut values)
+            .and(input.lanes(Axis(axis)))
+            .and(target.lanes(Axis(axis)))
+            .and(grad.lanes_mut(Axis(axis)));
         if from_logits {
             lanes.for_each(|v, z, t, g| *v = softmax_xent_lane(z, t, g));
         } else {
@@ -147,10 +166,18 @@ impl Loss for CategoricalCrossentropy {
                     .iter()
                     .zip(&c)
                     .zip(t.iter())
-                    .map(|((&q, &c), &t)| if (lo..=hi).contains(&q) { -t * (1.0 / c) } else { 0.0 })
+                    .map(|((&q, &c), &t)| {
+                        if (lo..=hi).contains(&q) {
+                            -t * (1.0 / c)
+                        } else {
+                            0.0
+                        }
+                    })
                     .collect();
                 let ds = sum_f32(dq.iter().zip(o.iter()).map(|(&d, &o)| d * ((-o / s) / s)));
-                Zip::from(&mut g).and(&ndarray::ArrayView1::from(&dq)).for_each(|g, &d| *g = d / s + ds);
+                Zip::from(&mut g)
+                    .and(&ndarray::ArrayView1::from(&dq))
+                    .for_each(|g, &d| *g = d / s + ds);
             });
         }
         a.finish(values, grad, wrt, vec![axis], None)
@@ -173,7 +200,11 @@ impl SparseCategoricalCrossentropy {
     }
 
     pub(crate) fn with_base(base: LossBase) -> Self {
-        SparseCategoricalCrossentropy { base, from_logits: false, ignore_class: None }
+        SparseCategoricalCrossentropy {
+            base,
+            from_logits: false,
+            ignore_class: None,
+        }
     }
 
     /// Whether the output is logits (cached logits of a softmax output are used regardless,
@@ -222,7 +253,10 @@ impl Loss for SparseCategoricalCrossentropy {
     fn config(&self) -> Value {
         let mut m = Map::new();
         m.insert("from_logits".into(), Value::from(self.from_logits));
-        m.insert("ignore_class".into(), self.ignore_class.map(Value::from).unwrap_or(Value::Null));
+        m.insert(
+            "ignore_class".into(),
+            self.ignore_class.map(Value::from).unwrap_or(Value::Null),
+        );
         self.base.config("SparseCategoricalCrossentropy", m)
     }
 
@@ -260,11 +294,13 @@ impl Loss for SparseCategoricalCrossentropy {
                     }
                 });
                 let mut input = a.y_pred.clone();
-                Zip::from(input.lanes_mut(Axis(out_rank - 1))).and(&valid).for_each(|mut lane, &v| {
-                    if !v {
-                        lane.fill(0.0)
-                    }
-                });
+                Zip::from(input.lanes_mut(Axis(out_rank - 1)))
+                    .and(&valid)
+                    .for_each(|mut lane, &v| {
+                        if !v {
+                            lane.fill(0.0)
+                        }
+                    });
                 (input, self.from_logits, Wrt::Output, Some(valid))
             }
             None => {
@@ -291,24 +327,31 @@ impl Loss for SparseCategoricalCrossentropy {
             input.mapv_inplace(|x| x.clamp(lo, hi).ln());
             Some(p)
         };
-        let idx = ArrayD::from_shape_vec(IxDyn(labels.shape()), idx).map_err(|e| input_err(format!("{what}: {e}")))?;
+        let idx = ArrayD::from_shape_vec(IxDyn(labels.shape()), idx)
+            .map_err(|e| input_err(format!("{what}: {e}")))?;
         let mut values = ArrayD::<f32>::zeros(IxDyn(labels.shape()));
         let mut grad = ArrayD::<f32>::zeros(IxDyn(input.shape()));
-        Zip::from(&mut values).and(input.lanes(Axis(out_rank - 1))).and(&idx).and(grad.lanes_mut(Axis(out_rank - 1))).for_each(
-            |v, z, &label, mut g| {
+        Zip::from(&mut values)
+            .and(input.lanes(Axis(out_rank - 1)))
+            .and(&idx)
+            .and(grad.lanes_mut(Axis(out_rank - 1)))
+            .for_each(|v, z, &label, mut g| {
                 let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let sum_exp = sum_f32(z.iter().map(|&x| (x - max).exp()));
                 *v = sum_exp.ln() - (z[label] - max);
                 Zip::indexed(&mut g).and(&z).for_each(|j, g, &x| {
                     *g = (x - max).exp() / sum_exp - if j == label { 1.0 } else { 0.0 };
                 });
-            },
-        );
+            });
         if let Some(p) = probs {
             // Through log (grad / c) and the clip (passes where lo <= p <= hi).
             Zip::from(&mut grad).and(&p).for_each(|g, &p| {
                 let c = p.clamp(lo, hi);
-                *g = if (lo..=hi).contains(&p) { *g * (1.0 / c) } else { 0.0 };
+                *g = if (lo..=hi).contains(&p) {
+                    *g * (1.0 / c)
+                } else {
+                    0.0
+                };
             });
         }
         if let Some(valid) = &valid {
@@ -317,11 +360,13 @@ impl Loss for SparseCategoricalCrossentropy {
                     *v = 0.0
                 }
             });
-            Zip::from(grad.lanes_mut(Axis(out_rank - 1))).and(valid).for_each(|mut lane, &ok| {
-                if !ok {
-                    lane.fill(0.0)
-                }
-            });
+            Zip::from(grad.lanes_mut(Axis(out_rank - 1)))
+                .and(valid)
+                .for_each(|mut lane, &ok| {
+                    if !ok {
+                        lane.fill(0.0)
+                    }
+                });
         }
         // Entries are the output's positions without its class axis; a (B, 1) label column
         // does not add an axis.
@@ -345,7 +390,12 @@ impl BinaryCrossentropy {
     }
 
     pub(crate) fn with_base(base: LossBase) -> Self {
-        BinaryCrossentropy { base, from_logits: false, label_smoothing: 0.0, axis: -1 }
+        BinaryCrossentropy {
+            base,
+            from_logits: false,
+            label_smoothing: 0.0,
+            axis: -1,
+        }
     }
 
     /// Whether the output is logits (cached logits of a sigmoid output are used regardless).
@@ -416,23 +466,35 @@ impl Loss for BinaryCrossentropy {
         let mut grad = ArrayD::<f32>::zeros(IxDyn(input.shape()));
         if from_logits {
             // tf.nn.sigmoid_cross_entropy_with_logits and its autodiff gradient.
-            Zip::from(&mut elem).and(&mut grad).and(input).and(&target).for_each(|e, g, &x, &t| {
-                let pos = x >= 0.0;
-                let relu = if pos { x } else { 0.0 };
-                let neg_abs = if pos { -x } else { x };
-                let ex = neg_abs.exp();
-                *e = relu - x * t + ex.ln_1p();
-                let dlog = (1.0 / (1.0 + ex)) * ex;
-                *g = if pos { 1.0 - t - dlog } else { -t + dlog };
-            });
+            Zip::from(&mut elem)
+                .and(&mut grad)
+                .and(input)
+                .and(&target)
+                .for_each(|e, g, &x, &t| {
+                    let pos = x >= 0.0;
+                    let relu = if pos { x } else { 0.0 };
+                    let neg_abs = if pos { -x } else { x };
+                    let ex = neg_abs.exp();
+                    *e = relu - x * t + ex.ln_1p();
+                    let dlog = (1.0 / (1.0 + ex)) * ex;
+                    *g = if pos { 1.0 - t - dlog } else { -t + dlog };
+                });
         } else {
             let (lo, hi) = clip_bounds();
-            Zip::from(&mut elem).and(&mut grad).and(input).and(&target).for_each(|e, g, &o, &t| {
-                let c = o.clamp(lo, hi);
-                let bce = t * c.ln() + (1.0 - t) * (1.0 - c).ln();
-                *e = -bce;
-                *g = if (lo..=hi).contains(&o) { -(t * (1.0 / c) - (1.0 - t) * (1.0 / (1.0 - c))) } else { 0.0 };
-            });
+            Zip::from(&mut elem)
+                .and(&mut grad)
+                .and(input)
+                .and(&target)
+                .for_each(|e, g, &o, &t| {
+                    let c = o.clamp(lo, hi);
+                    let bce = t * c.ln() + (1.0 - t) * (1.0 - c).ln();
+                    *e = -bce;
+                    *g = if (lo..=hi).contains(&o) {
+                        -(t * (1.0 / c) - (1.0 - t) * (1.0 / (1.0 - c)))
+                    } else {
+                        0.0
+                    };
+                });
         }
         let axis = resolve_axis(self.axis, input.ndim(), what)?;
         let n = input.shape()[axis] as f32;
@@ -443,5 +505,10 @@ impl Loss for BinaryCrossentropy {
 }
 
 pub(crate) fn shape_without(shape: &[usize], axis: usize) -> Vec<usize> {
-    shape.iter().enumerate().filter(|&(i, _)| i != axis).map(|(_, &d)| d).collect()
+    shape
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != axis)
+        .map(|(_, &d)| d)
+        .collect()
 }

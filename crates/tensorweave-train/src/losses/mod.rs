@@ -17,9 +17,13 @@ use ndarray::{ArrayD, ArrayViewD};
 use serde_json::{Map, Value};
 use tensorweave_core::Result;
 
-pub use self::crossentropy::{BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy};
+pub use self::crossentropy::{
+    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+};
 pub use self::reduce::{reduce, LossValue};
-pub use self::regression::{CosineSimilarity, Hinge, Huber, KlDivergence, MeanAbsoluteError, MeanSquaredError};
+pub use self::regression::{
+    CosineSimilarity, Hinge, Huber, KlDivergence, MeanAbsoluteError, MeanSquaredError,
+};
 
 use crate::array::{apply_change, broadcast_to, changed_shape, squeeze_or_expand, RankChange};
 use crate::config::{identifier, serialized, ConfigReader, Identifier};
@@ -58,12 +62,25 @@ pub struct Prediction<'a> {
 impl<'a> Prediction<'a> {
     /// An output without cached logits.
     pub fn new(output: ArrayViewD<'a, f32>) -> Self {
-        Prediction { output, logits: None }
+        Prediction {
+            output,
+            logits: None,
+        }
     }
 
     /// An output with the logits its activation cached.
-    pub fn with_logits(output: ArrayViewD<'a, f32>, logits: ArrayViewD<'a, f32>, activation: Activation) -> Self {
-        Prediction { output, logits: Some(Logits { values: logits, activation }) }
+    pub fn with_logits(
+        output: ArrayViewD<'a, f32>,
+        logits: ArrayViewD<'a, f32>,
+        activation: Activation,
+    ) -> Self {
+        Prediction {
+            output,
+            logits: Some(Logits {
+                values: logits,
+                activation,
+            }),
+        }
     }
 }
 
@@ -171,7 +188,12 @@ pub trait Loss: Send + Sync + std::fmt::Debug {
         sample_weight: Option<ArrayViewD<'_, f32>>,
         mask: Option<ArrayViewD<'_, bool>>,
     ) -> Result<LossValue> {
-        reduce(self.per_entry(y_true, pred)?, sample_weight, mask, self.reduction())
+        reduce(
+            self.per_entry(y_true, pred)?,
+            sample_weight,
+            mask,
+            self.reduction(),
+        )
     }
 }
 
@@ -186,7 +208,11 @@ pub(crate) struct LossBase {
 
 impl LossBase {
     pub(crate) fn new(name: &str) -> Self {
-        LossBase { name: name.to_string(), reduction: Reduction::SumOverBatchSize, identifier: None }
+        LossBase {
+            name: name.to_string(),
+            reduction: Reduction::SumOverBatchSize,
+            identifier: None,
+        }
     }
 
     /// Reads `name`, `reduction` and `dtype` (float32 only).
@@ -272,7 +298,14 @@ impl Aligned {
     }
 
     /// Maps a result computed on the aligned arrays back to the caller's shapes.
-    pub(crate) fn finish(&self, values: ArrayD<f32>, grad: ArrayD<f32>, wrt: Wrt, mut reduced: Vec<usize>, mask: Option<ArrayD<bool>>) -> Result<PerEntry> {
+    pub(crate) fn finish(
+        &self,
+        values: ArrayD<f32>,
+        grad: ArrayD<f32>,
+        wrt: Wrt,
+        mut reduced: Vec<usize>,
+        mask: Option<ArrayD<bool>>,
+    ) -> Result<PerEntry> {
         let grad = if wrt == Wrt::Output && self.pred_change != RankChange::None {
             let aligned_rank = grad.ndim();
             match self.pred_change {
@@ -295,12 +328,22 @@ impl Aligned {
             grad
         };
         reduced.sort_unstable();
-        Ok(PerEntry { values, grad, wrt, reduced_axes: reduced, mask })
+        Ok(PerEntry {
+            values,
+            grad,
+            wrt,
+            reduced_axes: reduced,
+            mask,
+        })
     }
 }
 
 /// Applies Keras' rank alignment of `y_true` and `y_pred`.
-pub(crate) fn align(y_true: ArrayViewD<'_, f32>, pred: &Prediction<'_>, what: &str) -> Result<Aligned> {
+pub(crate) fn align(
+    y_true: ArrayViewD<'_, f32>,
+    pred: &Prediction<'_>,
+    what: &str,
+) -> Result<Aligned> {
     if let Some(l) = &pred.logits {
         if l.values.shape() != pred.output.shape() {
             return Err(input_err(format!(
@@ -315,8 +358,18 @@ pub(crate) fn align(y_true: ArrayViewD<'_, f32>, pred: &Prediction<'_>, what: &s
     let pred_shape = pred.output.shape().to_vec();
     let y_pred = apply_change(pred.output.to_owned(), cp);
     debug_assert_eq!(y_pred.shape(), changed_shape(&pred_shape, cp).as_slice());
-    let logits = if cp == RankChange::None { pred.logits.as_ref().map(|l| l.values.to_owned()) } else { None };
-    Ok(Aligned { y_true, y_pred, logits, pred_change: cp, pred_shape })
+    let logits = if cp == RankChange::None {
+        pred.logits.as_ref().map(|l| l.values.to_owned())
+    } else {
+        None
+    };
+    Ok(Aligned {
+        y_true,
+        y_pred,
+        logits,
+        pred_change: cp,
+        pred_shape,
+    })
 }
 
 /// Builds a loss from a Keras identifier: a name (`"mse"`, `"categorical_crossentropy"`,
@@ -325,10 +378,17 @@ pub(crate) fn align(y_true: ArrayViewD<'_, f32>, pred: &Prediction<'_>, what: &s
 pub fn loss_from_config(v: &Value) -> Result<Box<dyn Loss>> {
     match identifier(v, "loss")? {
         Identifier::Name(name) => loss_from_name(name),
-        Identifier::Object { class_name, mut config } => {
+        Identifier::Object {
+            class_name,
+            mut config,
+        } => {
             let loss: Box<dyn Loss> = match class_name {
-                "CategoricalCrossentropy" => Box::new(CategoricalCrossentropy::from_reader(&mut config)?),
-                "SparseCategoricalCrossentropy" => Box::new(SparseCategoricalCrossentropy::from_reader(&mut config)?),
+                "CategoricalCrossentropy" => {
+                    Box::new(CategoricalCrossentropy::from_reader(&mut config)?)
+                }
+                "SparseCategoricalCrossentropy" => {
+                    Box::new(SparseCategoricalCrossentropy::from_reader(&mut config)?)
+                }
                 "BinaryCrossentropy" => Box::new(BinaryCrossentropy::from_reader(&mut config)?),
                 "MeanSquaredError" => Box::new(MeanSquaredError::from_reader(&mut config)?),
                 "MeanAbsoluteError" => Box::new(MeanAbsoluteError::from_reader(&mut config)?),
@@ -347,11 +407,19 @@ pub fn loss_from_config(v: &Value) -> Result<Box<dyn Loss>> {
 /// Like [`loss_from_config`], and also resolves `"crossentropy"`/`"ce"` from the shapes as
 /// Keras' `compile` does: binary if `y_pred`'s last axis is 1, sparse if `y_true` has a lower
 /// rank (or a last axis of 1 against more classes), else categorical.
-pub fn loss_for_shapes(v: &Value, y_true_shape: &[usize], y_pred_shape: &[usize]) -> Result<Box<dyn Loss>> {
+pub fn loss_for_shapes(
+    v: &Value,
+    y_true_shape: &[usize],
+    y_pred_shape: &[usize],
+) -> Result<Box<dyn Loss>> {
     if let Some(name) = v.as_str() {
         if name.eq_ignore_ascii_case("crossentropy") || name.eq_ignore_ascii_case("ce") {
             let (binary, sparse) = binary_or_sparse(y_true_shape, y_pred_shape);
-            let base = LossBase { name: name.to_string(), reduction: Reduction::SumOverBatchSize, identifier: Some(name.to_string()) };
+            let base = LossBase {
+                name: name.to_string(),
+                reduction: Reduction::SumOverBatchSize,
+                identifier: Some(name.to_string()),
+            };
             return Ok(if binary {
                 Box::new(BinaryCrossentropy::with_base(base))
             } else if sparse {
@@ -369,7 +437,8 @@ pub(crate) fn binary_or_sparse(y_true_shape: &[usize], y_pred_shape: &[usize]) -
     let t_last = y_true_shape.last().copied();
     let p_last = y_pred_shape.last().copied();
     let binary = p_last == Some(1);
-    let sparse = y_true_shape.len() < y_pred_shape.len() || (t_last == Some(1) && p_last.is_some_and(|p| p > 1));
+    let sparse = y_true_shape.len() < y_pred_shape.len()
+        || (t_last == Some(1) && p_last.is_some_and(|p| p > 1));
     (binary, sparse)
 }
 
@@ -384,20 +453,26 @@ fn loss_from_name(name: &str) -> Result<Box<dyn Loss>> {
     // Class names give an instance with the class' default name; function names and aliases
     // are wrapped under the string itself, as `compile` does.
     let named = |default: &str| -> LossBase {
-        let log_name = if name.chars().next().is_some_and(char::is_uppercase) && !name.chars().all(|c| c.is_uppercase()) {
+        let log_name = if name.chars().next().is_some_and(char::is_uppercase)
+            && !name.chars().all(|c| c.is_uppercase())
+        {
             default.to_string()
         } else {
             name.to_string()
         };
-        LossBase { name: log_name, reduction: Reduction::SumOverBatchSize, identifier: Some(name.to_string()) }
+        LossBase {
+            name: log_name,
+            reduction: Reduction::SumOverBatchSize,
+            identifier: Some(name.to_string()),
+        }
     };
     Ok(match name {
-        "categorical_crossentropy" | "CategoricalCrossentropy" => {
-            Box::new(CategoricalCrossentropy::with_base(named("categorical_crossentropy")))
-        }
-        "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => {
-            Box::new(SparseCategoricalCrossentropy::with_base(named("sparse_categorical_crossentropy")))
-        }
+        "categorical_crossentropy" | "CategoricalCrossentropy" => Box::new(
+            CategoricalCrossentropy::with_base(named("categorical_crossentropy")),
+        ),
+        "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => Box::new(
+            SparseCategoricalCrossentropy::with_base(named("sparse_categorical_crossentropy")),
+        ),
         "binary_crossentropy" | "bce" | "BCE" | "BinaryCrossentropy" => {
             Box::new(BinaryCrossentropy::with_base(named("binary_crossentropy")))
         }
@@ -408,14 +483,18 @@ fn loss_from_name(name: &str) -> Result<Box<dyn Loss>> {
             Box::new(MeanAbsoluteError::with_base(named("mean_absolute_error")))
         }
         "huber" | "Huber" => Box::new(Huber::with_base(named("huber_loss"))),
-        "kl_divergence" | "kld" | "KLD" | "KLDivergence" => Box::new(KlDivergence::with_base(named("kl_divergence"))),
+        "kl_divergence" | "kld" | "KLD" | "KLDivergence" => {
+            Box::new(KlDivergence::with_base(named("kl_divergence")))
+        }
         "hinge" | "Hinge" => Box::new(Hinge::with_base(named("hinge"))),
-        "cosine_similarity" | "CosineSimilarity" => Box::new(CosineSimilarity::with_base(named("cosine_similarity"))),
+        "cosine_similarity" | "CosineSimilarity" => {
+            Box::new(CosineSimilarity::with_base(named("cosine_similarity")))
+        }
         "crossentropy" | "ce" => {
             return Err(config_err(format!(
-                "loss {}: depends on the shapes of y_true and y_pred; resolve it with loss_for_shapes",
-                quote(name)
-            )))
+            "loss {}: depends on the shapes of y_true and y_pred; resolve it with loss_for_shapes",
+            quote(name)
+        )))
         }
         other => return Err(unsupported(other)),
     })

@@ -4,7 +4,9 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
 use tensorweave_core::Result;
 
 use super::{PerEntry, Reduction, Wrt};
-use crate::array::{apply_change, broadcast_shape, broadcast_to, mul_broadcast, squeeze_or_expand, sum_to_shape};
+use crate::array::{
+    apply_change, broadcast_shape, broadcast_to, mul_broadcast, squeeze_or_expand, sum_to_shape,
+};
 use crate::util::{div_no_nan, input_err, shape_str, sum_f32};
 
 /// A reduced loss and its gradient.
@@ -51,7 +53,13 @@ pub fn reduce(
             "loss: reduction 'none' gives one loss per entry, not a scalar to train on; use sum_over_batch_size or sum",
         ));
     }
-    let PerEntry { values, grad, wrt, reduced_axes, mask: out_mask } = per_entry;
+    let PerEntry {
+        values,
+        grad,
+        wrt,
+        reduced_axes,
+        mask: out_mask,
+    } = per_entry;
     check_layout(&values, &grad, &reduced_axes)?;
     let mask = match (mask, out_mask) {
         (Some(m), Some(o)) => Some(and_masks(o, m)?),
@@ -94,8 +102,10 @@ pub fn reduce(
         }
         None => (values.clone(), None, values),
     };
-    if weighted.ndim() == 1 && weighted.len() == 0 {
-        return Err(input_err("loss: there are no entries to reduce (an empty batch)"));
+    if weighted.ndim() == 1 && weighted.is_empty() {
+        return Err(input_err(
+            "loss: there are no entries to reduce (an empty batch)",
+        ));
     }
     let (value, dweighted) = if weighted.ndim() == 0 {
         // Keras returns a scalar loss as it is, without dividing.
@@ -118,7 +128,8 @@ pub fn reduce(
     // d value / d values: the weights (broadcast), summed back to the values' shape.
     let coef: ArrayD<f32> = match &aligned_sw {
         Some(s) => {
-            let full = broadcast_to(s.view(), weighted.shape(), "loss gradient")?.mapv(|w| w * dweighted);
+            let full =
+                broadcast_to(s.view(), weighted.shape(), "loss gradient")?.mapv(|w| w * dweighted);
             sum_to_shape(full, aligned_values.shape())
         }
         None => ArrayD::from_elem(IxDyn(aligned_values.shape()), dweighted),
@@ -143,7 +154,10 @@ fn check_layout(values: &ArrayD<f32>, grad: &ArrayD<f32>, reduced: &[usize]) -> 
         .filter(|(i, _)| !reduced.contains(i))
         .map(|(_, &d)| d)
         .collect();
-    if kept != values.shape() || reduced.windows(2).any(|w| w[0] >= w[1]) || reduced.iter().any(|&a| a >= grad.ndim()) {
+    if kept != values.shape()
+        || reduced.windows(2).any(|w| w[0] >= w[1])
+        || reduced.iter().any(|&a| a >= grad.ndim())
+    {
         return Err(input_err(format!(
             "loss: per-entry values {} do not match the gradient {} without axes {:?}",
             shape_str(values.shape()),

@@ -23,20 +23,28 @@ fn mean_last(a: &Aligned, elem: ArrayD<f32>, grad: ArrayD<f32>, what: &str) -> R
 }
 
 /// Elementwise loss/gradient pairs over aligned `y_true` and `y_pred`.
-fn elementwise(a: &Aligned, what: &str, f: impl Fn(f32, f32) -> (f32, f32)) -> Result<(ArrayD<f32>, ArrayD<f32>)> {
+fn elementwise(
+    a: &Aligned,
+    what: &str,
+    f: impl Fn(f32, f32) -> (f32, f32),
+) -> Result<(ArrayD<f32>, ArrayD<f32>)> {
     let t = a.y_true_like_pred(what)?;
     let mut elem = ArrayD::<f32>::zeros(IxDyn(a.y_pred.shape()));
     let mut grad = ArrayD::<f32>::zeros(IxDyn(a.y_pred.shape()));
-    Zip::from(&mut elem).and(&mut grad).and(&t).and(&a.y_pred).for_each(|e, g, &t, &p| {
-        let (le, lg) = f(t, p);
-        *e = le;
-        *g = lg;
-    });
+    Zip::from(&mut elem)
+        .and(&mut grad)
+        .and(&t)
+        .and(&a.y_pred)
+        .for_each(|e, g, &t, &p| {
+            let (le, lg) = f(t, p);
+            *e = le;
+            *g = lg;
+        });
     Ok((elem, grad))
 }
 
 macro_rules! simple_loss {
-    ($(#[$doc:meta])* $t:ident, $class:literal, $default:literal) => {
+    ($(#[$doc:meta])* $t:ident, $default:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $t {
@@ -73,25 +81,21 @@ macro_rules! simple_loss {
 simple_loss!(
     /// Mean squared error over the last axis.
     MeanSquaredError,
-    "MeanSquaredError",
     "mean_squared_error"
 );
 simple_loss!(
     /// Mean absolute error over the last axis.
     MeanAbsoluteError,
-    "MeanAbsoluteError",
     "mean_absolute_error"
 );
 simple_loss!(
     /// KL divergence `sum(t·log(t/p))` over the last axis, both clipped to `[1e-7, 1]`.
     KlDivergence,
-    "KLDivergence",
     "kl_divergence"
 );
 simple_loss!(
     /// Hinge `mean(max(1 - t·p, 0))` over the last axis; labels that are all 0/1 become -1/1.
     Hinge,
-    "Hinge",
     "hinge"
 );
 
@@ -155,7 +159,11 @@ impl Loss for KlDivergence {
             let tc = t.clamp(eps, 1.0);
             let pc = p.clamp(eps, 1.0);
             let ratio = tc / pc;
-            let g = if (eps..=1.0).contains(&p) { (tc * (1.0 / ratio)) * ((-tc / pc) / pc) } else { 0.0 };
+            let g = if (eps..=1.0).contains(&p) {
+                (tc * (1.0 / ratio)) * ((-tc / pc) / pc)
+            } else {
+                0.0
+            };
             (tc * ratio.ln(), g)
         })?;
         if elem.ndim() == 0 {
@@ -328,8 +336,11 @@ impl Loss for CosineSimilarity {
         };
         let mut values = ArrayD::<f32>::zeros(IxDyn(&shape_without(p.shape(), axis)));
         let mut grad = ArrayD::<f32>::zeros(IxDyn(p.shape()));
-        Zip::from(&mut values).and(t.lanes(Axis(axis))).and(p.lanes(Axis(axis))).and(grad.lanes_mut(Axis(axis))).for_each(
-            |v, t, p, mut g| {
+        Zip::from(&mut values)
+            .and(t.lanes(Axis(axis)))
+            .and(p.lanes(Axis(axis)))
+            .and(grad.lanes_mut(Axis(axis)))
+            .for_each(|v, t, p, mut g| {
                 let rt = inv_norm(t).min(cap);
                 let rs = inv_norm(p);
                 let rp = rs.min(cap);
@@ -337,12 +348,18 @@ impl Loss for CosineSimilarity {
                 *v = -sum_f32(tn.iter().zip(p.iter()).map(|(&a, &b)| a * (b * rp)));
                 // pn = p * r: the direct part, and through r = rsqrt(sum p²) when it was not capped.
                 let dr = -sum_f32(tn.iter().zip(p.iter()).map(|(&a, &b)| a * b));
-                let ds = if rs <= cap { dr * (-0.5 * (rp * rp * rp)) } else { 0.0 };
-                Zip::from(&mut g).and(&ndarray::ArrayView1::from(&tn)).and(&p).for_each(|g, &tn, &p| {
-                    *g = -tn * rp + ds * (2.0 * p);
-                });
-            },
-        );
+                let ds = if rs <= cap {
+                    dr * (-0.5 * (rp * rp * rp))
+                } else {
+                    0.0
+                };
+                Zip::from(&mut g)
+                    .and(&ndarray::ArrayView1::from(&tn))
+                    .and(&p)
+                    .for_each(|g, &tn, &p| {
+                        *g = -tn * rp + ds * (2.0 * p);
+                    });
+            });
         a.finish(values, grad, Wrt::Output, vec![axis], None)
     }
 }

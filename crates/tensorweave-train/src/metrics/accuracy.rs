@@ -27,17 +27,26 @@ pub(crate) enum SampleFn {
 /// Element-wise `a == b` (with broadcasting) as 1.0/0.0.
 fn equal(a: &ArrayD<f32>, b: &ArrayD<f32>, what: &str) -> Result<ArrayD<f32>> {
     let shape = broadcast_shape(a.shape(), b.shape()).ok_or_else(|| {
-        input_err(format!("{what}: shapes {} and {} do not broadcast", shape_str(a.shape()), shape_str(b.shape())))
+        input_err(format!(
+            "{what}: shapes {} and {} do not broadcast",
+            shape_str(a.shape()),
+            shape_str(b.shape())
+        ))
     })?;
     let a = broadcast_to(a.view(), &shape, what)?;
     let b = broadcast_to(b.view(), &shape, what)?;
-    Ok(Zip::from(&a).and(&b).map_collect(|&x, &y| if x == y { 1.0 } else { 0.0 }))
+    Ok(Zip::from(&a)
+        .and(&b)
+        .map_collect(|&x, &y| if x == y { 1.0 } else { 0.0 }))
 }
 
 /// `argmax` over the last axis, the first index among equal maxima (as TensorFlow).
 fn argmax_last(a: &ArrayD<f32>, what: &str) -> Result<ArrayD<f32>> {
     if a.ndim() == 0 || a.shape()[a.ndim() - 1] == 0 {
-        return Err(input_err(format!("{what}: argmax needs a non-empty last axis, got shape {}", shape_str(a.shape()))));
+        return Err(input_err(format!(
+            "{what}: argmax needs a non-empty last axis, got shape {}",
+            shape_str(a.shape())
+        )));
     }
     Ok(a.map_axis(Axis(a.ndim() - 1), |lane| {
         let mut best = 0;
@@ -55,7 +64,7 @@ fn argmax_last(a: &ArrayD<f32>, what: &str) -> Result<ArrayD<f32>> {
 /// non-finite scores.
 fn in_top_k(targets: &[i64], preds: &ArrayD<f32>, k: usize, what: &str) -> Result<Vec<f32>> {
     let classes = preds.shape().last().copied().unwrap_or(0);
-    let rows = if classes == 0 { 0 } else { preds.len() / classes };
+    let rows = preds.len().checked_div(classes).unwrap_or(0);
     if rows != targets.len() {
         return Err(input_err(format!(
             "{what}: {} targets for {rows} rows of predictions {}",
@@ -69,7 +78,11 @@ fn in_top_k(targets: &[i64], preds: &ArrayD<f32>, k: usize, what: &str) -> Resul
         .enumerate()
         .map(|(r, &t)| {
             let row = &data[r * classes..(r + 1) * classes];
-            if t < 0 || t as usize >= classes || !row[t as usize].is_finite() || row.iter().any(|x| !x.is_finite()) {
+            if t < 0
+                || t as usize >= classes
+                || !row[t as usize].is_finite()
+                || row.iter().any(|x| !x.is_finite())
+            {
                 return 0.0;
             }
             let target = row[t as usize];
@@ -84,17 +97,31 @@ fn in_top_k(targets: &[i64], preds: &ArrayD<f32>, k: usize, what: &str) -> Resul
 }
 
 /// Top-k matches for class targets `labels` against `y_pred` rows, reshaped as Keras does.
-fn top_k_matches(labels: ArrayD<f32>, y_pred: &ArrayD<f32>, k: usize, what: &str) -> Result<ArrayD<f32>> {
+fn top_k_matches(
+    labels: ArrayD<f32>,
+    y_pred: &ArrayD<f32>,
+    k: usize,
+    what: &str,
+) -> Result<ArrayD<f32>> {
     let label_shape = labels.shape().to_vec();
     let targets: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
     let matches = in_top_k(&targets, y_pred, k, what)?;
-    let shape = if label_shape.len() > 1 { label_shape } else { vec![matches.len()] };
+    let shape = if label_shape.len() > 1 {
+        label_shape
+    } else {
+        vec![matches.len()]
+    };
     ArrayD::from_shape_vec(IxDyn(&shape), matches).map_err(|e| input_err(format!("{what}: {e}")))
 }
 
 impl SampleFn {
     /// The per-sample values (Keras' metric function result).
-    pub(crate) fn values(&self, y_true: ArrayViewD<'_, f32>, y_pred: ArrayViewD<'_, f32>, what: &str) -> Result<ArrayD<f32>> {
+    pub(crate) fn values(
+        &self,
+        y_true: ArrayViewD<'_, f32>,
+        y_pred: ArrayViewD<'_, f32>,
+        what: &str,
+    ) -> Result<ArrayD<f32>> {
         let y_true = y_true.to_owned();
         let y_pred = y_pred.to_owned();
         match self {
@@ -140,12 +167,12 @@ impl SampleFn {
                 top_k_matches(t, &y_pred, *k, what)
             }
             SampleFn::SparseTopK { k } => top_k_matches(y_true, &y_pred, *k, what),
-            SampleFn::MeanSquaredError => {
-                Ok(crate::losses::MeanSquaredError::new().per_entry(y_true.view(), &Prediction::new(y_pred.view()))?.values)
-            }
-            SampleFn::MeanAbsoluteError => {
-                Ok(crate::losses::MeanAbsoluteError::new().per_entry(y_true.view(), &Prediction::new(y_pred.view()))?.values)
-            }
+            SampleFn::MeanSquaredError => Ok(crate::losses::MeanSquaredError::new()
+                .per_entry(y_true.view(), &Prediction::new(y_pred.view()))?
+                .values),
+            SampleFn::MeanAbsoluteError => Ok(crate::losses::MeanAbsoluteError::new()
+                .per_entry(y_true.view(), &Prediction::new(y_pred.view()))?
+                .values),
         }
     }
 }
@@ -168,12 +195,13 @@ impl Wrapped {
         let what = format!("metric '{}'", self.mean.name());
         let values = self.f.values(y_true, y_pred, &what)?;
         let sw = masked_weights(sample_weight, mask)?;
-        self.mean.update(values.view(), sw.as_ref().map(|s| s.view()))
+        self.mean
+            .update(values.view(), sw.as_ref().map(|s| s.view()))
     }
 }
 
 macro_rules! wrapped_metric {
-    ($(#[$doc:meta])* $t:ident, $default:literal) => {
+    ($(#[$doc:meta])* $t:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $t {
@@ -213,61 +241,60 @@ macro_rules! wrapped_metric {
 
 wrapped_metric!(
     /// `Accuracy`: how often `y_true == y_pred` exactly.
-    Accuracy,
-    "accuracy"
+    Accuracy
 );
 wrapped_metric!(
     /// `BinaryAccuracy`: how often `y_true == (y_pred > threshold)` (threshold 0.5, also on
     /// logits).
-    BinaryAccuracy,
-    "binary_accuracy"
+    BinaryAccuracy
 );
 wrapped_metric!(
     /// `CategoricalAccuracy`: `argmax(y_true) == argmax(y_pred)` over the last axis.
-    CategoricalAccuracy,
-    "categorical_accuracy"
+    CategoricalAccuracy
 );
 wrapped_metric!(
     /// `SparseCategoricalAccuracy`: class labels against `argmax(y_pred)`.
-    SparseCategoricalAccuracy,
-    "sparse_categorical_accuracy"
+    SparseCategoricalAccuracy
 );
 wrapped_metric!(
     /// `TopKCategoricalAccuracy`: `argmax(y_true)` among the k highest scores (default k=5).
-    TopKCategoricalAccuracy,
-    "top_k_categorical_accuracy"
+    TopKCategoricalAccuracy
 );
 wrapped_metric!(
     /// `SparseTopKCategoricalAccuracy`: class labels among the k highest scores (default k=5).
-    SparseTopKCategoricalAccuracy,
-    "sparse_top_k_categorical_accuracy"
+    SparseTopKCategoricalAccuracy
 );
 wrapped_metric!(
     /// `MeanSquaredError` as a metric: the mean over samples of the mean squared error.
-    MeanSquaredError,
-    "mean_squared_error"
+    MeanSquaredError
 );
 wrapped_metric!(
     /// `MeanAbsoluteError` as a metric.
-    MeanAbsoluteError,
-    "mean_absolute_error"
+    MeanAbsoluteError
 );
 
 fn wrapped(name: &str, f: SampleFn) -> Wrapped {
-    Wrapped { f, mean: Mean::new(name) }
+    Wrapped {
+        f,
+        mean: Mean::new(name),
+    }
 }
 
 impl Accuracy {
     /// Named `accuracy`.
     pub fn new() -> Self {
-        Accuracy { inner: wrapped("accuracy", SampleFn::Accuracy) }
+        Accuracy {
+            inner: wrapped("accuracy", SampleFn::Accuracy),
+        }
     }
 }
 
 impl BinaryAccuracy {
     /// Named `binary_accuracy`, threshold 0.5.
     pub fn new() -> Self {
-        BinaryAccuracy { inner: wrapped("binary_accuracy", SampleFn::Binary { threshold: 0.5 }) }
+        BinaryAccuracy {
+            inner: wrapped("binary_accuracy", SampleFn::Binary { threshold: 0.5 }),
+        }
     }
 
     /// Predictions above this count as 1.
@@ -280,42 +307,57 @@ impl BinaryAccuracy {
 impl CategoricalAccuracy {
     /// Named `categorical_accuracy`.
     pub fn new() -> Self {
-        CategoricalAccuracy { inner: wrapped("categorical_accuracy", SampleFn::Categorical) }
+        CategoricalAccuracy {
+            inner: wrapped("categorical_accuracy", SampleFn::Categorical),
+        }
     }
 }
 
 impl SparseCategoricalAccuracy {
     /// Named `sparse_categorical_accuracy`.
     pub fn new() -> Self {
-        SparseCategoricalAccuracy { inner: wrapped("sparse_categorical_accuracy", SampleFn::SparseCategorical) }
+        SparseCategoricalAccuracy {
+            inner: wrapped("sparse_categorical_accuracy", SampleFn::SparseCategorical),
+        }
     }
 }
 
 impl TopKCategoricalAccuracy {
     /// Named `top_k_categorical_accuracy`.
     pub fn new(k: usize) -> Self {
-        TopKCategoricalAccuracy { inner: wrapped("top_k_categorical_accuracy", SampleFn::TopK { k }) }
+        TopKCategoricalAccuracy {
+            inner: wrapped("top_k_categorical_accuracy", SampleFn::TopK { k }),
+        }
     }
 }
 
 impl SparseTopKCategoricalAccuracy {
     /// Named `sparse_top_k_categorical_accuracy`.
     pub fn new(k: usize) -> Self {
-        SparseTopKCategoricalAccuracy { inner: wrapped("sparse_top_k_categorical_accuracy", SampleFn::SparseTopK { k }) }
+        SparseTopKCategoricalAccuracy {
+            inner: wrapped(
+                "sparse_top_k_categorical_accuracy",
+                SampleFn::SparseTopK { k },
+            ),
+        }
     }
 }
 
 impl MeanSquaredError {
     /// Named `mean_squared_error`.
     pub fn new() -> Self {
-        MeanSquaredError { inner: wrapped("mean_squared_error", SampleFn::MeanSquaredError) }
+        MeanSquaredError {
+            inner: wrapped("mean_squared_error", SampleFn::MeanSquaredError),
+        }
     }
 }
 
 impl MeanAbsoluteError {
     /// Named `mean_absolute_error`.
     pub fn new() -> Self {
-        MeanAbsoluteError { inner: wrapped("mean_absolute_error", SampleFn::MeanAbsoluteError) }
+        MeanAbsoluteError {
+            inner: wrapped("mean_absolute_error", SampleFn::MeanAbsoluteError),
+        }
     }
 }
 
@@ -328,7 +370,14 @@ macro_rules! default_new {
         })*
     };
 }
-default_new!(Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError);
+default_new!(
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    MeanSquaredError,
+    MeanAbsoluteError
+);
 
 impl Default for TopKCategoricalAccuracy {
     fn default() -> Self {

@@ -80,7 +80,10 @@ impl Auc {
     /// (must be > 1).
     pub fn num_thresholds(mut self, num_thresholds: usize) -> Result<Self> {
         if num_thresholds <= 1 {
-            return Err(config_err(format!("{}: num_thresholds must be > 1, got {num_thresholds}", self.name)));
+            return Err(config_err(format!(
+                "{}: num_thresholds must be > 1, got {num_thresholds}",
+                self.name
+            )));
         }
         self.confusion = Confusion::new(&default_thresholds(num_thresholds), true);
         Ok(self)
@@ -90,7 +93,10 @@ impl Auc {
     /// spaced ones take the bucketed path, others are compared one by one, as in Keras.
     pub fn thresholds(mut self, thresholds: &[f64]) -> Result<Self> {
         if thresholds.iter().any(|t| !(0.0..=1.0).contains(t)) {
-            return Err(config_err(format!("{}: threshold values must be in [0, 1], got {thresholds:?}", self.name)));
+            return Err(config_err(format!(
+                "{}: threshold values must be in [0, 1], got {thresholds:?}",
+                self.name
+            )));
         }
         let mut sorted = thresholds.to_vec();
         sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
@@ -112,7 +118,11 @@ impl Auc {
             let dp = p[i] - p[i + 1];
             let prec_slope = div_no_nan(dtp, dp.max(0.0));
             let intercept = c.tp[i + 1] - prec_slope * p[i + 1];
-            let safe_p_ratio = if p[i] > 0.0 && p[i + 1] > 0.0 { div_no_nan(p[i], p[i + 1].max(0.0)) } else { 1.0 };
+            let safe_p_ratio = if p[i] > 0.0 && p[i + 1] > 0.0 {
+                div_no_nan(p[i], p[i + 1].max(0.0))
+            } else {
+                1.0
+            };
             let num = prec_slope * (dtp + intercept * safe_p_ratio.ln());
             terms.push(div_no_nan(num, (c.tp[i + 1] + c.fn_[i + 1]).max(0.0)));
         }
@@ -128,7 +138,9 @@ impl Default for Auc {
 
 /// `[-eps, 1/(n-1), …, (n-2)/(n-1), 1 + eps]` as Keras builds them (float64, then float32).
 fn default_thresholds(n: usize) -> Vec<f64> {
-    let inner: Vec<f64> = (0..n - 2).map(|i| (i + 1) as f64 * 1.0 / (n - 1) as f64).collect();
+    let inner: Vec<f64> = (0..n - 2)
+        .map(|i| (i + 1) as f64 * 1.0 / (n - 1) as f64)
+        .collect();
     with_epsilon(&inner)
 }
 
@@ -154,9 +166,11 @@ impl Metric for Auc {
         let what = format!("metric '{}'", self.name);
         if self.from_logits {
             let p = y_pred.mapv(|x| 1.0 / (1.0 + (-x).exp()));
-            self.confusion.update(y_true, p.view(), sample_weight, None, None, &what)
+            self.confusion
+                .update(y_true, p.view(), sample_weight, None, None, &what)
         } else {
-            self.confusion.update(y_true, y_pred, sample_weight, None, None, &what)
+            self.confusion
+                .update(y_true, y_pred, sample_weight, None, None, &what)
         }
     }
 
@@ -166,10 +180,22 @@ impl Metric for Auc {
             return self.interpolate_pr();
         }
         let n = c.tp.len();
-        let recall: Vec<f32> = (0..n).map(|i| div_no_nan(c.tp[i], c.tp[i] + c.fn_[i])).collect();
+        let recall: Vec<f32> = (0..n)
+            .map(|i| div_no_nan(c.tp[i], c.tp[i] + c.fn_[i]))
+            .collect();
         let (x, y): (Vec<f32>, Vec<f32>) = match self.curve {
-            Curve::Roc => ((0..n).map(|i| div_no_nan(c.fp[i], c.fp[i] + c.tn[i])).collect(), recall),
-            Curve::Pr => (recall, (0..n).map(|i| div_no_nan(c.tp[i], c.tp[i] + c.fp[i])).collect()),
+            Curve::Roc => (
+                (0..n)
+                    .map(|i| div_no_nan(c.fp[i], c.fp[i] + c.tn[i]))
+                    .collect(),
+                recall,
+            ),
+            Curve::Pr => (
+                recall,
+                (0..n)
+                    .map(|i| div_no_nan(c.tp[i], c.tp[i] + c.fp[i]))
+                    .collect(),
+            ),
         };
         let terms = (0..n - 1).map(|i| {
             let height = match self.summation {

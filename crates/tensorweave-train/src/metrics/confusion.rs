@@ -103,7 +103,12 @@ impl Confusion {
             )));
         }
         let weights: Option<Vec<f32>> = match sw {
-            Some(s) => Some(broadcast_to(s.view(), y_pred.shape(), what)?.iter().copied().collect()),
+            Some(s) => Some(
+                broadcast_to(s.view(), y_pred.shape(), what)?
+                    .iter()
+                    .copied()
+                    .collect(),
+            ),
             None => None,
         };
         let labels: Vec<f32> = y_true.iter().copied().collect();
@@ -119,7 +124,8 @@ impl Confusion {
     /// The general path: compare every prediction with every threshold.
     fn update_compare(&mut self, labels: &[f32], preds: &[f32], weights: Option<&[f32]>) {
         for (i, &thr) in self.thresholds.iter().enumerate() {
-            let (mut tp, mut fp, mut tn, mut fn_) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut tp, mut fp, mut tn, mut fn_) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for (j, (&l, &p)) in labels.iter().zip(preds).enumerate() {
                 let w = weights.map_or(1.0, |w| w[j]);
                 let pos_label = l != 0.0;
@@ -141,7 +147,8 @@ impl Confusion {
     /// The evenly-spaced path: bucket each prediction, then reverse cumulative sums.
     fn update_buckets(&mut self, labels: &[f32], preds: &[f32], weights: Option<&[f32]>) {
         let n = self.thresholds.len();
-        let with_epsilon = self.thresholds.first().is_some_and(|&t| t < 0.0) || self.thresholds.last().is_some_and(|&t| t > 1.0);
+        let with_epsilon = self.thresholds.first().is_some_and(|&t| t < 0.0)
+            || self.thresholds.last().is_some_and(|&t| t > 1.0);
         let mut tp_bucket = vec![0.0f32; n];
         let mut fp_bucket = vec![0.0f32; n];
         let mut true_labels = Vec::with_capacity(labels.len());
@@ -182,7 +189,10 @@ impl Confusion {
 fn class_column(x: ArrayD<f32>, c: usize, what: &str) -> Result<ArrayD<f32>> {
     let last = x.ndim() - 1;
     if c >= x.shape()[last] {
-        return Err(input_err(format!("{what}: class_id {c} is out of range for {} classes", x.shape()[last])));
+        return Err(input_err(format!(
+            "{what}: class_id {c} is out of range for {} classes",
+            x.shape()[last]
+        )));
     }
     Ok(x.slice_axis(Axis(last), Slice::from(c..c + 1)).to_owned())
 }
@@ -190,14 +200,22 @@ fn class_column(x: ArrayD<f32>, c: usize, what: &str) -> Result<ArrayD<f32>> {
 /// Keras' `_filter_top_k`: each row's k highest scores kept, the others set to -1e10.
 fn filter_top_k(x: ArrayD<f32>, k: usize, what: &str) -> Result<ArrayD<f32>> {
     if x.ndim() == 0 || x.shape()[x.ndim() - 1] < k {
-        return Err(input_err(format!("{what}: top_k={k} needs at least {k} classes, got shape {}", shape_str(x.shape()))));
+        return Err(input_err(format!(
+            "{what}: top_k={k} needs at least {k} classes, got shape {}",
+            shape_str(x.shape())
+        )));
     }
     let last = x.ndim() - 1;
     let mut out = x.clone();
     for mut lane in out.lanes_mut(Axis(last)) {
         // tf.math.top_k: descending, ties by lower index.
         let mut order: Vec<usize> = (0..lane.len()).collect();
-        order.sort_by(|&a, &b| lane[b].partial_cmp(&lane[a]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| {
+            lane[b]
+                .partial_cmp(&lane[a])
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.cmp(&b))
+        });
         let mut keep = vec![0.0f32; lane.len()];
         for &i in order.iter().take(k) {
             keep[i] = 1.0;
@@ -228,14 +246,23 @@ struct ConfusionRatio {
 
 impl ConfusionRatio {
     fn new(name: &str, ratio: Ratio) -> Self {
-        ConfusionRatio { name: name.into(), ratio, top_k: None, class_id: None, confusion: Confusion::new(&[0.5], false) }
+        ConfusionRatio {
+            name: name.into(),
+            ratio,
+            top_k: None,
+            class_id: None,
+            confusion: Confusion::new(&[0.5], false),
+        }
     }
 
     fn set_threshold(&mut self, threshold: Option<f64>) -> Result<()> {
         let t = match threshold {
             Some(t) => {
                 if !(0.0..=1.0).contains(&t) {
-                    return Err(config_err(format!("{}: threshold values must be in [0, 1], got {t}", self.name)));
+                    return Err(config_err(format!(
+                        "{}: threshold values must be in [0, 1], got {t}",
+                        self.name
+                    )));
                 }
                 t
             }
@@ -358,6 +385,9 @@ mod tests {
     fn top_k_filter_keeps_the_highest() {
         let x = ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 4]), vec![0.1, 0.9, 0.5, 0.3]).unwrap();
         let f = filter_top_k(x, 2, "t").unwrap();
-        assert_eq!(f.iter().copied().collect::<Vec<_>>(), vec![NEG_INF, 0.9, 0.5, NEG_INF]);
+        assert_eq!(
+            f.iter().copied().collect::<Vec<_>>(),
+            vec![NEG_INF, 0.9, 0.5, NEG_INF]
+        );
     }
 }

@@ -30,7 +30,9 @@ pub(crate) fn reduce_mean_trailing(a: &ArrayD<f32>, from: usize) -> ArrayD<f32> 
         vec![f32::NAN; outer]
     } else {
         let data: Vec<f32> = a.iter().copied().collect();
-        data.chunks(inner).map(|c| sum_f32(c.iter().copied()) / inner as f32).collect()
+        data.chunks(inner)
+            .map(|c| sum_f32(c.iter().copied()) / inner as f32)
+            .collect()
     };
     ArrayD::from_shape_vec(IxDyn(&lead), means).unwrap_or_else(|_| ArrayD::zeros(IxDyn(&lead)))
 }
@@ -38,7 +40,11 @@ pub(crate) fn reduce_mean_trailing(a: &ArrayD<f32>, from: usize) -> ArrayD<f32> 
 impl Mean {
     /// An empty mean called `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        Mean { name: name.into(), total: 0.0, count: 0.0 }
+        Mean {
+            name: name.into(),
+            total: 0.0,
+            count: 0.0,
+        }
     }
 
     /// The metric's name.
@@ -55,7 +61,11 @@ impl Mean {
     /// Keras' `Mean.update_state(values, sample_weight)`: values are first reduced to one per
     /// sample (the mean over the axes the weights do not have), weighted, and summed; the count
     /// grows by the sum of the weights (or the number of samples without weights).
-    pub fn update(&mut self, values: ArrayViewD<'_, f32>, sample_weight: Option<ArrayViewD<'_, f32>>) -> Result<()> {
+    pub fn update(
+        &mut self,
+        values: ArrayViewD<'_, f32>,
+        sample_weight: Option<ArrayViewD<'_, f32>>,
+    ) -> Result<()> {
         let (values, sw) = samplewise(values.to_owned(), sample_weight.map(|s| s.to_owned()))?;
         let total = sum_f32(values.iter().copied());
         let count = match &sw {
@@ -81,7 +91,10 @@ impl Mean {
 }
 
 /// Keras' `reduce_to_samplewise_values(values, sample_weight, reduce_fn=mean)`.
-pub(crate) fn samplewise(values: ArrayD<f32>, sample_weight: Option<ArrayD<f32>>) -> Result<(ArrayD<f32>, Option<ArrayD<f32>>)> {
+pub(crate) fn samplewise(
+    values: ArrayD<f32>,
+    sample_weight: Option<ArrayD<f32>>,
+) -> Result<(ArrayD<f32>, Option<ArrayD<f32>>)> {
     let mut values = values;
     let mut sw_out = None;
     if let Some(sw) = sample_weight {
@@ -94,7 +107,11 @@ pub(crate) fn samplewise(values: ArrayD<f32>, sample_weight: Option<ArrayD<f32>>
         }
         let sw = broadcast_to(sw.view(), values.shape(), "metric: sample_weight")?;
         values = mul_broadcast(values.view(), sw.view(), "metric: values * sample_weight")?;
-        let sw = if weight_ndim > 1 { reduce_mean_trailing(&sw, 1) } else { sw };
+        let sw = if weight_ndim > 1 {
+            reduce_mean_trailing(&sw, 1)
+        } else {
+            sw
+        };
         sw_out = Some(sw);
     }
     if values.ndim() > 1 {
@@ -105,8 +122,13 @@ pub(crate) fn samplewise(values: ArrayD<f32>, sample_weight: Option<ArrayD<f32>>
 
 /// Keras' `apply_mask(sample_weight, mask, reduction="sum")`: the mask as 0/1 weights,
 /// multiplied into the sample weights.
-pub(crate) fn masked_weights(sample_weight: Option<ArrayViewD<'_, f32>>, mask: Option<ArrayViewD<'_, bool>>) -> Result<Option<ArrayD<f32>>> {
-    let Some(mask) = mask else { return Ok(sample_weight.map(|s| s.to_owned())) };
+pub(crate) fn masked_weights(
+    sample_weight: Option<ArrayViewD<'_, f32>>,
+    mask: Option<ArrayViewD<'_, bool>>,
+) -> Result<Option<ArrayD<f32>>> {
+    let Some(mask) = mask else {
+        return Ok(sample_weight.map(|s| s.to_owned()));
+    };
     let float_mask = mask.mapv(|m| if m { 1.0f32 } else { 0.0 });
     Ok(Some(match sample_weight {
         Some(sw) => {

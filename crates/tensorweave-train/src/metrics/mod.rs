@@ -16,8 +16,8 @@ use serde_json::Value;
 use tensorweave_core::Result;
 
 pub use self::accuracy::{
-    Accuracy, BinaryAccuracy, CategoricalAccuracy, MeanAbsoluteError, MeanSquaredError, SparseCategoricalAccuracy,
-    SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy,
+    Accuracy, BinaryAccuracy, CategoricalAccuracy, MeanAbsoluteError, MeanSquaredError,
+    SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy,
 };
 pub use self::auc::{Auc, Curve, Summation};
 pub use self::confusion::{Precision, Recall};
@@ -55,7 +55,11 @@ pub trait Metric: Send + std::fmt::Debug {
 /// from the shapes only, whatever the loss. Other names (`"mae"`, `"auc"`,
 /// `"binary_accuracy"`, class names, …) and serialized metrics are looked up like
 /// `keras.metrics.get`; a string keeps the string as the metric's name.
-pub fn metric_from_config(v: &Value, y_true_shape: &[usize], y_pred_shape: &[usize]) -> Result<Box<dyn Metric>> {
+pub fn metric_from_config(
+    v: &Value,
+    y_true_shape: &[usize],
+    y_pred_shape: &[usize],
+) -> Result<Box<dyn Metric>> {
     match identifier(v, "metric")? {
         Identifier::Name(name) => {
             if name.eq_ignore_ascii_case("accuracy") || name.eq_ignore_ascii_case("acc") {
@@ -84,7 +88,10 @@ pub fn metric_from_config(v: &Value, y_true_shape: &[usize], y_pred_shape: &[usi
             };
             from_class(class, &mut empty, Some(name))
         }
-        Identifier::Object { class_name, mut config } => {
+        Identifier::Object {
+            class_name,
+            mut config,
+        } => {
             let m = from_class(class_name, &mut config, None)?;
             config.finish()?;
             Ok(m)
@@ -92,7 +99,11 @@ pub fn metric_from_config(v: &Value, y_true_shape: &[usize], y_pred_shape: &[usi
     }
 }
 
-fn from_class(class: &str, c: &mut ConfigReader<'_>, name: Option<&str>) -> Result<Box<dyn Metric>> {
+fn from_class(
+    class: &str,
+    c: &mut ConfigReader<'_>,
+    name: Option<&str>,
+) -> Result<Box<dyn Metric>> {
     let config_name = c.opt_str("name")?;
     c.float32_dtype()?;
     let name = name.map(str::to_string).or(config_name);
@@ -162,7 +173,8 @@ fn from_class(class: &str, c: &mut ConfigReader<'_>, name: Option<&str>) -> Resu
 }
 
 fn non_negative(x: i64, key: &str, c: &ConfigReader<'_>) -> Result<usize> {
-    usize::try_from(x).map_err(|_| config_err(format!("{}: '{key}' must be >= 0, got {x}", c.what())))
+    usize::try_from(x)
+        .map_err(|_| config_err(format!("{}: '{key}' must be >= 0, got {x}", c.what())))
 }
 
 fn top_k(c: &mut ConfigReader<'_>) -> Result<usize> {
@@ -194,7 +206,11 @@ fn auc_from(c: &mut ConfigReader<'_>, name: Option<String>) -> Result<Auc> {
         None | Some("ROC") | Some("roc") => Curve::Roc,
         Some("PR") | Some("pr") => Curve::Pr,
         Some(other) => {
-            return Err(config_err(format!("{}: curve {} is not supported; use ROC or PR", c.what(), quote(other))))
+            return Err(config_err(format!(
+                "{}: curve {} is not supported; use ROC or PR",
+                c.what(),
+                quote(other)
+            )))
         }
     };
     let summation = match c.opt_str("summation_method")?.as_deref() {
@@ -209,20 +225,32 @@ fn auc_from(c: &mut ConfigReader<'_>, name: Option<String>) -> Result<Auc> {
             )))
         }
     };
-    m = m.curve(curve).summation(summation).from_logits(c.bool_or("from_logits", false)?);
+    m = m
+        .curve(curve)
+        .summation(summation)
+        .from_logits(c.bool_or("from_logits", false)?);
     let num_thresholds = c.i64_or("num_thresholds", 200)?;
     match c.f64_list("thresholds")? {
         Some(t) => m = m.thresholds(&t)?,
         None => m = m.num_thresholds(usize::try_from(num_thresholds).unwrap_or(0))?,
     }
     if c.bool_or("multi_label", false)? {
-        return Err(config_err(format!("{}: multi_label=true is not supported", c.what())));
+        return Err(config_err(format!(
+            "{}: multi_label=true is not supported",
+            c.what()
+        )));
     }
     if c.opt_i64("num_labels")?.is_some() {
-        return Err(config_err(format!("{}: num_labels is not supported (single-label AUC only)", c.what())));
+        return Err(config_err(format!(
+            "{}: num_labels is not supported (single-label AUC only)",
+            c.what()
+        )));
     }
     if c.raw("label_weights").is_some() {
-        return Err(config_err(format!("{}: label_weights is not supported", c.what())));
+        return Err(config_err(format!(
+            "{}: label_weights is not supported",
+            c.what()
+        )));
     }
     Ok(m)
 }

@@ -29,7 +29,10 @@ impl Adagrad {
         Adagrad {
             engine: Engine::new(
                 Hyper::new("adagrad", learning_rate),
-                AdagradRule { initial_accumulator_value: 0.1, epsilon: 1e-7 },
+                AdagradRule {
+                    initial_accumulator_value: 0.1,
+                    epsilon: 1e-7,
+                },
             ),
         }
     }
@@ -52,7 +55,9 @@ impl Adagrad {
             initial_accumulator_value: c.f64_or("initial_accumulator_value", 0.1)?,
             epsilon: c.f64_or("epsilon", 1e-7)?,
         };
-        Ok(Adagrad { engine: Engine::new(hyper, rule) })
+        Ok(Adagrad {
+            engine: Engine::new(hyper, rule),
+        })
     }
 }
 
@@ -77,20 +82,36 @@ impl Rule for AdagradRule {
         f32_of(self.initial_accumulator_value)
     }
 
-    fn update(&self, g: &Gradient, w: &mut ArrayD<f32>, slots: &mut [ArrayD<f32>], lr: f32, _it: i64) -> Result<()> {
+    fn update(
+        &self,
+        g: &Gradient,
+        w: &mut ArrayD<f32>,
+        slots: &mut [ArrayD<f32>],
+        lr: f32,
+        _it: i64,
+    ) -> Result<()> {
         let eps = f32_of(self.epsilon);
-        let acc = slots.first_mut().ok_or_else(|| config_err("Adagrad: missing accumulator (internal)"))?;
+        let acc = slots
+            .first_mut()
+            .ok_or_else(|| config_err("Adagrad: missing accumulator (internal)"))?;
         match g {
             Gradient::Dense(g) => {
                 Zip::from(&mut *acc).and(g).for_each(|a, &g| *a += g * g);
-                Zip::from(w).and(g).and(&*acc).for_each(|w, &g, &a| *w -= (lr * g) / (a + eps).sqrt());
+                Zip::from(w)
+                    .and(g)
+                    .and(&*acc)
+                    .for_each(|w, &g, &a| *w -= (lr * g) / (a + eps).sqrt());
             }
-            Gradient::Rows { indices, values, .. } => {
+            Gradient::Rows {
+                indices, values, ..
+            } => {
                 // Both updates are scatters of the occurrences, in order; the step reads the
                 // accumulator after all of this step's squares were added.
                 let mut acc_t = as_table(acc).ok_or_else(not_a_table)?;
                 for (occ, &row) in indices.iter().enumerate() {
-                    Zip::from(acc_t.row_mut(row)).and(values.row(occ)).for_each(|a, &g| *a += g * g);
+                    Zip::from(acc_t.row_mut(row))
+                        .and(values.row(occ))
+                        .for_each(|a, &g| *a += g * g);
                 }
                 let mut table = as_table(w).ok_or_else(not_a_table)?;
                 for (occ, &row) in indices.iter().enumerate() {
@@ -105,7 +126,10 @@ impl Rule for AdagradRule {
     }
 
     fn config_entries(&self, m: &mut Map<String, Value>) {
-        m.insert("initial_accumulator_value".into(), num(self.initial_accumulator_value));
+        m.insert(
+            "initial_accumulator_value".into(),
+            num(self.initial_accumulator_value),
+        );
         m.insert("epsilon".into(), num(self.epsilon));
     }
 }

@@ -36,7 +36,13 @@ pub(crate) struct AdamRule {
 
 impl AdamRule {
     fn new(class_name: &'static str) -> Self {
-        AdamRule { class_name, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, amsgrad: false }
+        AdamRule {
+            class_name,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            amsgrad: false,
+        }
     }
 
     fn read(class_name: &'static str, c: &mut ConfigReader<'_>) -> Result<Self> {
@@ -87,12 +93,16 @@ optimizer_common!(AdamW);
 impl Adam {
     /// Adam with this learning rate (Keras' default is 0.001).
     pub fn new(learning_rate: f64) -> Self {
-        Adam { engine: Engine::new(Hyper::new("adam", learning_rate), AdamRule::new("Adam")) }
+        Adam {
+            engine: Engine::new(Hyper::new("adam", learning_rate), AdamRule::new("Adam")),
+        }
     }
 
     pub(crate) fn from_reader(c: &mut ConfigReader<'_>) -> Result<Self> {
         let hyper = Hyper::from_reader(c, "adam", 0.001)?;
-        Ok(Adam { engine: Engine::new(hyper, AdamRule::read("Adam", c)?) })
+        Ok(Adam {
+            engine: Engine::new(hyper, AdamRule::read("Adam", c)?),
+        })
     }
 }
 
@@ -107,7 +117,9 @@ impl AdamW {
     pub fn new(learning_rate: f64) -> Self {
         let mut hyper = Hyper::new("adam_w", learning_rate);
         hyper.weight_decay = Some(0.004);
-        AdamW { engine: Engine::new(hyper, AdamRule::new("AdamW")) }
+        AdamW {
+            engine: Engine::new(hyper, AdamRule::new("AdamW")),
+        }
     }
 
     pub(crate) fn from_reader(c: &mut ConfigReader<'_>) -> Result<Self> {
@@ -122,7 +134,9 @@ impl AdamW {
             }
             hyper.weight_decay = Some(0.004);
         }
-        Ok(AdamW { engine: Engine::new(hyper, AdamRule::read("AdamW", c)?) })
+        Ok(AdamW {
+            engine: Engine::new(hyper, AdamRule::read("AdamW", c)?),
+        })
     }
 }
 
@@ -145,7 +159,14 @@ impl Rule for AdamRule {
         groups
     }
 
-    fn update(&self, g: &Gradient, w: &mut ArrayD<f32>, slots: &mut [ArrayD<f32>], lr: f32, it: i64) -> Result<()> {
+    fn update(
+        &self,
+        g: &Gradient,
+        w: &mut ArrayD<f32>,
+        slots: &mut [ArrayD<f32>],
+        lr: f32,
+        it: i64,
+    ) -> Result<()> {
         let t = (it + 1) as f32;
         let beta_1_power = f32_of(self.beta_1).powf(t);
         let beta_2_power = f32_of(self.beta_2).powf(t);
@@ -157,16 +178,27 @@ impl Rule for AdamRule {
         let [m, v, rest @ ..] = slots else {
             return Err(config_err("Adam: missing slots (internal)"));
         };
-        Zip::from(&mut *m).and(&g_sum).for_each(|m, &g| *m += (g - *m) * c1);
-        Zip::from(&mut *v).and(&g_sq).for_each(|v, &g2| *v += (g2 - *v) * c2);
+        Zip::from(&mut *m)
+            .and(&g_sum)
+            .for_each(|m, &g| *m += (g - *m) * c1);
+        Zip::from(&mut *v)
+            .and(&g_sq)
+            .for_each(|v, &g2| *v += (g2 - *v) * c2);
         let v_used: &ArrayD<f32> = if self.amsgrad {
-            let v_hat = rest.first_mut().ok_or_else(|| config_err("Adam: missing velocity_hat (internal)"))?;
-            Zip::from(&mut *v_hat).and(&*v).for_each(|h, &v| *h = h.max(v));
+            let v_hat = rest
+                .first_mut()
+                .ok_or_else(|| config_err("Adam: missing velocity_hat (internal)"))?;
+            Zip::from(&mut *v_hat)
+                .and(&*v)
+                .for_each(|h, &v| *h = h.max(v));
             v_hat
         } else {
             v
         };
-        Zip::from(w).and(&*m).and(v_used).for_each(|w, &m, &v| *w -= (m * alpha) / (v.sqrt() + eps));
+        Zip::from(w)
+            .and(&*m)
+            .and(v_used)
+            .for_each(|w, &m, &v| *w -= (m * alpha) / (v.sqrt() + eps));
         Ok(())
     }
 
@@ -183,7 +215,11 @@ impl Rule for AdamRule {
 pub(crate) fn moments_inputs(g: &Gradient) -> (ArrayD<f32>, ArrayD<f32>) {
     match g {
         Gradient::Dense(g) => (g.clone(), g.mapv(|x| x * x)),
-        Gradient::Rows { indices, values, shape } => (
+        Gradient::Rows {
+            indices,
+            values,
+            shape,
+        } => (
             segment_sum(indices, values.view(), shape[0]).into_dyn(),
             segment_sum(indices, values.mapv(|x| x * x).view(), shape[0]).into_dyn(),
         ),

@@ -49,7 +49,11 @@ impl Hyper {
     }
 
     /// Reads the base options from a Keras config; unsupported ones are errors naming them.
-    pub(crate) fn from_reader(c: &mut ConfigReader<'_>, default_name: &str, default_lr: f64) -> Result<Hyper> {
+    pub(crate) fn from_reader(
+        c: &mut ConfigReader<'_>,
+        default_name: &str,
+        default_lr: f64,
+    ) -> Result<Hyper> {
         let mut h = Hyper::new(default_name, default_lr);
         if let Some(name) = c.opt_str("name")? {
             h.name = name;
@@ -59,7 +63,9 @@ impl Hyper {
             Some(Value::Number(n)) => {
                 h.learning_rate = LearningRate::Constant(n.as_f64().unwrap_or(default_lr) as f32);
             }
-            Some(v @ Value::Object(_)) => h.learning_rate = LearningRate::Schedule(Schedule::from_config(v)?),
+            Some(v @ Value::Object(_)) => {
+                h.learning_rate = LearningRate::Schedule(Schedule::from_config(v)?)
+            }
             Some(v) => {
                 return Err(config_err(format!(
                     "{}: 'learning_rate' must be a number or a serialized schedule, got {}",
@@ -74,16 +80,28 @@ impl Hyper {
         h.global_clipnorm = c.opt_f64("global_clipnorm")?;
         h.ema_momentum = c.f64_or("ema_momentum", 0.99)?;
         if c.bool_or("use_ema", false)? {
-            return Err(unsupported(c.what(), "use_ema=true (an exponential moving average of the weights)", "set it to false"));
+            return Err(unsupported(
+                c.what(),
+                "use_ema=true (an exponential moving average of the weights)",
+                "set it to false",
+            ));
         }
         if c.opt_i64("ema_overwrite_frequency")?.is_some() {
-            return Err(unsupported(c.what(), "ema_overwrite_frequency", "set it to null"));
+            return Err(unsupported(
+                c.what(),
+                "ema_overwrite_frequency",
+                "set it to null",
+            ));
         }
         if c.opt_f64("loss_scale_factor")?.is_some() {
             return Err(unsupported(c.what(), "loss_scale_factor", "set it to null"));
         }
         if c.opt_i64("gradient_accumulation_steps")?.is_some() {
-            return Err(unsupported(c.what(), "gradient_accumulation_steps", "set it to null"));
+            return Err(unsupported(
+                c.what(),
+                "gradient_accumulation_steps",
+                "set it to null",
+            ));
         }
         // Keras 3 warns that `decay` is no longer supported and ignores it.
         c.ignore(&["decay"]);
@@ -92,7 +110,10 @@ impl Hyper {
     }
 
     fn check(&self, what: &str) -> Result<()> {
-        let set = [self.clipnorm, self.clipvalue, self.global_clipnorm].iter().filter(|x| x.is_some()).count();
+        let set = [self.clipnorm, self.clipvalue, self.global_clipnorm]
+            .iter()
+            .filter(|x| x.is_some())
+            .count();
         if set > 1 {
             return Err(config_err(format!(
                 "{what}: only one of clipnorm, clipvalue and global_clipnorm can be set (got clipnorm={:?}, clipvalue={:?}, global_clipnorm={:?})",
@@ -125,7 +146,9 @@ impl Hyper {
 }
 
 fn unsupported(what: &str, option: &str, fix: &str) -> tensorweave_core::Error {
-    config_err(format!("{what}: {option} is not supported by tensorweave-train; {fix}"))
+    config_err(format!(
+        "{what}: {option} is not supported by tensorweave-train; {fix}"
+    ))
 }
 
 /// An optimizer's own update rule (`update_step`) and slot layout.
@@ -150,7 +173,14 @@ pub(crate) trait Rule: std::fmt::Debug + Send + Clone {
     fn before_updates(&mut self, _iterations: i64) {}
     /// `update_step` for one variable; `slots` are this variable's slots in flattened
     /// [`Rule::slot_groups`] order.
-    fn update(&self, g: &Gradient, w: &mut ArrayD<f32>, slots: &mut [ArrayD<f32>], lr: f32, iterations: i64) -> Result<()>;
+    fn update(
+        &self,
+        g: &Gradient,
+        w: &mut ArrayD<f32>,
+        slots: &mut [ArrayD<f32>],
+        lr: f32,
+        iterations: i64,
+    ) -> Result<()>;
     /// The optimizer-specific part of `get_config`.
     fn config_entries(&self, m: &mut Map<String, Value>);
 }
@@ -168,11 +198,21 @@ pub(crate) struct Engine<R: Rule> {
 
 impl<R: Rule> Engine<R> {
     pub(crate) fn new(hyper: Hyper, rule: R) -> Self {
-        Engine { hyper, rule, iterations: 0, vars: None, slots: Vec::new() }
+        Engine {
+            hyper,
+            rule,
+            iterations: 0,
+            vars: None,
+            slots: Vec::new(),
+        }
     }
 
     fn what(&self) -> String {
-        format!("optimizer {} ({})", quote(&self.hyper.name), self.rule.class_name())
+        format!(
+            "optimizer {} ({})",
+            quote(&self.hyper.name),
+            self.rule.class_name()
+        )
     }
 
     pub(crate) fn build(&mut self, specs: &[VarSpec]) -> Result<()> {
@@ -199,7 +239,11 @@ impl<R: Rule> Engine<R> {
         let init = self.rule.slot_initial();
         self.slots = specs
             .iter()
-            .map(|s| (0..n_slots).map(|_| ArrayD::from_elem(IxDyn(&s.shape), init)).collect())
+            .map(|s| {
+                (0..n_slots)
+                    .map(|_| ArrayD::from_elem(IxDyn(&s.shape), init))
+                    .collect()
+            })
             .collect();
         self.vars = Some(specs.to_vec());
         self.rule.on_build();
@@ -248,15 +292,24 @@ impl<R: Rule> Engine<R> {
         }
         self.hyper.check(&self.what())?;
         if self.vars.is_none() {
-            let specs: Vec<VarSpec> =
-                vars.iter().map(|v| VarSpec { path: v.path.to_string(), shape: v.value.shape().to_vec() }).collect();
+            let specs: Vec<VarSpec> = vars
+                .iter()
+                .map(|v| VarSpec {
+                    path: v.path.to_string(),
+                    shape: v.value.shape().to_vec(),
+                })
+                .collect();
             self.build(&specs)?;
         }
         let mut index = Vec::with_capacity(vars.len());
         for v in vars.iter() {
             let i = self.index_of(v.path)?;
             if index.contains(&i) {
-                return Err(input_err(format!("{}: variable {} is given twice in one step", self.what(), quote(v.path))));
+                return Err(input_err(format!(
+                    "{}: variable {} is given twice in one step",
+                    self.what(),
+                    quote(v.path)
+                )));
             }
             let built = &self.vars.as_deref().unwrap_or_default()[i].shape;
             if v.value.shape() != built.as_slice() {
@@ -289,7 +342,8 @@ impl<R: Rule> Engine<R> {
             )));
         }
         let lr = self.current_learning_rate();
-        let grads: Vec<Option<Cow<'_, Gradient>>> = vars.iter().map(|v| v.gradient.map(Cow::Borrowed)).collect();
+        let grads: Vec<Option<Cow<'_, Gradient>>> =
+            vars.iter().map(|v| v.gradient.map(Cow::Borrowed)).collect();
         let grads = clip_gradients(grads, &self.hyper);
         if let Some(wd) = self.hyper.weight_decay {
             let wd = wd as f32;
@@ -302,7 +356,8 @@ impl<R: Rule> Engine<R> {
         self.rule.before_updates(self.iterations);
         for ((v, g), &i) in vars.iter_mut().zip(&grads).zip(&index) {
             if let Some(g) = g {
-                self.rule.update(g, v.value, &mut self.slots[i], lr, self.iterations)?;
+                self.rule
+                    .update(g, v.value, &mut self.slots[i], lr, self.iterations)?;
             }
         }
         self.iterations += 1;
@@ -311,7 +366,10 @@ impl<R: Rule> Engine<R> {
 
     pub(crate) fn variables(&self) -> Vec<OptimizerVariable> {
         let name = &self.hyper.name;
-        let mut out = vec![OptimizerVariable { path: format!("{name}/iteration"), value: VariableValue::Int64(self.iterations) }];
+        let mut out = vec![OptimizerVariable {
+            path: format!("{name}/iteration"),
+            value: VariableValue::Int64(self.iterations),
+        }];
         if let LearningRate::Constant(lr) = self.hyper.learning_rate {
             out.push(OptimizerVariable {
                 path: format!("{name}/learning_rate"),
@@ -370,7 +428,11 @@ impl<R: Rule> Engine<R> {
             }
         }
         let mut it = saved.iter();
-        if let Some(OptimizerVariable { value: VariableValue::Int64(n), .. }) = it.next() {
+        if let Some(OptimizerVariable {
+            value: VariableValue::Int64(n),
+            ..
+        }) = it.next()
+        {
             self.iterations = *n;
         }
         let scalar = |v: &OptimizerVariable| match &v.value {
@@ -387,7 +449,11 @@ impl<R: Rule> Engine<R> {
             for group in self.rule.slot_groups() {
                 for vi in 0..specs.len() {
                     for k in 0..group.len() {
-                        if let Some(OptimizerVariable { value: VariableValue::Float32(a), .. }) = it.next() {
+                        if let Some(OptimizerVariable {
+                            value: VariableValue::Float32(a),
+                            ..
+                        }) = it.next()
+                        {
                             self.slots[vi][offset + k] = a.clone();
                         }
                     }
@@ -420,7 +486,8 @@ macro_rules! optimizer_common {
 
             /// Uses a learning-rate schedule instead of a constant rate.
             pub fn schedule(mut self, schedule: impl Into<$crate::optimizers::Schedule>) -> Self {
-                self.engine.hyper.learning_rate = $crate::optimizers::base::LearningRate::Schedule(schedule.into());
+                self.engine.hyper.learning_rate =
+                    $crate::optimizers::base::LearningRate::Schedule(schedule.into());
                 self
             }
 
@@ -453,10 +520,16 @@ macro_rules! optimizer_common {
             fn name(&self) -> &str {
                 &self.engine.hyper.name
             }
-            fn apply(&mut self, vars: &mut [$crate::optimizers::Var<'_>]) -> tensorweave_core::Result<()> {
+            fn apply(
+                &mut self,
+                vars: &mut [$crate::optimizers::Var<'_>],
+            ) -> tensorweave_core::Result<()> {
                 self.engine.apply(vars)
             }
-            fn build(&mut self, vars: &[$crate::optimizers::VarSpec]) -> tensorweave_core::Result<()> {
+            fn build(
+                &mut self,
+                vars: &[$crate::optimizers::VarSpec],
+            ) -> tensorweave_core::Result<()> {
                 self.engine.build(vars)
             }
             fn iterations(&self) -> i64 {
@@ -471,7 +544,10 @@ macro_rules! optimizer_common {
             fn variables(&self) -> Vec<$crate::optimizers::OptimizerVariable> {
                 self.engine.variables()
             }
-            fn load_variables(&mut self, vars: &[$crate::optimizers::OptimizerVariable]) -> tensorweave_core::Result<()> {
+            fn load_variables(
+                &mut self,
+                vars: &[$crate::optimizers::OptimizerVariable],
+            ) -> tensorweave_core::Result<()> {
                 self.engine.load_variables(vars)
             }
             fn config(&self) -> serde_json::Value {

@@ -22,9 +22,15 @@ fn entries(g: &Gradient) -> Box<dyn Iterator<Item = f32> + '_> {
 fn map_entries(g: &Gradient, f: impl Fn(f32) -> f32) -> Gradient {
     match g {
         Gradient::Dense(a) => Gradient::Dense(a.mapv(f)),
-        Gradient::Rows { indices, values, shape } => {
-            Gradient::Rows { indices: indices.clone(), values: values.mapv(f), shape: shape.clone() }
-        }
+        Gradient::Rows {
+            indices,
+            values,
+            shape,
+        } => Gradient::Rows {
+            indices: indices.clone(),
+            values: values.mapv(f),
+            shape: shape.clone(),
+        },
     }
 }
 
@@ -38,16 +44,27 @@ fn clip_by_norm(g: &Gradient, clipnorm: f32) -> Gradient {
 
 /// Applies the optimizer's clipping option (at most one is set; a value <= 0 disables it, as
 /// Keras' truthiness test does).
-pub(crate) fn clip_gradients<'a>(grads: Vec<Option<Cow<'a, Gradient>>>, hyper: &Hyper) -> Vec<Option<Cow<'a, Gradient>>> {
+pub(crate) fn clip_gradients<'a>(
+    grads: Vec<Option<Cow<'a, Gradient>>>,
+    hyper: &Hyper,
+) -> Vec<Option<Cow<'a, Gradient>>> {
     if let Some(c) = hyper.clipnorm.filter(|&c| c > 0.0) {
         let c = c as f32;
-        return grads.into_iter().map(|g| g.map(|g| Cow::Owned(clip_by_norm(&g, c)))).collect();
+        return grads
+            .into_iter()
+            .map(|g| g.map(|g| Cow::Owned(clip_by_norm(&g, c))))
+            .collect();
     }
     if let Some(c) = hyper.global_clipnorm.filter(|&c| c > 0.0) {
-        let squared: Vec<f32> = grads.iter().flatten().map(|g| sum_f32(entries(g).map(|x| x * x))).collect();
+        let squared: Vec<f32> = grads
+            .iter()
+            .flatten()
+            .map(|g| sum_f32(entries(g).map(|x| x * x)))
+            .collect();
         let norm = sum_f32(squared).sqrt();
         // clip_norm * min(1/norm, 1/clip_norm) + (norm - norm): NaN when the norm is not finite.
-        let scale = (c as f32) * (1.0 / norm).min((1.0 / c) as f32) + (norm - norm);
+        let not_finite = if norm.is_finite() { 0.0 } else { f32::NAN }; // Keras' `+ (norm - norm)`
+        let scale = (c as f32) * (1.0 / norm).min((1.0 / c) as f32) + not_finite;
         // `IndexedSlices * scale` is not a sparse op in TensorFlow: it densifies (summing the
         // duplicates) and the optimizer then sees an ordinary dense gradient.
         return grads
@@ -56,9 +73,11 @@ pub(crate) fn clip_gradients<'a>(grads: Vec<Option<Cow<'a, Gradient>>>, hyper: &
                 g.map(|g| {
                     let dense = match g.as_ref() {
                         Gradient::Dense(a) => a.clone(),
-                        Gradient::Rows { indices, values, shape } => {
-                            segment_sum(indices, values.view(), shape[0]).into_dyn()
-                        }
+                        Gradient::Rows {
+                            indices,
+                            values,
+                            shape,
+                        } => segment_sum(indices, values.view(), shape[0]).into_dyn(),
                     };
                     Cow::Owned(Gradient::Dense(dense.mapv(|x| x * scale)))
                 })
@@ -67,7 +86,10 @@ pub(crate) fn clip_gradients<'a>(grads: Vec<Option<Cow<'a, Gradient>>>, hyper: &
     }
     if let Some(v) = hyper.clipvalue.filter(|&v| v > 0.0) {
         let v = v as f32;
-        return grads.into_iter().map(|g| g.map(|g| Cow::Owned(map_entries(&g, |x| x.clamp(-v, v))))).collect();
+        return grads
+            .into_iter()
+            .map(|g| g.map(|g| Cow::Owned(map_entries(&g, |x| x.clamp(-v, v)))))
+            .collect();
     }
     grads
 }

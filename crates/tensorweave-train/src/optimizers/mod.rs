@@ -17,8 +17,8 @@
 
 mod adagrad;
 mod adam;
-mod clip;
 mod base;
+mod clip;
 mod nadam;
 mod rmsprop;
 pub mod schedules;
@@ -137,7 +137,10 @@ pub trait Optimizer: Send + std::fmt::Debug {
 /// with Keras' defaults) or a serialized optimizer (`{"class_name": "Adam", "config": {…}}`).
 pub fn optimizer_from_config(v: &Value) -> Result<Box<dyn Optimizer>> {
     let (class_name, mut config) = match identifier(v, "optimizer")? {
-        Identifier::Name(name) => (name, crate::config::ConfigReader::new(format!("optimizer {}", quote(name)), None)),
+        Identifier::Name(name) => (
+            name,
+            crate::config::ConfigReader::new(format!("optimizer {}", quote(name)), None),
+        ),
         Identifier::Object { class_name, config } => (class_name, config),
     };
     let opt: Box<dyn Optimizer> = match class_name.to_ascii_lowercase().as_str() {

@@ -34,7 +34,12 @@ impl Nadam {
         Nadam {
             engine: Engine::new(
                 Hyper::new("nadam", learning_rate),
-                NadamRule { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, u_product: 1.0 },
+                NadamRule {
+                    beta_1: 0.9,
+                    beta_2: 0.999,
+                    epsilon: 1e-7,
+                    u_product: 1.0,
+                },
             ),
         }
     }
@@ -65,7 +70,9 @@ impl Nadam {
             epsilon: c.f64_or("epsilon", 1e-7)?,
             u_product: 1.0,
         };
-        Ok(Nadam { engine: Engine::new(hyper, rule) })
+        Ok(Nadam {
+            engine: Engine::new(hyper, rule),
+        })
     }
 }
 
@@ -105,7 +112,14 @@ impl Rule for NadamRule {
         self.u_product = self.u_product * f32_of(self.beta_1) * (1.0 - 0.5 * 0.96f32.powf(t));
     }
 
-    fn update(&self, g: &Gradient, w: &mut ArrayD<f32>, slots: &mut [ArrayD<f32>], lr: f32, it: i64) -> Result<()> {
+    fn update(
+        &self,
+        g: &Gradient,
+        w: &mut ArrayD<f32>,
+        slots: &mut [ArrayD<f32>],
+        lr: f32,
+        it: i64,
+    ) -> Result<()> {
         // Unlike Adam, Nadam casts beta_1/beta_2 to float32 first, so 1 - beta is float32 math.
         let local_step = (it + 1) as f32;
         let next_step = (it + 2) as f32;
@@ -122,23 +136,37 @@ impl Rule for NadamRule {
             return Err(config_err("Nadam: missing slots (internal)"));
         };
         let (g_sum, g_sq) = moments_inputs(g);
-        Zip::from(&mut *m).and(&g_sum).for_each(|m, &g| *m += (g - *m) * (1.0 - beta_1));
-        Zip::from(&mut *v).and(&g_sq).for_each(|v, &g2| *v += (g2 - *v) * (1.0 - beta_2));
+        Zip::from(&mut *m)
+            .and(&g_sum)
+            .for_each(|m, &g| *m += (g - *m) * (1.0 - beta_1));
+        Zip::from(&mut *v)
+            .and(&g_sq)
+            .for_each(|v, &g2| *v += (g2 - *v) * (1.0 - beta_2));
         // The gradient term of m_hat, per occurrence for row gradients, then summed.
         let grad_term = match g {
             Gradient::Dense(g) => g.mapv(|x| ((1.0 - u_t) * x) / (1.0 - u_product_t)),
-            Gradient::Rows { indices, values, shape } => segment_sum(
+            Gradient::Rows {
                 indices,
-                values.mapv(|x| ((1.0 - u_t) * x) / (1.0 - u_product_t)).view(),
+                values,
+                shape,
+            } => segment_sum(
+                indices,
+                values
+                    .mapv(|x| ((1.0 - u_t) * x) / (1.0 - u_product_t))
+                    .view(),
                 shape[0],
             )
             .into_dyn(),
         };
-        Zip::from(w).and(&*m).and(&*v).and(&grad_term).for_each(|w, &m, &v, &gt| {
-            let m_hat = (u_t_1 * m) / (1.0 - u_product_t_1) + gt;
-            let v_hat = v / (1.0 - beta_2_power);
-            *w -= (m_hat * lr) / (v_hat.sqrt() + eps);
-        });
+        Zip::from(w)
+            .and(&*m)
+            .and(&*v)
+            .and(&grad_term)
+            .for_each(|w, &m, &v, &gt| {
+                let m_hat = (u_t_1 * m) / (1.0 - u_product_t_1) + gt;
+                let v_hat = v / (1.0 - beta_2_power);
+                *w -= (m_hat * lr) / (v_hat.sqrt() + eps);
+            });
         Ok(())
     }
 

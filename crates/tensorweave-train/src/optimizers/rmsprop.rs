@@ -33,7 +33,12 @@ impl RmsProp {
         RmsProp {
             engine: Engine::new(
                 Hyper::new("rm_sprop", learning_rate),
-                RmsPropRule { rho: 0.9, momentum: 0.0, epsilon: 1e-7, centered: false },
+                RmsPropRule {
+                    rho: 0.9,
+                    momentum: 0.0,
+                    epsilon: 1e-7,
+                    centered: false,
+                },
             ),
         }
     }
@@ -70,7 +75,9 @@ impl RmsProp {
             epsilon: c.f64_or("epsilon", 1e-7)?,
             centered: c.bool_or("centered", false)?,
         };
-        Ok(RmsProp { engine: Engine::new(hyper, rule) })
+        Ok(RmsProp {
+            engine: Engine::new(hyper, rule),
+        })
     }
 }
 
@@ -86,7 +93,11 @@ optimizer_common!(RmsProp);
 fn weighted_dense(g: &Gradient, f: impl Fn(f32) -> f32) -> ArrayD<f32> {
     match g {
         Gradient::Dense(g) => g.mapv(f),
-        Gradient::Rows { indices, values, shape } => segment_sum(indices, values.mapv(f).view(), shape[0]).into_dyn(),
+        Gradient::Rows {
+            indices,
+            values,
+            shape,
+        } => segment_sum(indices, values.mapv(f).view(), shape[0]).into_dyn(),
     }
 }
 
@@ -106,28 +117,49 @@ impl Rule for RmsPropRule {
         groups
     }
 
-    fn update(&self, g: &Gradient, w: &mut ArrayD<f32>, slots: &mut [ArrayD<f32>], lr: f32, _it: i64) -> Result<()> {
+    fn update(
+        &self,
+        g: &Gradient,
+        w: &mut ArrayD<f32>,
+        slots: &mut [ArrayD<f32>],
+        lr: f32,
+        _it: i64,
+    ) -> Result<()> {
         let rho = f32_of(self.rho);
         let one_minus_rho = f32_of(1.0 - self.rho);
         let eps = f32_of(self.epsilon);
         let use_momentum = self.momentum > 0.0;
-        let (velocity, rest) = slots.split_first_mut().ok_or_else(|| config_err("RMSprop: missing slots (internal)"))?;
+        let (velocity, rest) = slots
+            .split_first_mut()
+            .ok_or_else(|| config_err("RMSprop: missing slots (internal)"))?;
         let (momentum, rest) = if use_momentum {
-            let (m, r) = rest.split_first_mut().ok_or_else(|| config_err("RMSprop: missing momentum (internal)"))?;
+            let (m, r) = rest
+                .split_first_mut()
+                .ok_or_else(|| config_err("RMSprop: missing momentum (internal)"))?;
             (Some(m), r)
         } else {
             (None, rest)
         };
-        let average = if self.centered { rest.first_mut() } else { None };
+        let average = if self.centered {
+            rest.first_mut()
+        } else {
+            None
+        };
 
         let sq = weighted_dense(g, |x| one_minus_rho * (x * x));
-        Zip::from(&mut *velocity).and(&sq).for_each(|v, &s| *v = rho * *v + s);
+        Zip::from(&mut *velocity)
+            .and(&sq)
+            .for_each(|v, &s| *v = rho * *v + s);
         let denominator: ArrayD<f32> = match average {
             Some(avg) => {
                 let lin = weighted_dense(g, |x| one_minus_rho * x);
-                Zip::from(&mut *avg).and(&lin).for_each(|a, &l| *a = rho * *a + l);
+                Zip::from(&mut *avg)
+                    .and(&lin)
+                    .for_each(|a, &l| *a = rho * *a + l);
                 let mut d = velocity.clone();
-                Zip::from(&mut d).and(&*avg).for_each(|d, &a| *d = *d - a * a + eps);
+                Zip::from(&mut d)
+                    .and(&*avg)
+                    .for_each(|d, &a| *d = *d - a * a + eps);
                 d
             }
             None => velocity.mapv(|v| v + eps),
@@ -135,25 +167,45 @@ impl Rule for RmsPropRule {
         match (g, momentum) {
             (Gradient::Dense(g), Some(mom)) => {
                 let m = f32_of(self.momentum);
-                Zip::from(&mut *mom).and(g).and(&denominator).for_each(|mo, &g, &d| *mo = m * *mo + (lr * g) / d.sqrt());
+                Zip::from(&mut *mom)
+                    .and(g)
+                    .and(&denominator)
+                    .for_each(|mo, &g, &d| *mo = m * *mo + (lr * g) / d.sqrt());
                 Zip::from(w).and(&*mom).for_each(|w, &mo| *w -= mo);
             }
             (Gradient::Dense(g), None) => {
-                Zip::from(w).and(g).and(&denominator).for_each(|w, &g, &d| *w -= (lr * g) / d.sqrt());
+                Zip::from(w)
+                    .and(g)
+                    .and(&denominator)
+                    .for_each(|w, &g, &d| *w -= (lr * g) / d.sqrt());
             }
-            (Gradient::Rows { indices, values, shape }, mom) => {
+            (
+                Gradient::Rows {
+                    indices,
+                    values,
+                    shape,
+                },
+                mom,
+            ) => {
                 // The increment stays an IndexedSlices: one row per occurrence, each divided by
                 // the square root of its row's denominator.
-                let den = denominator.view().into_dimensionality::<ndarray::Ix2>().map_err(|_| not_a_table())?;
+                let den = denominator
+                    .view()
+                    .into_dimensionality::<ndarray::Ix2>()
+                    .map_err(|_| not_a_table())?;
                 let mut inc = values.clone();
                 for (occ, &row) in indices.iter().enumerate() {
-                    Zip::from(inc.row_mut(occ)).and(den.row(row)).for_each(|x, &d| *x = (lr * *x) / d.sqrt());
+                    Zip::from(inc.row_mut(occ))
+                        .and(den.row(row))
+                        .for_each(|x, &d| *x = (lr * *x) / d.sqrt());
                 }
                 match mom {
                     Some(mom) => {
                         let m = f32_of(self.momentum);
                         let summed = segment_sum(indices, inc.view(), shape[0]).into_dyn();
-                        Zip::from(&mut *mom).and(&summed).for_each(|mo, &s| *mo = m * *mo + s);
+                        Zip::from(&mut *mom)
+                            .and(&summed)
+                            .for_each(|mo, &s| *mo = m * *mo + s);
                         Zip::from(w).and(&*mom).for_each(|w, &mo| *w -= mo);
                     }
                     None => {

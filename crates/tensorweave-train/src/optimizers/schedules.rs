@@ -47,7 +47,11 @@ impl Schedule {
 
     /// Reads a serialized Keras schedule.
     pub fn from_config(v: &Value) -> Result<Schedule> {
-        let Identifier::Object { class_name, mut config } = identifier(v, "learning-rate schedule")? else {
+        let Identifier::Object {
+            class_name,
+            mut config,
+        } = identifier(v, "learning-rate schedule")?
+        else {
             return Err(config_err(format!(
                 "learning-rate schedule: expected a serialized schedule object, got the name {}",
                 quote(v.as_str().unwrap_or_default())
@@ -139,7 +143,13 @@ pub struct ExponentialDecay {
 impl ExponentialDecay {
     /// An exponential decay; `decay_steps` must be > 0.
     pub fn new(initial_learning_rate: f64, decay_steps: f64, decay_rate: f64) -> Self {
-        ExponentialDecay { initial_learning_rate, decay_steps, decay_rate, staircase: false, name: "ExponentialDecay".into() }
+        ExponentialDecay {
+            initial_learning_rate,
+            decay_steps,
+            decay_rate,
+            staircase: false,
+            name: "ExponentialDecay".into(),
+        }
     }
 
     /// Decays in whole periods.
@@ -158,7 +168,10 @@ impl ExponentialDecay {
 
     fn config_map(&self) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert("initial_learning_rate".into(), num(self.initial_learning_rate));
+        m.insert(
+            "initial_learning_rate".into(),
+            num(self.initial_learning_rate),
+        );
         m.insert("decay_steps".into(), steps_json(self.decay_steps));
         m.insert("decay_rate".into(), num(self.decay_rate));
         m.insert("staircase".into(), Value::from(self.staircase));
@@ -186,7 +199,13 @@ pub struct InverseTimeDecay {
 impl InverseTimeDecay {
     /// An inverse-time decay; `decay_steps` must be > 0.
     pub fn new(initial_learning_rate: f64, decay_steps: f64, decay_rate: f64) -> Self {
-        InverseTimeDecay { initial_learning_rate, decay_steps, decay_rate, staircase: false, name: "InverseTimeDecay".into() }
+        InverseTimeDecay {
+            initial_learning_rate,
+            decay_steps,
+            decay_rate,
+            staircase: false,
+            name: "InverseTimeDecay".into(),
+        }
     }
 
     /// Decays in whole periods.
@@ -205,7 +224,10 @@ impl InverseTimeDecay {
 
     fn config_map(&self) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert("initial_learning_rate".into(), num(self.initial_learning_rate));
+        m.insert(
+            "initial_learning_rate".into(),
+            num(self.initial_learning_rate),
+        );
         m.insert("decay_steps".into(), steps_json(self.decay_steps));
         m.insert("decay_rate".into(), num(self.decay_rate));
         m.insert("staircase".into(), Value::from(self.staircase));
@@ -233,7 +255,11 @@ impl PiecewiseConstantDecay {
                 values.len()
             )));
         }
-        Ok(PiecewiseConstantDecay { boundaries, values, name: "PiecewiseConstant".into() })
+        Ok(PiecewiseConstantDecay {
+            boundaries,
+            values,
+            name: "PiecewiseConstant".into(),
+        })
     }
 
     /// Renames the schedule.
@@ -248,7 +274,13 @@ impl PiecewiseConstantDecay {
         let b: Vec<i64> = self
             .boundaries
             .iter()
-            .map(|&x| if x.fract() == 0.0 { x as i64 } else { (x as f32).trunc() as i64 })
+            .map(|&x| {
+                if x.fract() == 0.0 {
+                    x as i64
+                } else {
+                    (x as f32).trunc() as i64
+                }
+            })
             .collect();
         let v: Vec<f32> = self.values.iter().map(|&x| f32_of(x)).collect();
         let ind = |c: bool| if c { 1.0f32 } else { 0.0 };
@@ -263,8 +295,14 @@ impl PiecewiseConstantDecay {
 
     fn config_map(&self) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert("boundaries".into(), Value::Array(self.boundaries.iter().map(|&b| steps_json(b)).collect()));
-        m.insert("values".into(), Value::Array(self.values.iter().map(|&v| num(v)).collect()));
+        m.insert(
+            "boundaries".into(),
+            Value::Array(self.boundaries.iter().map(|&b| steps_json(b)).collect()),
+        );
+        m.insert(
+            "values".into(),
+            Value::Array(self.values.iter().map(|&v| num(v)).collect()),
+        );
         m.insert("name".into(), Value::from(self.name.clone()));
         m
     }
@@ -347,11 +385,17 @@ impl CosineDecay {
 
     fn config_map(&self) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert("initial_learning_rate".into(), num(self.initial_learning_rate));
+        m.insert(
+            "initial_learning_rate".into(),
+            num(self.initial_learning_rate),
+        );
         m.insert("decay_steps".into(), steps_json(self.decay_steps));
         m.insert("alpha".into(), num(self.alpha));
         m.insert("name".into(), Value::from(self.name.clone()));
-        m.insert("warmup_target".into(), self.warmup_target.map(num).unwrap_or(Value::Null));
+        m.insert(
+            "warmup_target".into(),
+            self.warmup_target.map(num).unwrap_or(Value::Null),
+        );
         m.insert("warmup_steps".into(), steps_json(self.warmup_steps));
         m
     }

@@ -25,7 +25,15 @@ pub(crate) struct SgdRule {
 impl Sgd {
     /// SGD with this learning rate (Keras' default is 0.01), no momentum.
     pub fn new(learning_rate: f64) -> Self {
-        Sgd { engine: Engine::new(Hyper::new("sgd", learning_rate), SgdRule { momentum: 0.0, nesterov: false }) }
+        Sgd {
+            engine: Engine::new(
+                Hyper::new("sgd", learning_rate),
+                SgdRule {
+                    momentum: 0.0,
+                    nesterov: false,
+                },
+            ),
+        }
     }
 
     /// The momentum, in `[0, 1]` (checked when the optimizer runs).
@@ -44,10 +52,15 @@ impl Sgd {
         let hyper = Hyper::from_reader(c, "sgd", 0.01)?;
         let momentum = c.f64_or("momentum", 0.0)?;
         if !(0.0..=1.0).contains(&momentum) {
-            return Err(config_err(format!("{}: 'momentum' must be a float in [0, 1], got {momentum}", c.what())));
+            return Err(config_err(format!(
+                "{}: 'momentum' must be a float in [0, 1], got {momentum}",
+                c.what()
+            )));
         }
         let nesterov = c.bool_or("nesterov", false)?;
-        Ok(Sgd { engine: Engine::new(hyper, SgdRule { momentum, nesterov }) })
+        Ok(Sgd {
+            engine: Engine::new(hyper, SgdRule { momentum, nesterov }),
+        })
     }
 }
 
@@ -72,19 +85,33 @@ impl Rule for SgdRule {
         }
     }
 
-    fn update(&self, g: &Gradient, w: &mut ArrayD<f32>, slots: &mut [ArrayD<f32>], lr: f32, _it: i64) -> Result<()> {
+    fn update(
+        &self,
+        g: &Gradient,
+        w: &mut ArrayD<f32>,
+        slots: &mut [ArrayD<f32>],
+        lr: f32,
+        _it: i64,
+    ) -> Result<()> {
         if !(0.0..=1.0).contains(&self.momentum) {
-            return Err(config_err(format!("SGD: 'momentum' must be in [0, 1], got {}", self.momentum)));
+            return Err(config_err(format!(
+                "SGD: 'momentum' must be in [0, 1], got {}",
+                self.momentum
+            )));
         }
         let Some(m) = slots.first_mut() else {
             // No momentum: w -= g * lr (row gradients scatter each occurrence in turn).
             match g {
                 Gradient::Dense(g) => Zip::from(w).and(g).for_each(|w, &g| *w -= g * lr),
-                Gradient::Rows { indices, values, .. } => {
+                Gradient::Rows {
+                    indices, values, ..
+                } => {
                     let mut table = as_table(w).ok_or_else(not_a_table)?;
                     for (occ, &row) in indices.iter().enumerate() {
                         let mut dst = table.row_mut(row);
-                        Zip::from(&mut dst).and(&values.row(occ)).for_each(|w, &g| *w -= g * lr);
+                        Zip::from(&mut dst)
+                            .and(&values.row(occ))
+                            .for_each(|w, &g| *w -= g * lr);
                     }
                 }
             }
@@ -94,13 +121,20 @@ impl Rule for SgdRule {
         // The momentum terms are dense: g * lr per occurrence, then summed.
         let step = match g {
             Gradient::Dense(g) => g.mapv(|g| g * lr),
-            Gradient::Rows { indices, values, shape } => {
-                segment_sum(indices, values.mapv(|g| g * lr).view(), shape[0]).into_dyn()
-            }
+            Gradient::Rows {
+                indices,
+                values,
+                shape,
+            } => segment_sum(indices, values.mapv(|g| g * lr).view(), shape[0]).into_dyn(),
         };
-        Zip::from(&mut *m).and(&step).for_each(|m, &s| *m = *m * momentum - s);
+        Zip::from(&mut *m)
+            .and(&step)
+            .for_each(|m, &s| *m = *m * momentum - s);
         if self.nesterov {
-            Zip::from(w).and(&*m).and(&step).for_each(|w, &m, &s| *w += m * momentum - s);
+            Zip::from(w)
+                .and(&*m)
+                .and(&step)
+                .for_each(|w, &m, &s| *w += m * momentum - s);
         } else {
             Zip::from(w).and(&*m).for_each(|w, &m| *w += m);
         }

@@ -10,23 +10,41 @@ pub fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
-    assert_eq!(v["keras_version"], "3.15.1", "{path} was not produced by Keras 3.15.1");
+    assert_eq!(
+        v["keras_version"], "3.15.1",
+        "{path} was not produced by Keras 3.15.1"
+    );
     v
 }
 
 fn shape_of(v: &Value) -> Vec<usize> {
-    v["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().expect("dim") as usize).collect()
+    v["shape"]
+        .as_array()
+        .expect("shape")
+        .iter()
+        .map(|d| d.as_u64().expect("dim") as usize)
+        .collect()
 }
 
 /// A `{shape, data}` tensor as float32 (the fixture stores exact float32 decimals).
 pub fn tensor(v: &Value) -> ArrayD<f32> {
-    let data: Vec<f32> = v["data"].as_array().expect("data").iter().map(|x| x.as_f64().expect("number") as f32).collect();
+    let data: Vec<f32> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|x| x.as_f64().expect("number") as f32)
+        .collect();
     ArrayD::from_shape_vec(IxDyn(&shape_of(v)), data).expect("tensor shape")
 }
 
 /// A `{shape, data}` boolean tensor.
 pub fn bool_tensor(v: &Value) -> ArrayD<bool> {
-    let data: Vec<bool> = v["data"].as_array().expect("data").iter().map(|x| x.as_bool().expect("bool")).collect();
+    let data: Vec<bool> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|x| x.as_bool().expect("bool"))
+        .collect();
     ArrayD::from_shape_vec(IxDyn(&shape_of(v)), data).expect("tensor shape")
 }
 
@@ -67,5 +85,8 @@ pub fn assert_close_scalar(what: &str, got: f32, want: f32, abs: f32, rel: f32) 
 
 /// The largest `|a - b| / max(|b|, floor)` over entries, to report how close we are.
 pub fn max_rel(got: &ArrayD<f32>, want: &ArrayD<f32>, floor: f32) -> f32 {
-    got.iter().zip(want.iter()).map(|(&g, &w)| (g - w).abs() / w.abs().max(floor)).fold(0.0, f32::max)
+    got.iter()
+        .zip(want.iter())
+        .map(|(&g, &w)| (g - w).abs() / w.abs().max(floor))
+        .fold(0.0, f32::max)
 }
