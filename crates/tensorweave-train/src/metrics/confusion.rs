@@ -187,7 +187,11 @@ impl Confusion {
 
 /// `x[..., c, None]`.
 fn class_column(x: ArrayD<f32>, c: usize, what: &str) -> Result<ArrayD<f32>> {
-    let last = x.ndim() - 1;
+    let Some(last) = x.ndim().checked_sub(1) else {
+        return Err(input_err(format!(
+            "{what}: class_id needs arrays with a class axis, got a scalar"
+        )));
+    };
     if c >= x.shape()[last] {
         return Err(input_err(format!(
             "{what}: class_id {c} is out of range for {} classes",

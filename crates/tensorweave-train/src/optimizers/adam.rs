@@ -174,16 +174,10 @@ impl Rule for AdamRule {
         let c1 = f32_of(1.0 - self.beta_1);
         let c2 = f32_of(1.0 - self.beta_2);
         let eps = f32_of(self.epsilon);
-        let (g_sum, g_sq) = moments_inputs(g);
         let [m, v, rest @ ..] = slots else {
             return Err(config_err("Adam: missing slots (internal)"));
         };
-        Zip::from(&mut *m)
-            .and(&g_sum)
-            .for_each(|m, &g| *m += (g - *m) * c1);
-        Zip::from(&mut *v)
-            .and(&g_sq)
-            .for_each(|v, &g2| *v += (g2 - *v) * c2);
+        update_moments(g, m, v, c1, c2);
         let v_used: &ArrayD<f32> = if self.amsgrad {
             let v_hat = rest
                 .first_mut()
@@ -210,18 +204,37 @@ impl Rule for AdamRule {
     }
 }
 
-/// The dense gradient and the dense sum of squares a moment update sees: for row gradients
-/// the occurrences are summed, and squared BEFORE they are summed.
-pub(crate) fn moments_inputs(g: &Gradient) -> (ArrayD<f32>, ArrayD<f32>) {
+/// `m += (g - m)·c1` and `v += (g² - v)·c2`. For row gradients `g` is the summed gradient and
+/// `g²` the sum of the squared occurrences (TensorFlow squares the `IndexedSlices` values before
+/// densifying them).
+pub(crate) fn update_moments(
+    g: &Gradient,
+    m: &mut ArrayD<f32>,
+    v: &mut ArrayD<f32>,
+    c1: f32,
+    c2: f32,
+) {
+    let step = |m: &mut f32, v: &mut f32, g: f32, g2: f32| {
+        *m += (g - *m) * c1;
+        *v += (g2 - *v) * c2;
+    };
     match g {
-        Gradient::Dense(g) => (g.clone(), g.mapv(|x| x * x)),
+        Gradient::Dense(g) => Zip::from(m)
+            .and(v)
+            .and(g)
+            .for_each(|m, v, &g| step(m, v, g, g * g)),
         Gradient::Rows {
             indices,
             values,
             shape,
-        } => (
-            segment_sum(indices, values.view(), shape[0]).into_dyn(),
-            segment_sum(indices, values.mapv(|x| x * x).view(), shape[0]).into_dyn(),
-        ),
+        } => {
+            let sum = segment_sum(indices, values.view(), shape[0]).into_dyn();
+            let sq = segment_sum(indices, values.mapv(|x| x * x).view(), shape[0]).into_dyn();
+            Zip::from(m)
+                .and(v)
+                .and(&sum)
+                .and(&sq)
+                .for_each(|m, v, &g, &g2| step(m, v, g, g2));
+        }
     }
 }

@@ -7,7 +7,7 @@ use ndarray::{ArrayD, Zip};
 use serde_json::{Map, Value};
 use tensorweave_core::Result;
 
-use super::adam::moments_inputs;
+use super::adam::update_moments;
 use super::base::{optimizer_common, Engine, Hyper, Rule};
 use crate::config::{num, ConfigReader};
 use crate::gradient::{segment_sum, Gradient};
@@ -135,13 +135,7 @@ impl Rule for NadamRule {
         let [m, v] = slots else {
             return Err(config_err("Nadam: missing slots (internal)"));
         };
-        let (g_sum, g_sq) = moments_inputs(g);
-        Zip::from(&mut *m)
-            .and(&g_sum)
-            .for_each(|m, &g| *m += (g - *m) * (1.0 - beta_1));
-        Zip::from(&mut *v)
-            .and(&g_sq)
-            .for_each(|v, &g2| *v += (g2 - *v) * (1.0 - beta_2));
+        update_moments(g, m, v, 1.0 - beta_1, 1.0 - beta_2);
         // The gradient term of m_hat, per occurrence for row gradients, then summed.
         let grad_term = match g {
             Gradient::Dense(g) => g.mapv(|x| ((1.0 - u_t) * x) / (1.0 - u_product_t)),
