@@ -135,6 +135,10 @@ pub trait Optimizer: Send + std::fmt::Debug {
 
 /// Builds an optimizer from a Keras identifier: a name (`"adam"`, `"RMSprop"`, case-insensitive,
 /// with Keras' defaults) or a serialized optimizer (`{"class_name": "Adam", "config": {…}}`).
+///
+/// Without a `name`, the optimizer is named after its class in Keras' snake case (`adam`,
+/// `rm_sprop`, `adam_w`); Keras numbers repeated auto-names within one process (`adam_1`), which
+/// only matters for the paths of [`Optimizer::variables`].
 pub fn optimizer_from_config(v: &Value) -> Result<Box<dyn Optimizer>> {
     let (class_name, mut config) = match identifier(v, "optimizer")? {
         Identifier::Name(name) => (
