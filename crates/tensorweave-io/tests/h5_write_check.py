@@ -149,7 +149,7 @@ def compare(original, rewritten):
     opt = None
     if getattr(m1, "optimizer", None) is not None and m1.optimizer.built:
         o1, o2 = m1.optimizer.variables, m2.optimizer.variables
-        opt = len(o1)
+        opt = f"{len(o1)} optimizer variables (iterations {int(m2.optimizer.iterations.numpy())})"
         if len(o1) != len(o2):
             problems.append(f"{len(o1)} vs {len(o2)} optimizer variables")
         for v1, v2 in zip(o1, o2):
@@ -196,7 +196,7 @@ def main():
         problems, n_vars, n_batches, n_opt = compare(original, rewritten)
         status = "ok" if not problems else "FAIL"
         failed += bool(problems)
-        opt = f", {n_opt} optimizer variables" if n_opt else ""
+        opt = f", {n_opt}" if n_opt else ""
         print(f"{status}  {original}: {n_vars} variables, {n_batches} input batches{opt}; "
               f"h5 {os.path.getsize(rewritten)} B archive")
         # Keras-level problems first: they matter more than a differing h5 detail.
