@@ -37,9 +37,15 @@ fn archives_in(folder: &Path, file: &str) -> Vec<PathBuf> {
 
 /// The committed Keras archives: 17 inference fixtures, 4 trained ones.
 fn committed_archives() -> Vec<PathBuf> {
-    let inference = archives_in(&manifest_dir().join("../../tests/fixtures/keras"), "model.keras");
+    let inference = archives_in(
+        &manifest_dir().join("../../tests/fixtures/keras"),
+        "model.keras",
+    );
     assert_eq!(inference.len(), 17, "the inference fixtures moved?");
-    let trained = archives_in(&manifest_dir().join("tests/fixtures/keras_train"), "trained.keras");
+    let trained = archives_in(
+        &manifest_dir().join("tests/fixtures/keras_train"),
+        "trained.keras",
+    );
     assert_eq!(trained.len(), 4, "the trained fixtures moved?");
     inference.into_iter().chain(trained).collect()
 }
@@ -50,7 +56,10 @@ fn shared_archives() -> Vec<PathBuf> {
     let shared = manifest_dir().join("../../../shared");
     let train = shared.join("fixtures/keras_train");
     if !train.is_dir() {
-        eprintln!("note: {} is absent; only the committed fixtures are checked", train.display());
+        eprintln!(
+            "note: {} is absent; only the committed fixtures are checked",
+            train.display()
+        );
         return Vec::new();
     }
     let mut all = archives_in(&train, "model.keras");
@@ -83,11 +92,14 @@ fn round_trip(path: &Path) -> (H5Tree, Vec<u8>) {
         "{}: suspiciously small tree",
         path.display()
     );
-    let rewritten = tree.rewrite().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let rewritten = tree
+        .rewrite()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // Really our file, not a copy: h5py writes superblock version 0, we write 2.
     assert_eq!(original[8], 0, "{}", path.display());
     assert_eq!(rewritten[8], 2, "{}", path.display());
-    let back = H5Tree::read(rewritten.clone()).unwrap_or_else(|e| panic!("{}: reading ours: {e}", path.display()));
+    let back = H5Tree::read(rewritten.clone())
+        .unwrap_or_else(|e| panic!("{}: reading ours: {e}", path.display()));
     if let Some(difference) = tree.first_difference(&back) {
         panic!("{}: {difference}", path.display());
     }
@@ -126,27 +138,45 @@ fn shared_training_fixtures_and_the_benchmark_round_trip_bit_identically() {
 
 #[test]
 fn optimizer_state_keeps_its_types_and_scalar_shapes() {
-    for path in archives_in(&manifest_dir().join("tests/fixtures/keras_train"), "trained.keras") {
+    for path in archives_in(
+        &manifest_dir().join("tests/fixtures/keras_train"),
+        "trained.keras",
+    ) {
         let (tree, rewritten) = round_trip(&path);
         let back = H5Tree::read(rewritten).expect("reads back");
-        let slots: Vec<&String> = back.datasets.keys().filter(|k| k.starts_with("optimizer/vars/")).collect();
+        let slots: Vec<&String> = back
+            .datasets
+            .keys()
+            .filter(|k| k.starts_with("optimizer/vars/"))
+            .collect();
         assert!(slots.len() >= 6, "{}: {slots:?}", path.display());
         let iteration = &back.datasets["optimizer/vars/0"];
-        assert_eq!((&iteration.dtype, iteration.shape.as_slice()), (&DType::I64, &[][..]));
+        assert_eq!(
+            (&iteration.dtype, iteration.shape.as_slice()),
+            (&DType::I64, &[][..])
+        );
         let count = i64::from_le_bytes(iteration.raw[..].try_into().expect("one int64"));
         assert!(count > 0, "{}: iteration {count}", path.display());
         let learning_rate = &back.datasets["optimizer/vars/1"];
-        assert_eq!((&learning_rate.dtype, learning_rate.shape.as_slice()), (&DType::F32, &[][..]));
+        assert_eq!(
+            (&learning_rate.dtype, learning_rate.shape.as_slice()),
+            (&DType::F32, &[][..])
+        );
         // Every slot variable has the shape of a model weight.
         for slot in &slots[2..] {
             let shape = &back.datasets[slot.as_str()].shape;
             assert!(
-                tree.datasets.iter().any(|(k, d)| k.starts_with("layers/") && d.shape == *shape),
+                tree.datasets
+                    .iter()
+                    .any(|(k, d)| k.starts_with("layers/") && d.shape == *shape),
                 "{}: {slot} {shape:?}",
                 path.display()
             );
         }
-        assert!(matches!(back.groups["optimizer/vars"].get("name"), Some(AttrValue::VarLenString(_))));
+        assert!(matches!(
+            back.groups["optimizer/vars"].get("name"),
+            Some(AttrValue::VarLenString(_))
+        ));
     }
 }
 
@@ -175,16 +205,31 @@ fn the_keras_loader_reads_identical_weights_from_rewritten_files() {
         let (_, rewritten) = round_trip(&path);
         let from_original = loaded_weights(&model, &original);
         assert!(!from_original.is_empty(), "{}", path.display());
-        assert_eq!(from_original, loaded_weights(&model, &rewritten), "{}", path.display());
+        assert_eq!(
+            from_original,
+            loaded_weights(&model, &rewritten),
+            "{}",
+            path.display()
+        );
         loaded.push(path);
     }
-    assert!(loaded.len() >= 16, "only {} models loaded; skipped {skipped:?}", loaded.len());
-    eprintln!("{} models loaded from rewritten weights; skipped {skipped:?}", loaded.len());
+    assert!(
+        loaded.len() >= 16,
+        "only {} models loaded; skipped {skipped:?}",
+        loaded.len()
+    );
+    eprintln!(
+        "{} models loaded from rewritten weights; skipped {skipped:?}",
+        loaded.len()
+    );
 }
 
 /// A fresh empty folder under the system's temporary folder.
 fn temp_folder(name: &str) -> PathBuf {
-    let folder = std::env::temp_dir().join(format!("tensorweave-h5-write-{name}-{}", std::process::id()));
+    let folder = std::env::temp_dir().join(format!(
+        "tensorweave-h5-write-{name}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).expect("temp folder");
     folder
@@ -210,12 +255,18 @@ fn rewritten_archives_open_and_load_like_the_originals() {
         assert_eq!(reread.weights, KerasWeights::H5(rewritten.clone()));
         if let (Ok(a), Ok(b)) = (load_model(&path, None), load_model(&out, None)) {
             let bits = |m: &tensorweave_core::Model| -> Vec<Vec<u32>> {
-                m.get_weights().iter().map(|w| w.iter().map(|v| v.to_bits()).collect()).collect()
+                m.get_weights()
+                    .iter()
+                    .map(|w| w.iter().map(|v| v.to_bits()).collect())
+                    .collect()
             };
             assert_eq!(bits(&a), bits(&b), "{}", path.display());
         }
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&folder).expect("folder").map(|e| e.expect("entry").file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&folder)
+        .expect("folder")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("model.keras")]);
     std::fs::remove_dir_all(&folder).expect("cleanup");
 }
@@ -226,21 +277,36 @@ fn failed_writes_leave_the_target_untouched_and_no_temporary_file() {
     let target = folder.join("out.keras");
     std::fs::write(&target, b"previous").expect("seed file");
     let weights = H5Writer::new().to_bytes().expect("empty file");
-    let err = write_keras_archive(&target, "{not json", "{}", &weights).unwrap_err().to_string();
+    let err = write_keras_archive(&target, "{not json", "{}", &weights)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("config.json"), "{err}");
     assert_eq!(std::fs::read(&target).expect("target"), b"previous");
-    let names: Vec<_> = std::fs::read_dir(&folder).expect("folder").map(|e| e.expect("entry").file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&folder)
+        .expect("folder")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("out.keras")]);
 
     let missing = folder.join("no/such/folder/model.weights.h5");
-    let err = H5Writer::new().write_file(&missing).unwrap_err().to_string();
+    let err = H5Writer::new()
+        .write_file(&missing)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no/such/folder"), "{err}");
 
     let file = folder.join("model.weights.h5");
     let mut h5 = H5Writer::new();
-    h5.write_f32("layers/dense/vars/0", &[2], &[1.5, -2.0]).expect("dataset");
+    h5.write_f32("layers/dense/vars/0", &[2], &[1.5, -2.0])
+        .expect("dataset");
     h5.write_file(&file).expect("written");
     let tree = H5Tree::read(std::fs::read(&file).expect("file")).expect("reads");
-    assert_eq!(tree.datasets["layers/dense/vars/0"].raw, [1.5f32, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>());
+    assert_eq!(
+        tree.datasets["layers/dense/vars/0"].raw,
+        [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<_>>()
+    );
     std::fs::remove_dir_all(&folder).expect("cleanup");
 }

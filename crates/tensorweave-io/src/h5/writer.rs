@@ -159,10 +159,7 @@ impl H5Writer {
     /// (`""` is the root group). Fails when nothing is at `path`.
     pub fn set_attr(&mut self, path: &str, name: &str, value: H5Attr) -> Result<()> {
         if name.is_empty() {
-            return Err(misuse(format!(
-                "empty attribute name on {}",
-                quote(path)
-            )));
+            return Err(misuse(format!("empty attribute name on {}", quote(path))));
         }
         let parts = components(path)?;
         let mut group = &mut self.root;
@@ -187,7 +184,13 @@ impl H5Writer {
     }
 
     /// Adds a dataset, creating the groups above it.
-    fn insert(&mut self, path: &str, shape: &[usize], elements: Elements, count: usize) -> Result<()> {
+    fn insert(
+        &mut self,
+        path: &str,
+        shape: &[usize],
+        elements: Elements,
+        count: usize,
+    ) -> Result<()> {
         let (parents, leaf) = split_leaf(path)?;
         let expected = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         if expected != Some(count) {
@@ -425,7 +428,10 @@ fn zip_archive<W: Write + std::io::Seek>(
     metadata_json: &str,
     weights_h5: &[u8],
 ) -> Result<W> {
-    for (member, text) in [("config.json", config_json), ("metadata.json", metadata_json)] {
+    for (member, text) in [
+        ("config.json", config_json),
+        ("metadata.json", metadata_json),
+    ] {
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             Error::Config(format!(
                 "the {member} given for the .keras archive is not valid JSON: {e}"
@@ -509,7 +515,8 @@ mod tests {
         h5.write_f32("a/s", &[], &[0.5]).unwrap();
         h5.write_i64_scalar("a/i", -7).unwrap();
         h5.set_attr("", "n", H5Attr::Int(3)).unwrap();
-        h5.set_attr("a/s", "dtype", H5Attr::Str("x".into())).unwrap();
+        h5.set_attr("a/s", "dtype", H5Attr::Str("x".into()))
+            .unwrap();
         let file = H5File::from_bytes(h5.to_bytes().unwrap()).unwrap();
         assert_eq!(file.root().attrs().unwrap()["n"], AttrValue::I64(3));
         let vars = file.group("layers/input_layer/vars").unwrap();
@@ -544,12 +551,22 @@ mod tests {
             h5.set_attr("nope", "name", H5Attr::Int(1)).unwrap_err(),
             h5.write_f32("g/../d", &[1], &[1.0]).unwrap_err(),
         ];
-        let needles = ["already exists", "4 values", "names no dataset", "is a dataset", "'nope'", "'..'"];
+        let needles = [
+            "already exists",
+            "4 values",
+            "names no dataset",
+            "is a dataset",
+            "'nope'",
+            "'..'",
+        ];
         for (err, needle) in errors.iter().zip(needles) {
             assert!(err.to_string().contains(needle), "{err}");
         }
         let long = "x".repeat(500);
-        let err = h5.set_attr(&long, "a", H5Attr::Int(1)).unwrap_err().to_string();
+        let err = h5
+            .set_attr(&long, "a", H5Attr::Int(1))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains('…') && err.len() < 300, "{err}");
     }
 
@@ -567,9 +584,13 @@ mod tests {
         }
         let err = keras_archive_bytes("{", "{}", &h5).unwrap_err().to_string();
         assert!(err.contains("config.json"), "{err}");
-        let err = keras_archive_bytes("{}", "[]", &h5).unwrap_err().to_string();
+        let err = keras_archive_bytes("{}", "[]", &h5)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("metadata.json"), "{err}");
-        let err = keras_archive_bytes("{}", "{}", b"PK").unwrap_err().to_string();
+        let err = keras_archive_bytes("{}", "{}", b"PK")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("HDF5 signature"), "{err}");
     }
 }

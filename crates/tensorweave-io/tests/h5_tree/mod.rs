@@ -44,20 +44,30 @@ impl H5Tree {
 
     fn walk(&mut self, group: &Group, path: &str) -> Result<(), String> {
         let attrs = group.attrs().map_err(|e| format!("{path}: attrs: {e}"))?;
-        self.groups.insert(path.to_string(), attrs.into_iter().collect());
-        for name in group.datasets().map_err(|e| format!("{path}: datasets: {e}"))? {
+        self.groups
+            .insert(path.to_string(), attrs.into_iter().collect());
+        for name in group
+            .datasets()
+            .map_err(|e| format!("{path}: datasets: {e}"))?
+        {
             let full = join(path, &name);
             let ds = group.dataset(&name).map_err(|e| format!("{full}: {e}"))?;
             let dataset = H5Dataset {
                 dtype: ds.dtype().map_err(|e| format!("{full}: dtype: {e}"))?,
                 shape: ds.shape().map_err(|e| format!("{full}: shape: {e}"))?,
                 raw: ds.read_raw().map_err(|e| format!("{full}: data: {e}"))?,
-                attrs: ds.attrs().map_err(|e| format!("{full}: attrs: {e}"))?.into_iter().collect(),
+                attrs: ds
+                    .attrs()
+                    .map_err(|e| format!("{full}: attrs: {e}"))?
+                    .into_iter()
+                    .collect(),
             };
             self.datasets.insert(full, dataset);
         }
         for name in group.groups().map_err(|e| format!("{path}: groups: {e}"))? {
-            let child = group.group(&name).map_err(|e| format!("{path}/{name}: {e}"))?;
+            let child = group
+                .group(&name)
+                .map_err(|e| format!("{path}/{name}: {e}"))?;
             self.walk(&child, &join(path, &name))?;
         }
         Ok(())
@@ -68,13 +78,16 @@ impl H5Tree {
         let attr = |path: &str, value: &AttrValue| match value {
             AttrValue::VarLenString(s) => Ok(H5Attr::Str(s.clone())),
             AttrValue::I64(i) => Ok(H5Attr::Int(*i)),
-            other => Err(format!("{path}: attribute type {other:?} is not one Keras writes")),
+            other => Err(format!(
+                "{path}: attribute type {other:?} is not one Keras writes"
+            )),
         };
         let mut h5 = H5Writer::new();
         for (path, attrs) in &self.groups {
             h5.create_group(path).map_err(|e| e.to_string())?;
             for (name, value) in attrs {
-                h5.set_attr(path, name, attr(path, value)?).map_err(|e| e.to_string())?;
+                h5.set_attr(path, name, attr(path, value)?)
+                    .map_err(|e| e.to_string())?;
             }
         }
         for (path, ds) in &self.datasets {
@@ -96,11 +109,16 @@ impl H5Tree {
                         .collect();
                     h5.write_i64(path, &shape, &values)
                 }
-                ref other => return Err(format!("{path}: dataset type {other:?} is not one Keras writes")),
+                ref other => {
+                    return Err(format!(
+                        "{path}: dataset type {other:?} is not one Keras writes"
+                    ))
+                }
             };
             written.map_err(|e| e.to_string())?;
             for (name, value) in &ds.attrs {
-                h5.set_attr(path, name, attr(path, value)?).map_err(|e| e.to_string())?;
+                h5.set_attr(path, name, attr(path, value)?)
+                    .map_err(|e| e.to_string())?;
             }
         }
         h5.to_bytes().map_err(|e| e.to_string())
@@ -115,7 +133,10 @@ impl H5Tree {
         }
         for (path, attrs) in &self.groups {
             if other.groups[path] != *attrs {
-                return Some(format!("attributes of '{path}': {attrs:?} vs {:?}", other.groups[path]));
+                return Some(format!(
+                    "attributes of '{path}': {attrs:?} vs {:?}",
+                    other.groups[path]
+                ));
             }
         }
         let names: Vec<_> = self.datasets.keys().collect();
