@@ -18,7 +18,8 @@ use h5_tree::H5Tree;
 use hdf5_pure::{AttrValue, DType};
 use tensorweave_io::h5_weights::keras_h5_weights;
 use tensorweave_io::h5_weights::writer::{keras_archive_bytes, write_keras_archive, H5Writer};
-use tensorweave_io::keras_archive::{load_model, read_keras_archive, KerasArchive, KerasWeights};
+use tensorweave_io::keras_archive::{read_keras_archive, KerasArchive, KerasWeights};
+use tensorweave_io::load::load_model;
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
