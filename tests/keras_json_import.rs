@@ -60,25 +60,7 @@ macro_rules! import_tests {
     )*};
 }
 
-import_tests!(
-    bigru_merge_ave,
-    bigru_merge_mul,
-    bigru_merge_none,
-    bigru_merge_sum,
-    bilstm_classifier,
-    bilstm_return_state,
-    bilstm_sequences,
-    cnn_branches,
-    custom_attention,
-    dynamic_length,
-    gru_reset_before,
-    nested_multi_output,
-    shape_ops,
-    siamese_shared,
-    simplernn_backwards,
-    stacked_bidirectional,
-    timedistributed_model,
-);
+for_each_fixture!(import_tests);
 
 #[test]
 fn every_fixture_is_imported() {

@@ -12,9 +12,8 @@
 //! ```
 #![allow(dead_code)]
 
-use std::any::Any;
-
 use ndarray::{Array2, Axis, Ix3};
+use tensorweave::core::Inputs;
 use tensorweave::core::{layer_rng, BuildContext, CallContext};
 use tensorweave::prelude::*;
 use tensorweave::{Error, Result};
@@ -98,12 +97,8 @@ impl Layer for Attention {
         true
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let (inputs, masks) = (inputs.values(), inputs.masks());
         let x = inputs[0]
             .as_f32()?
             .view()
@@ -156,10 +151,6 @@ impl Layer for Attention {
 
     fn params_mut(&mut self) -> Vec<&mut Param> {
         self.params.iter_mut().collect()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

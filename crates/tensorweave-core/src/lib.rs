@@ -28,8 +28,8 @@ pub use graph::{Graph, GraphNode, LayerId, TensorRef};
 pub use init::{layer_rng, set_random_seed, Initializer};
 pub use input::{input_tensor, Input, InputLayer, InputShape};
 pub use layer::{
-    BuildContext, CallContext, IntoLayer, Layer, LayerRef, Param, ParamVisitor, ParamVisitorMut,
-    Recurrence, Sublayer, WeightInit,
+    AsAny, BuildContext, CallContext, Inputs, IntoLayer, Layer, LayerRef, MaskCall, Param,
+    ParamVisitor, ParamVisitorMut, Recurrence, Sublayer, WeightInit,
 };
 pub use model::{FunctionalLayer, Model};
 pub use naming::{auto_name, reset_names, to_snake_case, unique_name};

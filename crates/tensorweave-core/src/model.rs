@@ -1,7 +1,6 @@
 //! [`Model`]: a captured graph with its compiled plan, runnable on arrays and
 //! callable as a layer.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use ndarray::ArrayD;
@@ -9,6 +8,7 @@ use ndarray::ArrayD;
 use crate::dtype::{dims_compatible, format_shape, shape_matches, TensorSpec};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
+use crate::layer::Inputs;
 use crate::layer::{CallContext, IntoLayer, Layer, LayerRef, Sublayer};
 use crate::naming::auto_name;
 use crate::plan::Plan;
@@ -289,12 +289,8 @@ impl Layer for FunctionalLayer {
             .collect())
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
+        let inputs = inputs.values();
         self.core.run(inputs, ctx, "nested")
     }
 
@@ -305,10 +301,6 @@ impl Layer for FunctionalLayer {
             .filter(|l| !l.read().is_op())
             .map(|l| Sublayer::listed(l.clone()))
             .collect()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

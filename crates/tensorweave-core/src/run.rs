@@ -6,7 +6,7 @@ use crate::budget::MemoryBudget;
 use crate::dtype::{format_shape, shape_matches, TensorSpec};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::layer::{CallContext, LayerRef};
+use crate::layer::{CallContext, Inputs, LayerRef};
 use crate::plan::Plan;
 use crate::value::Value;
 
@@ -85,7 +85,7 @@ impl<'a> RunState<'a> {
                     .collect::<Result<Vec<_>>>()?;
                 layer
                     .read()
-                    .call(&ins, &masks, ctx)
+                    .call(&Inputs::new(ins, masks), ctx)
                     .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?
             };
             check_outputs(layer, node.output_specs(), &outputs)?;

@@ -12,7 +12,10 @@
 //!   `weights` (unless the struct says `#[layer(custom_weights)]`), plus the
 //!   `LayerBuilder` impl that gives access to them;
 //! - with `#[layer(LayerType)]` on the struct, `IntoLayer` for the builder,
-//!   creating a `LayerType` (which implements `LayerClass`).
+//!   creating a `LayerType` (which implements `LayerClass`); with
+//!   `#[layer(LayerType, class = "Name")]` also that `LayerClass` impl: the
+//!   Keras class name, and a layer made of `config: Builder` with its other
+//!   fields at their defaults (the layer type derives `Default`).
 //!
 //! Generated paths start at `::tensorweave_layers` unless the struct says
 //! `#[layer(crate = path)]` (e.g. `tensorweave::layers` for users of the
@@ -47,15 +50,17 @@ struct FieldSpec {
 #[derive(Default)]
 struct StructSpec {
     layer: Option<Type>,
+    class: Option<syn::LitStr>,
     krate: Option<Path>,
     custom_weights: bool,
 }
 
-/// One argument of `#[layer(...)]`: `crate = path`, `custom_weights`, or the
-/// layer type (generic arguments allowed).
+/// One argument of `#[layer(...)]`: `crate = path`, `custom_weights`,
+/// `class = "Name"`, or the layer type (generic arguments allowed).
 enum LayerArg {
     Crate(Path),
     CustomWeights,
+    Class(syn::LitStr),
     Layer(Type),
 }
 
@@ -72,6 +77,11 @@ impl syn::parse::Parse for LayerArg {
                 input.parse::<Ident>()?;
                 return Ok(LayerArg::CustomWeights);
             }
+            if ident == "class" && fork.peek(syn::Token![=]) {
+                input.parse::<Ident>()?;
+                input.parse::<syn::Token![=]>()?;
+                return Ok(LayerArg::Class(input.parse()?));
+            }
         }
         Ok(LayerArg::Layer(input.parse()?))
     }
@@ -87,6 +97,7 @@ fn struct_spec(attrs: &[Attribute]) -> syn::Result<StructSpec> {
             match arg {
                 LayerArg::Crate(path) => spec.krate = Some(path),
                 LayerArg::CustomWeights => spec.custom_weights = true,
+                LayerArg::Class(name) => spec.class = Some(name),
                 LayerArg::Layer(ty) => spec.layer = Some(ty),
             }
         }
@@ -278,6 +289,23 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         }
     });
+    let class = match (&spec.layer, &spec.class) {
+        (Some(layer), Some(class)) => quote! {
+            impl #impl_generics #krate::LayerClass for #layer #where_clause {
+                const CLASS_NAME: &'static str = #class;
+                type Builder = #name #ty_generics;
+
+                #[allow(clippy::needless_update)]
+                fn from_builder(config: Self::Builder) -> Self {
+                    #layer {
+                        config,
+                        ..::core::default::Default::default()
+                    }
+                }
+            }
+        },
+        _ => Tokens::new(),
+    };
 
     Ok(quote! {
         impl #impl_generics ::core::default::Default for #name #ty_generics #where_clause {
@@ -293,5 +321,6 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
 
         #builder_impl
         #into_layer
+        #class
     })
 }

@@ -88,3 +88,38 @@ pub fn into_layer<L: LayerClass>(mut builder: L::Builder) -> LayerRef {
     layer.set_preset(preset);
     layer
 }
+
+/// The `class_name` and `config` methods of a [`Layer`] impl whose type is a
+/// [`LayerClass`] keeping its builder in a `config` field: the class name,
+/// and the builder serialized with Keras' keys.
+///
+/// [`Layer`]: tensorweave_core::Layer
+#[macro_export]
+macro_rules! class_and_config {
+    () => {
+        fn class_name(&self) -> &str {
+            <Self as $crate::LayerClass>::CLASS_NAME
+        }
+
+        fn config(&self) -> $crate::__private::Json {
+            $crate::__private::to_json(&self.config)
+        }
+    };
+}
+
+/// `params` and `params_mut` of a [`Layer`] impl over `Option<Param>` fields,
+/// in the order given (Keras' order: trainable first).
+///
+/// [`Layer`]: tensorweave_core::Layer
+#[macro_export]
+macro_rules! optional_params {
+    ($($field:ident),+ $(,)?) => {
+        fn params(&self) -> ::std::vec::Vec<&$crate::__private::Param> {
+            [$(&self.$field),+].into_iter().flatten().collect()
+        }
+
+        fn params_mut(&mut self) -> ::std::vec::Vec<&mut $crate::__private::Param> {
+            [$(&mut self.$field),+].into_iter().flatten().collect()
+        }
+    };
+}

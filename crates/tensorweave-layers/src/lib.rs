@@ -37,7 +37,12 @@ pub use tensorweave_derive::LayerConfig;
 #[doc(hidden)]
 pub mod __private {
     pub use serde_json::Value as Json;
-    pub use tensorweave_core::Result;
+    pub use tensorweave_core::{Param, Result};
+
+    /// A builder as its Keras configuration.
+    pub fn to_json<T: serde::Serialize>(config: &T) -> Json {
+        serde_json::to_value(config).unwrap_or_default()
+    }
 }
 
 registry::builtin_classes! {
@@ -97,7 +102,7 @@ pub mod prelude {
     pub use crate::reshaping::*;
     pub use crate::rnn::*;
     pub use tensorweave_core::{
-        reset_names, set_random_seed, CallContext, DType, Initializer, Input, IntoArray, IntoLayer,
-        Layer, LayerRef, Model, Param, Tensor, TensorSpec, Value,
+        reset_names, set_random_seed, CallContext, DType, Initializer, Input, Inputs, IntoArray,
+        IntoLayer, Layer, LayerRef, Model, Param, Tensor, TensorSpec, Value,
     };
 }

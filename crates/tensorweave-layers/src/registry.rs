@@ -23,13 +23,26 @@ use crate::class::LayerClass;
 
 /// A Keras op class: an operation Keras records as a graph node of its own
 /// (`NotEqual`, `Any`, …), from an op module.
-pub trait OpClass: tensorweave_core::Layer + Sized {
+pub trait OpClass: tensorweave_core::Layer + crate::ops::Named + Sized {
     /// The Keras class name (`NotEqual`).
     const CLASS_NAME: &'static str;
-    /// The Keras module it is written with (`keras.src.ops.numpy`).
-    const MODULE: &'static str;
+    /// The Keras module it is written with (default `keras.src.ops.numpy`).
+    const MODULE: &'static str = crate::ops::NUMPY;
+
+    /// The op's own options from its Keras configuration (its `name` is read
+    /// by [`OpClass::from_config`]).
+    fn read(config: &Value) -> Result<Self>;
+
     /// The op from its Keras configuration.
-    fn from_config(config: &Value, registry: &LayerRegistry) -> Result<LayerRef>;
+    fn from_config(config: &Value, _registry: &LayerRegistry) -> Result<LayerRef> {
+        let name = crate::ops::op_name(Self::CLASS_NAME, config)?;
+        let op = Self::read(config)?;
+        Ok(match name {
+            Some(n) => op.with_name(n),
+            None => op,
+        }
+        .into_op())
+    }
 }
 
 /// Expands the list of built-in classes into the function that registers them.

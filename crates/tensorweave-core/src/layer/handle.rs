@@ -31,6 +31,35 @@ struct LayerCell {
     layer: RwLock<Box<dyn Layer>>,
 }
 
+/// Read access to a layer behind a [`LayerRef`]; derefs to `dyn Layer` (so
+/// `guard.as_any()` reaches the layer, not its box).
+pub struct LayerGuard<'a>(RwLockReadGuard<'a, Box<dyn Layer>>);
+
+impl std::ops::Deref for LayerGuard<'_> {
+    type Target = dyn Layer;
+
+    fn deref(&self) -> &(dyn Layer + 'static) {
+        &**self.0
+    }
+}
+
+/// Write access to a layer behind a [`LayerRef`]; derefs to `dyn Layer`.
+pub struct LayerGuardMut<'a>(RwLockWriteGuard<'a, Box<dyn Layer>>);
+
+impl std::ops::Deref for LayerGuardMut<'_> {
+    type Target = dyn Layer;
+
+    fn deref(&self) -> &(dyn Layer + 'static) {
+        &**self.0
+    }
+}
+
+impl std::ops::DerefMut for LayerGuardMut<'_> {
+    fn deref_mut(&mut self) -> &mut (dyn Layer + 'static) {
+        &mut **self.0
+    }
+}
+
 /// A shared handle to a layer. Cloning it does not copy the layer: every call
 /// through any clone records a new node of the *same* layer, sharing its weights
 /// (Keras' shared layers).
@@ -97,19 +126,23 @@ impl LayerRef {
     }
 
     /// Read access to the layer.
-    pub fn read(&self) -> RwLockReadGuard<'_, Box<dyn Layer>> {
-        self.0
-            .layer
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub fn read(&self) -> LayerGuard<'_> {
+        LayerGuard(
+            self.0
+                .layer
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     /// Write access to the layer.
-    pub fn write(&self) -> RwLockWriteGuard<'_, Box<dyn Layer>> {
-        self.0
-            .layer
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub fn write(&self) -> LayerGuardMut<'_> {
+        LayerGuardMut(
+            self.0
+                .layer
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     pub(crate) fn next_call_index(&self) -> usize {

@@ -24,7 +24,7 @@ use crate::tensor::Tensor;
 use crate::value::Value;
 
 pub use build::{BuildContext, WeightInit};
-pub use handle::{IntoLayer, LayerRef, ParamVisitor, ParamVisitorMut};
+pub use handle::{IntoLayer, LayerGuard, LayerGuardMut, LayerRef, ParamVisitor, ParamVisitorMut};
 
 /// One weight array of a layer (Keras' `Variable`).
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +133,106 @@ pub struct Recurrence {
     pub go_backwards: bool,
 }
 
+/// The arrays one call of a layer receives: its inputs, in order, and with
+/// each the mask passed along (Keras' `call(inputs, mask=...)`; `None` where
+/// the input has no mask, or the layer does not take masks).
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    values: Vec<&'a Value>,
+    masks: Vec<Option<&'a Value>>,
+}
+
+impl<'a> Inputs<'a> {
+    /// Inputs with their masks; `masks` is padded with `None` (or cut) to one
+    /// entry per input.
+    pub fn new(values: Vec<&'a Value>, mut masks: Vec<Option<&'a Value>>) -> Self {
+        masks.resize(values.len(), None);
+        Inputs { values, masks }
+    }
+
+    /// Inputs without masks.
+    pub fn unmasked(values: &[&'a Value]) -> Self {
+        Self::new(values.to_vec(), Vec::new())
+    }
+
+    /// The number of inputs.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there is no input.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// All inputs, in order.
+    pub fn values(&self) -> &[&'a Value] {
+        &self.values
+    }
+
+    /// One entry per input: its mask.
+    pub fn masks(&self) -> &[Option<&'a Value>] {
+        &self.masks
+    }
+
+    /// Input `i`, or an error saying how many inputs the layer was given.
+    pub fn value(&self, i: usize) -> Result<&'a Value> {
+        self.values.get(i).copied().ok_or_else(|| {
+            crate::Error::invalid(format!(
+                "expects at least {} input array(s), got {}",
+                i + 1,
+                self.values.len()
+            ))
+        })
+    }
+
+    /// The only input, or an error when there is not exactly one.
+    pub fn one(&self) -> Result<&'a Value> {
+        match self.values.as_slice() {
+            [one] => Ok(one),
+            other => Err(crate::Error::invalid(format!(
+                "expects 1 input array, got {}",
+                other.len()
+            ))),
+        }
+    }
+
+    /// Input `i` as float data.
+    pub fn f32(&self, i: usize) -> Result<&'a ArrayD<f32>> {
+        self.value(i)?.as_f32()
+    }
+
+    /// The mask passed with input `i`, if any.
+    pub fn mask(&self, i: usize) -> Option<&'a Value> {
+        self.masks.get(i).copied().flatten()
+    }
+}
+
+/// A symbolic call whose output masks a layer computes
+/// ([`Layer::compute_mask`]): the input tensors, the mask passed with each,
+/// and how many outputs the call has.
+#[derive(Debug, Clone, Copy)]
+pub struct MaskCall<'a> {
+    /// The input tensors.
+    pub inputs: &'a [Tensor],
+    /// One entry per input: its mask.
+    pub masks: &'a [Option<Tensor>],
+    /// The number of outputs.
+    pub n_outputs: usize,
+}
+
+impl MaskCall<'_> {
+    /// The first input's mask, if any.
+    pub fn first_mask(&self) -> Option<Tensor> {
+        self.masks.first().cloned().flatten()
+    }
+
+    /// `mask` for every output.
+    pub fn for_every_output(&self, mask: Option<Tensor>) -> Vec<Option<Tensor>> {
+        vec![mask; self.n_outputs]
+    }
+}
+
 /// Options of one run of a compiled model, passed to every layer call.
 #[derive(Debug, Clone)]
 pub struct CallContext {
@@ -163,7 +263,7 @@ impl CallContext {
 ///
 /// Errors returned from these methods may leave the layer and class names empty
 /// (see [`crate::Error::invalid`]): the framework fills them in.
-pub trait Layer: Send + Sync + fmt::Debug + Any {
+pub trait Layer: Send + Sync + fmt::Debug + AsAny {
     /// The Keras class name: `Dense`, `LSTM`, `Bidirectional`, …
     fn class_name(&self) -> &str;
 
@@ -203,33 +303,23 @@ pub trait Layer: Send + Sync + fmt::Debug + Any {
         false
     }
 
-    /// The output masks, computed symbolically at call time. The default passes
-    /// the first input's mask through when [`Layer::propagates_mask`] is true, and
-    /// drops it otherwise. Layers that make a mask (Embedding with `mask_zero`)
-    /// record the ops that compute it by calling them on `inputs`.
-    fn compute_mask(
-        &self,
-        inputs: &[Tensor],
-        masks: &[Option<Tensor>],
-        n_outputs: usize,
-    ) -> Result<Vec<Option<Tensor>>> {
-        let _ = inputs;
+    /// The output masks, computed symbolically at call time (one per output;
+    /// missing entries mean no mask). The default passes the first input's
+    /// mask through when [`Layer::propagates_mask`] is true, and drops it
+    /// otherwise. Layers that make a mask (Embedding with `mask_zero`) record
+    /// the ops that compute it by calling them on the call's inputs.
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
         let mask = if self.propagates_mask() {
-            masks.first().cloned().flatten()
+            call.first_mask()
         } else {
             None
         };
-        Ok(vec![mask; n_outputs])
+        Ok(call.for_every_output(mask))
     }
 
-    /// Runs the layer on arrays. `masks` has one entry per input (`None` where the
-    /// input has no mask, and all `None` unless [`Layer::uses_mask`]).
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        ctx: &CallContext,
-    ) -> Result<Vec<Value>>;
+    /// Runs the layer on arrays (their masks are all `None` unless
+    /// [`Layer::uses_mask`]).
+    fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>>;
 
     /// The layer's own weights in Keras' order: trainable ones, then the others.
     fn params(&self) -> Vec<&Param> {
@@ -254,7 +344,17 @@ pub trait Layer: Send + Sync + fmt::Debug + Any {
     fn recurrence(&self) -> Option<Recurrence> {
         None
     }
+}
 
-    /// The layer as `Any`, to downcast to a concrete type.
+/// A value as `Any`, to downcast a `dyn Layer` to its concrete type;
+/// implemented for every type, so layers need not write it.
+pub trait AsAny: Any {
+    /// The value as `Any`.
     fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }

@@ -1,15 +1,15 @@
 //! `Activation`: an activation function as a layer of its own (Keras'
 //! `layers.Activation`); it passes masks through unchanged.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{CallContext, Error, Layer, Result, TensorSpec, Value};
+use tensorweave_core::{CallContext, Layer, Result, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
 use crate::activations::Activation;
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
+use crate::class_and_config;
 use crate::util::{expect_float, expect_inputs};
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of an `Activation` layer (Keras' `layers.Activation`):
 /// applies an activation function element-wise (softmax-like ones over the last axis).
@@ -23,7 +23,7 @@ use crate::util::{expect_float, expect_inputs};
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(ActivationLayerImpl)]
+#[layer(ActivationLayerImpl, class = "Activation")]
 pub struct ActivationLayer {
     /// The function applied.
     pub activation: Activation,
@@ -46,7 +46,7 @@ impl ActivationLayer {
 }
 
 /// The `Activation` layer itself.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ActivationLayerImpl {
     config: ActivationLayer,
 }
@@ -58,23 +58,8 @@ impl ActivationLayerImpl {
     }
 }
 
-impl LayerClass for ActivationLayerImpl {
-    const CLASS_NAME: &'static str = "Activation";
-    type Builder = ActivationLayer;
-
-    fn from_builder(config: ActivationLayer) -> Self {
-        ActivationLayerImpl { config }
-    }
-}
-
 impl Layer for ActivationLayerImpl {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         expect_inputs(inputs, 1)?;
@@ -86,22 +71,11 @@ impl Layer for ActivationLayerImpl {
         true
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let x = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("expects 1 input array"))?;
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let x = inputs.value(0)?;
         let mut y = x.as_f32()?.clone();
         self.config.activation.apply_inplace(&mut y);
         Ok(vec![Value::F32(y)])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -3,8 +3,6 @@
 //! dilation and groups. The kernel is applied as im2col plus one matrix product
 //! per group.
 
-use std::any::Any;
-
 use ndarray::{s, Array2, ArrayD, ArrayView3, Ix3, IxDyn};
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
@@ -15,10 +13,12 @@ use tensorweave_derive::LayerConfig;
 
 use super::{expect_channels_last, same_geometry, tuple1, valid_length, DataFormat, Padding};
 use crate::activations::Activation;
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
 use crate::util::{
     expect_float, expect_inputs, expect_last_dim, expect_rank, known_last_dim, matmul_2d,
 };
+use crate::{class_and_config, optional_params};
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Conv1D` layer (Keras' `layers.Conv1D`).
 ///
@@ -39,7 +39,7 @@ use crate::util::{
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(Conv1DLayer)]
+#[layer(Conv1DLayer, class = "Conv1D")]
 pub struct Conv1D {
     /// Number of output channels.
     #[config(default = 1)]
@@ -156,7 +156,7 @@ impl Conv1D {
 }
 
 /// The `Conv1D` layer itself: its configuration and, once built, its weights.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Conv1DLayer {
     config: Conv1D,
     kernel: Option<Param>,
@@ -170,27 +170,8 @@ impl Conv1DLayer {
     }
 }
 
-impl LayerClass for Conv1DLayer {
-    const CLASS_NAME: &'static str = "Conv1D";
-    type Builder = Conv1D;
-
-    fn from_builder(config: Conv1D) -> Self {
-        Conv1DLayer {
-            config,
-            kernel: None,
-            bias: None,
-        }
-    }
-}
-
 impl Layer for Conv1DLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
         expect_inputs(inputs, 1)?;
@@ -249,16 +230,8 @@ impl Layer for Conv1DLayer {
         ])])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let x = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("expects 1 input tensor, got 0"))?
-            .as_f32()?;
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let x = inputs.f32(0)?;
         let kernel = &self
             .kernel
             .as_ref()
@@ -280,20 +253,7 @@ impl Layer for Conv1DLayer {
         Ok(vec![Value::F32(y)])
     }
 
-    fn params(&self) -> Vec<&Param> {
-        [&self.kernel, &self.bias].into_iter().flatten().collect()
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        [&mut self.kernel, &mut self.bias]
-            .into_iter()
-            .flatten()
-            .collect()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
+    optional_params!(kernel, bias);
 }
 
 /// `conv1d(x, kernel) + bias` for `x` of shape `(batch, steps, channels)` and a
@@ -409,8 +369,7 @@ mod tests {
         let layer = layer.read();
         let out_spec = layer.output_specs(&[spec(&[Some(b), Some(l), Some(c)])])?;
         let y = layer.call(
-            &[&Value::F32(x.into_dyn())],
-            &[None],
+            &Inputs::new(vec![&Value::F32(x.into_dyn())], vec![None]),
             &CallContext::default(),
         )?;
         let y = y
@@ -665,16 +624,22 @@ mod tests {
             .unwrap();
         let x = Value::F32(ArrayD::zeros(IxDyn(&[1, 2, 1])));
         let err = layer
-            .call(&[&x], &[None], &CallContext::default())
+            .call(&Inputs::new(vec![&x], vec![None]), &CallContext::default())
             .unwrap_err();
         assert!(err.to_string().contains("fewer than"));
         let wrong_channels = Value::F32(ArrayD::zeros(IxDyn(&[1, 4, 2])));
         assert!(layer
-            .call(&[&wrong_channels], &[None], &CallContext::default())
+            .call(
+                &Inputs::new(vec![&wrong_channels], vec![None]),
+                &CallContext::default()
+            )
             .is_err());
         let wrong_rank = Value::F32(ArrayD::zeros(IxDyn(&[1, 4])));
         assert!(layer
-            .call(&[&wrong_rank], &[None], &CallContext::default())
+            .call(
+                &Inputs::new(vec![&wrong_rank], vec![None]),
+                &CallContext::default()
+            )
             .is_err());
     }
 }

@@ -1,7 +1,5 @@
 //! `Dense`: `activation(x @ kernel + bias)` over the last axis.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
     layer_rng, BuildContext, CallContext, Initializer, Layer, Param, Result, TensorSpec, Value,
@@ -9,10 +7,12 @@ use tensorweave_core::{
 use tensorweave_derive::LayerConfig;
 
 use crate::activations::Activation;
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
 use crate::util::{
     expect_float, expect_inputs, expect_last_dim, known_last_dim, matmul_last, matrix_view,
 };
+use crate::{class_and_config, optional_params};
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Dense` layer (Keras' `layers.Dense`).
 ///
@@ -24,7 +24,7 @@ use crate::util::{
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(DenseLayer)]
+#[layer(DenseLayer, class = "Dense")]
 pub struct Dense {
     /// Output size.
     #[config(default = 1)]
@@ -59,7 +59,7 @@ impl Dense {
 }
 
 /// The `Dense` layer itself: its configuration and, once built, its weights.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct DenseLayer {
     config: Dense,
     kernel: Option<Param>,
@@ -73,27 +73,8 @@ impl DenseLayer {
     }
 }
 
-impl LayerClass for DenseLayer {
-    const CLASS_NAME: &'static str = "Dense";
-    type Builder = Dense;
-
-    fn from_builder(config: Dense) -> Self {
-        DenseLayer {
-            config,
-            kernel: None,
-            bias: None,
-        }
-    }
-}
-
 impl Layer for DenseLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
         expect_inputs(inputs, 1)?;
@@ -142,13 +123,8 @@ impl Layer for DenseLayer {
         true
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let x = inputs[0].as_f32()?;
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let x = inputs.f32(0)?;
         let kernel = self
             .kernel
             .as_ref()
@@ -162,18 +138,5 @@ impl Layer for DenseLayer {
         Ok(vec![Value::F32(y)])
     }
 
-    fn params(&self) -> Vec<&Param> {
-        [&self.kernel, &self.bias].into_iter().flatten().collect()
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        [&mut self.kernel, &mut self.bias]
-            .into_iter()
-            .flatten()
-            .collect()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
+    optional_params!(kernel, bias);
 }

@@ -1,18 +1,18 @@
 //! `Embedding`: token ids to vectors, optionally making a mask from padding zeros.
 
-use std::any::Any;
-
 use ndarray::{ArrayD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
     layer_rng, BuildContext, CallContext, DType, Error, Initializer, IntoArray, IntoLayer, Layer,
-    Param, Result, Tensor, TensorSpec, Value,
+    MaskCall, Param, Result, Tensor, TensorSpec, Value,
 };
 use tensorweave_derive::LayerConfig;
 
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
+use crate::class_and_config;
 use crate::ops::NotEqual;
 use crate::util::expect_inputs;
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of an `Embedding` layer (Keras' `layers.Embedding`).
 ///
@@ -28,7 +28,7 @@ use crate::util::expect_inputs;
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(EmbeddingLayer, custom_weights)]
+#[layer(EmbeddingLayer, class = "Embedding", custom_weights)]
 pub struct Embedding {
     /// Vocabulary size: ids must lie in `0..input_dim`.
     #[config(default = 1)]
@@ -68,32 +68,14 @@ impl Embedding {
 }
 
 /// The `Embedding` layer itself.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct EmbeddingLayer {
     config: Embedding,
     table: Option<Param>,
 }
 
-impl LayerClass for EmbeddingLayer {
-    const CLASS_NAME: &'static str = "Embedding";
-    type Builder = Embedding;
-
-    fn from_builder(config: Embedding) -> Self {
-        EmbeddingLayer {
-            config,
-            table: None,
-        }
-    }
-}
-
 impl Layer for EmbeddingLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn build(&mut self, _inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
         let c = &self.config;
@@ -123,31 +105,22 @@ impl Layer for EmbeddingLayer {
         Ok(vec![TensorSpec::f32(shape)])
     }
 
-    fn compute_mask(
-        &self,
-        inputs: &[Tensor],
-        _masks: &[Option<Tensor>],
-        n: usize,
-    ) -> Result<Vec<Option<Tensor>>> {
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+        let (inputs, n) = (call.inputs, call.n_outputs);
         if !self.config.mask_zero {
             return Ok(vec![None; n]);
         }
         Ok(vec![Some(NotEqual::new(0.0).call(&inputs[0])?)])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let table = &self
             .table
             .as_ref()
             .ok_or_else(|| Error::invalid("called before it was built"))?
             .value;
         let vocab = table.shape()[0];
-        let ids: Vec<i64> = match inputs[0] {
+        let ids: Vec<i64> = match inputs.value(0)? {
             Value::I32(a) => a.iter().map(|&v| v as i64).collect(),
             Value::F32(a) => a.iter().map(|&v| v as i64).collect(),
             Value::Bool(_) => return Err(Error::invalid("expects integer token ids, got bool")),
@@ -163,7 +136,7 @@ impl Layer for EmbeddingLayer {
             )));
         }
         let dim = table.shape()[1];
-        let mut shape = inputs[0].shape().to_vec();
+        let mut shape = inputs.value(0)?.shape().to_vec();
         shape.push(dim);
         let mut out = Vec::with_capacity(ids.len() * dim);
         let rows = table
@@ -184,9 +157,5 @@ impl Layer for EmbeddingLayer {
 
     fn params_mut(&mut self) -> Vec<&mut Param> {
         self.table.iter_mut().collect()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

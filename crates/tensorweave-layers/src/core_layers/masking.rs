@@ -1,16 +1,18 @@
 //! `Masking`: marks the steps whose features all equal `mask_value` as padding,
 //! zeroes them, and emits the mask for the layers downstream.
 
-use std::any::Any;
-
 use ndarray::{ArrayD, Axis, Zip};
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{CallContext, Error, IntoLayer, Layer, Result, Tensor, TensorSpec, Value};
+use tensorweave_core::{
+    CallContext, Error, IntoLayer, Layer, MaskCall, Result, Tensor, TensorSpec, Value,
+};
 use tensorweave_derive::LayerConfig;
 
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
+use crate::class_and_config;
 use crate::ops::{AnyOp, NotEqual};
 use crate::util::{expect_float, expect_inputs};
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Masking` layer (Keras' `layers.Masking`).
 ///
@@ -28,7 +30,7 @@ use crate::util::{expect_float, expect_inputs};
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(MaskingLayer)]
+#[layer(MaskingLayer, class = "Masking")]
 pub struct Masking {
     /// The padding value (default 0).
     pub mask_value: f64,
@@ -56,28 +58,13 @@ impl Masking {
 }
 
 /// The `Masking` layer itself.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct MaskingLayer {
     config: Masking,
 }
 
-impl LayerClass for MaskingLayer {
-    const CLASS_NAME: &'static str = "Masking";
-    type Builder = Masking;
-
-    fn from_builder(config: Masking) -> Self {
-        MaskingLayer { config }
-    }
-}
-
 impl Layer for MaskingLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         expect_inputs(inputs, 1)?;
@@ -93,12 +80,8 @@ impl Layer for MaskingLayer {
 
     /// Keras: `ops.any(ops.not_equal(inputs, mask_value), axis=-1)`; the input
     /// mask, if any, is replaced.
-    fn compute_mask(
-        &self,
-        inputs: &[Tensor],
-        _masks: &[Option<Tensor>],
-        n_outputs: usize,
-    ) -> Result<Vec<Option<Tensor>>> {
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+        let (inputs, n_outputs) = (call.inputs, call.n_outputs);
         let x = inputs
             .first()
             .ok_or_else(|| Error::invalid("expects 1 input tensor, got 0"))?;
@@ -108,16 +91,8 @@ impl Layer for MaskingLayer {
         Ok(vec![Some(mask); n_outputs])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let x = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("expects 1 input tensor, got 0"))?
-            .as_f32()?;
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let x = inputs.f32(0)?;
         if x.ndim() < 2 {
             return Err(Error::invalid(format!(
                 "expects inputs of rank at least 2, got shape {:?}",
@@ -134,10 +109,6 @@ impl Layer for MaskingLayer {
             .and_broadcast(&keep)
             .map_collect(|&e, &k| if k { e } else { 0.0 });
         Ok(vec![Value::F32(out)])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -157,7 +128,7 @@ mod tests {
         let x = Value::F32(array![[[0.1f32, 0.1], [0.1, 0.2], [0.0, 0.0]]].into_dyn());
         let y = layer
             .read()
-            .call(&[&x], &[None], &CallContext::default())
+            .call(&Inputs::new(vec![&x], vec![None]), &CallContext::default())
             .unwrap();
         assert_eq!(
             y[0],
@@ -179,11 +150,15 @@ mod tests {
         // Running the two ops on the same data gives Keras' mask [[F, T, T]].
         let data = Value::F32(array![[[0.1f32, 0.1], [0.1, 0.2], [0.0, 0.0]]].into_dyn());
         let ctx = CallContext::default();
-        let ne_out = ne.layer().read().call(&[&data], &[None], &ctx).unwrap();
+        let ne_out = ne
+            .layer()
+            .read()
+            .call(&Inputs::new(vec![&data], vec![None]), &ctx)
+            .unwrap();
         let any_out = mask
             .layer()
             .read()
-            .call(&[&ne_out[0]], &[None], &ctx)
+            .call(&Inputs::unmasked(&[&ne_out[0]]), &ctx)
             .unwrap();
         assert_eq!(
             any_out[0],

@@ -2,19 +2,20 @@
 //! its output mask is recorded with the ops Keras uses (`OnesLike`,
 //! `ExpandDims`, `ZerosLike`, `LogicalOr`, `Concatenate`, `Any`).
 
-use std::any::Any;
-
 use ndarray::ArrayViewD;
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
-    format_shape, CallContext, DType, Error, IntoLayer, Layer, Result, Tensor, TensorSpec, Value,
+    format_shape, CallContext, DType, Error, IntoLayer, Layer, MaskCall, Result, Tensor,
+    TensorSpec, Value,
 };
 use tensorweave_derive::LayerConfig;
 
 use super::{expect_float_inputs, list_shapes};
 use crate::array_ops::{concat, resolve_axis};
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
+use crate::class_and_config;
 use crate::ops::{AnyOp, ConcatenateOp, ExpandDims, LogicalOr, OnesLike, ZerosLike};
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Concatenate` layer (Keras'
 /// `layers.Concatenate`): joins its inputs along `axis` (default -1, the last).
@@ -28,7 +29,7 @@ use crate::ops::{AnyOp, ConcatenateOp, ExpandDims, LogicalOr, OnesLike, ZerosLik
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(ConcatenateLayer)]
+#[layer(ConcatenateLayer, class = "Concatenate")]
 pub struct Concatenate {
     /// The axis to join along; negative counts from the end (default -1).
     #[config(default = -1)]
@@ -49,7 +50,7 @@ impl Concatenate {
 }
 
 /// The `Concatenate` layer itself.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ConcatenateLayer {
     config: Concatenate,
 }
@@ -61,23 +62,8 @@ impl ConcatenateLayer {
     }
 }
 
-impl LayerClass for ConcatenateLayer {
-    const CLASS_NAME: &'static str = "Concatenate";
-    type Builder = Concatenate;
-
-    fn from_builder(config: Concatenate) -> Self {
-        ConcatenateLayer { config }
-    }
-}
-
 impl Layer for ConcatenateLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         let all = list_shapes(inputs);
@@ -128,12 +114,8 @@ impl Layer for ConcatenateLayer {
         Ok(vec![TensorSpec::f32(shape)])
     }
 
-    fn compute_mask(
-        &self,
-        inputs: &[Tensor],
-        masks: &[Option<Tensor>],
-        n_outputs: usize,
-    ) -> Result<Vec<Option<Tensor>>> {
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+        let (inputs, masks, n_outputs) = (call.inputs, call.masks, call.n_outputs);
         if masks.iter().all(Option::is_none) {
             return Ok(vec![None; n_outputs]);
         }
@@ -155,21 +137,13 @@ impl Layer for ConcatenateLayer {
         Ok(vec![Some(any); n_outputs])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let xs = inputs
+            .values()
             .iter()
             .map(|v| v.as_f32())
             .collect::<Result<Vec<_>>>()?;
         let views: Vec<ArrayViewD<'_, f32>> = xs.iter().map(|x| x.view()).collect();
         Ok(vec![Value::F32(concat(&views, self.config.axis)?)])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -28,21 +28,22 @@ mod minimum;
 mod multiply;
 mod subtract;
 
-use std::any::Any;
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
-    format_shape, CallContext, DType, Error, IntoLayer, Layer, Result, Shape, Tensor, TensorSpec,
-    Value,
+    format_shape, CallContext, DType, Error, IntoLayer, Layer, MaskCall, Result, Shape, Tensor,
+    TensorSpec, Value,
 };
 use tensorweave_derive::LayerConfig;
 
 use crate::array_ops::{select, zip2};
 use crate::class::{Common, LayerClass};
+use crate::class_and_config;
 use crate::ops::LogicalOr;
+use tensorweave_core::Inputs;
 
 pub use add::{Add, AddLayer, AddOp};
 pub use average::{Average, AverageLayer, AverageOp};
@@ -150,13 +151,7 @@ fn elemwise_shape(a: &[Option<usize>], b: &[Option<usize>], all: &str) -> Result
 }
 
 impl<Op: MergeOp> Layer for MergeLayer<Op> {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         let all = list_shapes(inputs);
@@ -198,22 +193,15 @@ impl<Op: MergeOp> Layer for MergeLayer<Op> {
         Op::READS_MASKS
     }
 
-    fn compute_mask(
-        &self,
-        _inputs: &[Tensor],
-        masks: &[Option<Tensor>],
-        n_outputs: usize,
-    ) -> Result<Vec<Option<Tensor>>> {
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+        let (masks, n_outputs) = (call.masks, call.n_outputs);
         Ok(vec![or_masks(masks)?; n_outputs])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let masks = inputs.masks();
         let xs = inputs
+            .values()
             .iter()
             .map(|v| v.as_f32())
             .collect::<Result<Vec<_>>>()?;
@@ -239,10 +227,6 @@ impl<Op: MergeOp> Layer for MergeLayer<Op> {
             .collect::<Result<_>>()?;
         let out = Op::merge(&views, &masks)?;
         Ok(vec![Value::F32(out)])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

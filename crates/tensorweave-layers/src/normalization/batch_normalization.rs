@@ -1,7 +1,5 @@
 //! `BatchNormalization` (Keras' `layers.BatchNormalization`).
 
-use std::any::Any;
-
 use ndarray::Axis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -14,6 +12,7 @@ use tensorweave_derive::LayerConfig;
 use super::{param_vec, resolve};
 use crate::class::{Common, LayerClass};
 use crate::util::{expect_float, expect_inputs};
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `BatchNormalization` layer (Keras'
 /// `layers.BatchNormalization`), for inference: it normalises with the moving
@@ -207,16 +206,9 @@ impl Layer for BatchNormalizationLayer {
         true
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let x = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("expects 1 input array"))?
-            .as_f32()?;
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let masks = inputs.masks();
+        let x = inputs.f32(0)?;
         if let Some(Some(m)) = masks.first() {
             if m.shape().len() + 1 != x.ndim() {
                 return Err(Error::invalid(format!(
@@ -283,9 +275,5 @@ impl Layer for BatchNormalizationLayer {
         .into_iter()
         .flatten()
         .collect()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -1,7 +1,5 @@
 //! `LayerNormalization` (Keras' `layers.LayerNormalization`).
 
-use std::any::Any;
-
 use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -14,6 +12,8 @@ use tensorweave_derive::LayerConfig;
 use super::{param_vec, resolve};
 use crate::class::{Common, LayerClass};
 use crate::util::{expect_float, expect_inputs};
+use crate::{class_and_config, optional_params};
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `LayerNormalization` layer (Keras'
 /// `layers.LayerNormalization`): each example is normalised over `axis` to zero
@@ -149,13 +149,7 @@ impl LayerClass for LayerNormalizationLayer {
 }
 
 impl Layer for LayerNormalizationLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
         expect_inputs(inputs, 1)?;
@@ -194,16 +188,8 @@ impl Layer for LayerNormalizationLayer {
         true
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let x = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("expects 1 input array"))?
-            .as_f32()?;
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let x = inputs.f32(0)?;
         let shape: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
         let (axes, dims) = self.axes_for(&shape)?;
         let inner: usize = dims.iter().product();
@@ -247,20 +233,7 @@ impl Layer for LayerNormalizationLayer {
         Ok(vec![Value::F32(y.as_standard_layout().into_owned())])
     }
 
-    fn params(&self) -> Vec<&Param> {
-        [&self.gamma, &self.beta].into_iter().flatten().collect()
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        [&mut self.gamma, &mut self.beta]
-            .into_iter()
-            .flatten()
-            .collect()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
+    optional_params!(gamma, beta);
 }
 
 /// Normalises one group of values. Statistics as `tf.nn.moments` (mean, then

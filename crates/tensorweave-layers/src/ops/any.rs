@@ -1,17 +1,14 @@
 //! `Any`: logical "any" over one axis (Keras' `ops.any`).
 
-use std::any::Any as StdAny;
-
 use ndarray::Axis;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
-use tensorweave_core::{
-    CallContext, DType, Error, Layer, LayerRef, LayerRegistry, Result, TensorSpec, Value,
-};
+use tensorweave_core::{CallContext, DType, Error, Layer, Result, TensorSpec, Value};
 
-use super::{named, op_int, op_into_layer, op_name, NUMPY};
+use super::{op_basics, op_int, op_into_layer};
 use crate::registry::OpClass;
 use crate::util::expect_inputs;
+use tensorweave_core::Inputs;
 
 /// Logical "any" over one axis of a bool tensor (Keras' `ops.any`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,12 +31,6 @@ impl AnyOp {
         }
     }
 
-    /// Names the op (default `any`, `any_1`, …).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
     fn resolve_axis(&self, rank: usize) -> Result<usize> {
         let a = if self.axis < 0 {
             rank as i64 + self.axis
@@ -60,26 +51,19 @@ op_into_layer!(AnyOp);
 
 impl OpClass for AnyOp {
     const CLASS_NAME: &'static str = "Any";
-    const MODULE: &'static str = NUMPY;
 
-    fn from_config(config: &Json, _: &LayerRegistry) -> Result<LayerRef> {
-        let name = op_name("Any", config)?;
-        let mut op = AnyOp::new(op_int("Any", config, "axis", None)?);
+    fn read(config: &Json) -> Result<Self> {
+        let mut op = AnyOp::new(op_int(Self::CLASS_NAME, config, "axis", None)?);
         op.keepdims = config
             .get("keepdims")
             .and_then(Json::as_bool)
             .unwrap_or(false);
-        Ok(named(op, name))
+        Ok(op)
     }
 }
 
 impl Layer for AnyOp {
-    fn is_op(&self) -> bool {
-        true
-    }
-    fn class_name(&self) -> &str {
-        <Self as OpClass>::CLASS_NAME
-    }
+    op_basics!();
 
     fn config(&self) -> serde_json::Value {
         json!({ "axis": self.axis, "keepdims": self.keepdims })
@@ -97,22 +81,13 @@ impl Layer for AnyOp {
         Ok(vec![TensorSpec::new(shape, DType::Bool)])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let x = inputs[0].as_bool()?;
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let x = inputs.value(0)?.as_bool()?;
         let axis = self.resolve_axis(x.ndim())?;
         let mut out = x.map_axis(Axis(axis), |lane| lane.iter().any(|&b| b));
         if self.keepdims {
             out.insert_axis_inplace(Axis(axis));
         }
         Ok(vec![Value::Bool(out)])
-    }
-
-    fn as_any(&self) -> &dyn StdAny {
-        self
     }
 }

@@ -1,17 +1,14 @@
 //! `Concatenate` as an op (Keras' `ops.concatenate`).
 
-use std::any::Any as StdAny;
-
+use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
-use tensorweave_core::{
-    format_shape, CallContext, DType, Error, Layer, LayerRef, LayerRegistry, Result, TensorSpec,
-    Value,
-};
+use tensorweave_core::{format_shape, CallContext, DType, Error, Layer, Result, TensorSpec, Value};
 
-use super::{named, op_int, op_into_layer, op_name, NUMPY};
+use super::{op_basics, op_int, op_into_layer};
 use crate::array_ops::{concat, resolve_axis};
 use crate::registry::OpClass;
+use tensorweave_core::Inputs;
 
 /// Joins tensors along an axis (Keras' `ops.concatenate`, an op, unlike the
 /// `Concatenate` layer; both have the Keras class name `Concatenate`).
@@ -28,35 +25,21 @@ impl ConcatenateOp {
     pub fn new(axis: i64) -> Self {
         ConcatenateOp { axis, name: None }
     }
-
-    /// Names the op (default `concatenate`, `concatenate_1`, …, the same
-    /// counter as the `Concatenate` layer, as in Keras).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
 }
 
 op_into_layer!(ConcatenateOp);
 
 impl OpClass for ConcatenateOp {
     const CLASS_NAME: &'static str = "Concatenate";
-    const MODULE: &'static str = NUMPY;
 
-    fn from_config(config: &Json, _: &LayerRegistry) -> Result<LayerRef> {
-        let name = op_name("Concatenate", config)?;
-        let axis = op_int("Concatenate", config, "axis", Some(0))?;
-        Ok(named(ConcatenateOp::new(axis), name))
+    fn read(config: &Json) -> Result<Self> {
+        let axis = op_int(Self::CLASS_NAME, config, "axis", Some(0))?;
+        Ok(ConcatenateOp::new(axis))
     }
 }
 
 impl Layer for ConcatenateOp {
-    fn is_op(&self) -> bool {
-        true
-    }
-    fn class_name(&self) -> &str {
-        <Self as OpClass>::CLASS_NAME
-    }
+    op_basics!();
 
     fn config(&self) -> serde_json::Value {
         json!({ "axis": self.axis })
@@ -98,45 +81,31 @@ impl Layer for ConcatenateOp {
         Ok(vec![TensorSpec::new(shape, first.dtype)])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let dtype = inputs
+            .values()
             .first()
             .map(|v| v.dtype())
             .ok_or_else(|| Error::invalid("expects at least 1 input array"))?;
         Ok(vec![match dtype {
-            DType::F32 => {
-                let xs = inputs
-                    .iter()
-                    .map(|v| v.as_f32())
-                    .collect::<Result<Vec<_>>>()?;
-                let views: Vec<_> = xs.iter().map(|x| x.view()).collect();
-                Value::F32(concat(&views, self.axis)?)
-            }
-            DType::I32 => {
-                let xs = inputs
-                    .iter()
-                    .map(|v| v.as_i32())
-                    .collect::<Result<Vec<_>>>()?;
-                let views: Vec<_> = xs.iter().map(|x| x.view()).collect();
-                Value::I32(concat(&views, self.axis)?)
-            }
-            DType::Bool => {
-                let xs = inputs
-                    .iter()
-                    .map(|v| v.as_bool())
-                    .collect::<Result<Vec<_>>>()?;
-                let views: Vec<_> = xs.iter().map(|x| x.view()).collect();
-                Value::Bool(concat(&views, self.axis)?)
-            }
+            DType::F32 => Value::F32(join(inputs, Value::as_f32, self.axis)?),
+            DType::I32 => Value::I32(join(inputs, Value::as_i32, self.axis)?),
+            DType::Bool => Value::Bool(join(inputs, Value::as_bool, self.axis)?),
         }])
     }
+}
 
-    fn as_any(&self) -> &dyn StdAny {
-        self
-    }
+/// The inputs, all of one element type, concatenated along `axis`.
+fn join<'a, T: Clone + 'a>(
+    inputs: &Inputs<'a>,
+    get: fn(&'a Value) -> Result<&'a ArrayD<T>>,
+    axis: i64,
+) -> Result<ArrayD<T>> {
+    let xs = inputs
+        .values()
+        .iter()
+        .map(|v| get(v))
+        .collect::<Result<Vec<_>>>()?;
+    let views: Vec<_> = xs.iter().map(|x| x.view()).collect();
+    concat(&views, axis)
 }

@@ -1,17 +1,14 @@
 //! `ExpandDims`: inserts an axis of size 1 (Keras' `ops.expand_dims`).
 
-use std::any::Any as StdAny;
-
 use ndarray::Axis;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
-use tensorweave_core::{
-    CallContext, Error, Layer, LayerRef, LayerRegistry, Result, TensorSpec, Value,
-};
+use tensorweave_core::{CallContext, Error, Layer, Result, TensorSpec, Value};
 
-use super::{named, op_int, op_into_layer, op_name, NUMPY};
+use super::{op_basics, op_int, op_into_layer};
 use crate::array_ops::resolve_axis;
 use crate::registry::OpClass;
+use tensorweave_core::Inputs;
 
 /// Inserts an axis of size 1 (Keras' `ops.expand_dims`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,12 +25,6 @@ impl ExpandDims {
         ExpandDims { axis, name: None }
     }
 
-    /// Names the op (default `expand_dims`, `expand_dims_1`, …).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
     fn out_axis(&self, in_rank: usize) -> Result<usize> {
         resolve_axis(self.axis, in_rank + 1).ok_or_else(|| {
             Error::invalid(format!(
@@ -48,22 +39,15 @@ op_into_layer!(ExpandDims);
 
 impl OpClass for ExpandDims {
     const CLASS_NAME: &'static str = "ExpandDims";
-    const MODULE: &'static str = NUMPY;
 
-    fn from_config(config: &Json, _: &LayerRegistry) -> Result<LayerRef> {
-        let name = op_name("ExpandDims", config)?;
-        let axis = op_int("ExpandDims", config, "axis", None)?;
-        Ok(named(ExpandDims::new(axis), name))
+    fn read(config: &Json) -> Result<Self> {
+        let axis = op_int(Self::CLASS_NAME, config, "axis", None)?;
+        Ok(ExpandDims::new(axis))
     }
 }
 
 impl Layer for ExpandDims {
-    fn is_op(&self) -> bool {
-        true
-    }
-    fn class_name(&self) -> &str {
-        <Self as OpClass>::CLASS_NAME
-    }
+    op_basics!();
 
     fn config(&self) -> serde_json::Value {
         json!({ "axis": self.axis })
@@ -81,13 +65,8 @@ impl Layer for ExpandDims {
         Ok(vec![TensorSpec::new(shape, x.dtype)])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let [x] = inputs else {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let [x] = inputs.values() else {
             return Err(Error::invalid("expects 1 input array"));
         };
         let axis = Axis(self.out_axis(x.shape().len())?);
@@ -96,9 +75,5 @@ impl Layer for ExpandDims {
             Value::I32(a) => Value::I32(a.clone().insert_axis(axis)),
             Value::Bool(a) => Value::Bool(a.clone().insert_axis(axis)),
         }])
-    }
-
-    fn as_any(&self) -> &dyn StdAny {
-        self
     }
 }

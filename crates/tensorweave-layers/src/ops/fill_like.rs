@@ -1,16 +1,13 @@
 //! `OnesLike` and `ZerosLike`: a tensor of ones or zeros with the input's
 //! shape (Keras' `ops.ones_like`, `ops.zeros_like`).
 
-use std::any::Any as StdAny;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
-use tensorweave_core::{
-    CallContext, DType, Error, Layer, LayerRef, LayerRegistry, Result, TensorSpec, Value,
-};
+use tensorweave_core::{CallContext, DType, Error, Layer, Result, TensorSpec, Value};
 
-use super::{filled, named, op_dtype, op_into_layer, op_name, NUMPY};
+use super::{filled, op_dtype, op_into_layer};
 use crate::registry::OpClass;
+use tensorweave_core::Inputs;
 
 macro_rules! fill_like {
     ($(#[$doc:meta])* $ty:ident, $class:literal, $one:expr, $auto:literal) => {
@@ -29,33 +26,20 @@ macro_rules! fill_like {
                 $ty { dtype, name: None }
             }
 
-            #[doc = concat!("Names the op (default `", $auto, "`, `", $auto, "_1`, …).")]
-            pub fn name(mut self, name: impl Into<String>) -> Self {
-                self.name = Some(name.into());
-                self
-            }
-        }
+                    }
 
         op_into_layer!($ty);
 
             impl OpClass for $ty {
                 const CLASS_NAME: &'static str = $class;
-                const MODULE: &'static str = NUMPY;
 
-                fn from_config(config: &Json, _: &LayerRegistry) -> Result<LayerRef> {
-                    let name = op_name($class, config)?;
-                    let op = $ty::new(op_dtype($class, config)?);
-                    Ok(named(op, name))
+                fn read(config: &Json) -> Result<Self> {
+                    Ok($ty::new(op_dtype($class, config)?))
                 }
             }
 
         impl Layer for $ty {
-            fn is_op(&self) -> bool {
-                true
-            }
-            fn class_name(&self) -> &str {
-                $class
-            }
+            $crate::ops::op_basics!();
 
             fn config(&self) -> serde_json::Value {
                 json!({ "dtype": self.dtype.keras_name() })
@@ -71,20 +55,11 @@ macro_rules! fill_like {
                 Ok(vec![TensorSpec::new(x.shape.clone(), self.dtype)])
             }
 
-            fn call(
-                &self,
-                inputs: &[&Value],
-                _masks: &[Option<&Value>],
-                _ctx: &CallContext,
-            ) -> Result<Vec<Value>> {
-                let [x] = inputs else {
+            fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+                let [x] = inputs.values() else {
                     return Err(Error::invalid("expects 1 input array"));
                 };
                 Ok(vec![filled(x.shape(), self.dtype, $one)])
-            }
-
-            fn as_any(&self) -> &dyn StdAny {
-                self
             }
         }
     };

@@ -1,16 +1,13 @@
 //! `LogicalOr`: element-wise logical or (Keras' `ops.logical_or`).
 
-use std::any::Any as StdAny;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
-use tensorweave_core::{
-    CallContext, DType, Error, Layer, LayerRef, LayerRegistry, Result, TensorSpec, Value,
-};
+use tensorweave_core::{CallContext, DType, Error, Layer, Result, TensorSpec, Value};
 
-use super::{broadcast_symbolic, named, op_into_layer, op_name, to_bool, NUMPY};
+use super::{broadcast_symbolic, op_basics, op_into_layer, to_bool};
 use crate::array_ops::zip2;
 use crate::registry::OpClass;
+use tensorweave_core::Inputs;
 
 /// Element-wise logical or of two tensors, broadcasting (Keras' `ops.logical_or`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,33 +21,20 @@ impl LogicalOr {
     pub fn new() -> Self {
         Self::default()
     }
-
-    /// Names the op (default `logical_or`, `logical_or_1`, …).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
 }
 
 op_into_layer!(LogicalOr);
 
 impl OpClass for LogicalOr {
     const CLASS_NAME: &'static str = "LogicalOr";
-    const MODULE: &'static str = NUMPY;
 
-    fn from_config(config: &Json, _: &LayerRegistry) -> Result<LayerRef> {
-        let name = op_name("LogicalOr", config)?;
-        Ok(named(LogicalOr::new(), name))
+    fn read(_config: &Json) -> Result<Self> {
+        Ok(LogicalOr::new())
     }
 }
 
 impl Layer for LogicalOr {
-    fn is_op(&self) -> bool {
-        true
-    }
-    fn class_name(&self) -> &str {
-        <Self as OpClass>::CLASS_NAME
-    }
+    op_basics!();
 
     fn config(&self) -> serde_json::Value {
         json!({})
@@ -67,13 +51,8 @@ impl Layer for LogicalOr {
         Ok(vec![TensorSpec::new(shape, DType::Bool)])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let [a, b] = inputs else {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let [a, b] = inputs.values() else {
             return Err(Error::invalid(format!(
                 "expects 2 input arrays, got {}",
                 inputs.len()
@@ -81,9 +60,5 @@ impl Layer for LogicalOr {
         };
         let (a, b) = (to_bool(a), to_bool(b));
         Ok(vec![Value::Bool(zip2(a.view(), b.view(), |p, q| p || q)?)])
-    }
-
-    fn as_any(&self) -> &dyn StdAny {
-        self
     }
 }

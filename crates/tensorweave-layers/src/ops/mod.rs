@@ -25,13 +25,27 @@ pub use logical_or::LogicalOr;
 pub use not_equal::NotEqual;
 
 /// The Keras module of the ops tensorweave records.
-pub(crate) const NUMPY: &str = "keras.src.ops.numpy";
+pub const NUMPY: &str = "keras.src.ops.numpy";
 
+/// What every op has: its `name` setter, its automatic name (the snake-case
+/// op class, numbered), `IntoLayer` (an op has no weights: built at once).
 macro_rules! op_into_layer {
     ($ty:ident) => {
+        impl $ty {
+            #[doc = concat!("Names the op (default: `", stringify!($ty), "` in snake case, numbered).")]
+            pub fn name(mut self, name: impl Into<String>) -> Self {
+                self.name = Some(name.into());
+                self
+            }
+        }
+
         impl $crate::ops::Named for $ty {
             fn with_name(self, name: String) -> Self {
                 self.name(name)
+            }
+
+            fn into_op(self) -> tensorweave_core::LayerRef {
+                tensorweave_core::IntoLayer::into_layer(self)
             }
         }
 
@@ -50,22 +64,27 @@ macro_rules! op_into_layer {
 
 pub(crate) use op_into_layer;
 
-/// The op named `name` (automatically when `None`), as a layer.
-pub(crate) fn named<T: tensorweave_core::IntoLayer + Named>(
-    op: T,
-    name: Option<String>,
-) -> tensorweave_core::LayerRef {
-    match name {
-        Some(n) => op.with_name(n),
-        None => op,
-    }
-    .into_layer()
+/// `is_op` and `class_name` of an op's `Layer` impl.
+macro_rules! op_basics {
+    () => {
+        fn is_op(&self) -> bool {
+            true
+        }
+
+        fn class_name(&self) -> &str {
+            <Self as $crate::registry::OpClass>::CLASS_NAME
+        }
+    };
 }
 
-/// Ops that take an explicit name.
-pub(crate) trait Named {
+pub(crate) use op_basics;
+
+/// Ops: named explicitly or automatically, and made into a layer.
+pub trait Named {
     /// The op with this name.
     fn with_name(self, name: String) -> Self;
+    /// The op as a layer (already built: it has no weights).
+    fn into_op(self) -> tensorweave_core::LayerRef;
 }
 
 pub(crate) fn to_bool(v: &Value) -> ArrayD<bool> {

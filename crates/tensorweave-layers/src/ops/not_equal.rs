@@ -1,18 +1,15 @@
 //! `NotEqual`: element-wise `x != value` (Keras' `ops.not_equal`).
 
-use std::any::Any as StdAny;
-
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 use tensorweave_core::registry::brief;
-use tensorweave_core::{
-    CallContext, DType, Error, Layer, LayerRef, LayerRegistry, Result, TensorSpec, Value,
-};
+use tensorweave_core::{CallContext, DType, Error, Layer, Result, TensorSpec, Value};
 
-use super::{named, op_into_layer, op_name, NUMPY};
+use super::{op_basics, op_into_layer};
 use crate::registry::OpClass;
 use crate::util::expect_inputs;
+use tensorweave_core::Inputs;
 
 /// Element-wise `x != value`, giving a bool tensor (Keras' `ops.not_equal`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,43 +25,30 @@ impl NotEqual {
     pub fn new(value: f64) -> Self {
         NotEqual { value, name: None }
     }
-
-    /// Names the op (default `not_equal`, `not_equal_1`, …).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
 }
 
 op_into_layer!(NotEqual);
 
 impl OpClass for NotEqual {
     const CLASS_NAME: &'static str = "NotEqual";
-    const MODULE: &'static str = NUMPY;
 
-    fn from_config(config: &Json, _: &LayerRegistry) -> Result<LayerRef> {
-        let name = op_name("NotEqual", config)?;
+    fn read(config: &Json) -> Result<Self> {
         let value = match config.get("value") {
             None | Some(Json::Null) => 0.0,
             Some(v) => v.as_f64().ok_or_else(|| {
                 Error::layer(
-                    name.as_deref().unwrap_or("?"),
-                    "NotEqual",
+                    config.get("name").and_then(Json::as_str).unwrap_or("?"),
+                    Self::CLASS_NAME,
                     format!("compares with {}, but only a number is supported", brief(v)),
                 )
             })?,
         };
-        Ok(named(NotEqual::new(value), name))
+        Ok(NotEqual::new(value))
     }
 }
 
 impl Layer for NotEqual {
-    fn is_op(&self) -> bool {
-        true
-    }
-    fn class_name(&self) -> &str {
-        <Self as OpClass>::CLASS_NAME
-    }
+    op_basics!();
 
     fn config(&self) -> serde_json::Value {
         json!({})
@@ -75,23 +59,14 @@ impl Layer for NotEqual {
         Ok(vec![TensorSpec::new(inputs[0].shape.clone(), DType::Bool)])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let v = self.value;
-        let out: ArrayD<bool> = match inputs[0] {
+        let out: ArrayD<bool> = match inputs.value(0)? {
             // Keras compares in the input's dtype: float32 for float data.
             Value::F32(a) => a.mapv(|x| x != v as f32),
             Value::I32(a) => a.mapv(|x| x as f64 != v),
             Value::Bool(a) => a.mapv(|x| (x as u8 as f64) != v),
         };
         Ok(vec![Value::Bool(out)])
-    }
-
-    fn as_any(&self) -> &dyn StdAny {
-        self
     }
 }

@@ -18,7 +18,6 @@ mod global_average_pooling1d;
 mod global_max_pooling1d;
 mod max_pooling1d;
 
-use std::any::Any;
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
@@ -28,10 +27,12 @@ use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, TensorSp
 use tensorweave_derive::LayerConfig;
 
 use crate::class::{Common, LayerClass};
+use crate::class_and_config;
 use crate::convolutional::{
     expect_channels_last, same_geometry, tuple1, valid_length, DataFormat, Padding,
 };
 use crate::util::{expect_float, expect_inputs, expect_rank};
+use tensorweave_core::Inputs;
 
 pub use average_pooling1d::{AveragePooling1D, AveragePooling1DLayer, AverageWindow};
 pub use global_average_pooling1d::{
@@ -219,27 +220,15 @@ impl<R: WindowReduction> Layer for Pooling1DLayer<R> {
         Ok(vec![TensorSpec::f32(vec![x.shape[0], steps, x.shape[2]])])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let x = rank3(inputs)?;
         Ok(vec![Value::F32(self.config.pool(x)?.into_dyn())])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
 /// The one input as a `(batch, steps, channels)` view, or an error naming its shape.
-fn rank3<'a>(inputs: &[&'a Value]) -> Result<ArrayView3<'a, f32>> {
-    let x = inputs
-        .first()
-        .ok_or_else(|| Error::invalid("expects 1 input tensor, got 0"))?
-        .as_f32()?;
+fn rank3<'a>(inputs: &Inputs<'a>) -> Result<ArrayView3<'a, f32>> {
+    let x = inputs.f32(0)?;
     x.view().into_dimensionality::<Ix3>().map_err(|_| {
         Error::invalid(format!(
             "expects inputs of rank 3 (batch, steps, channels), got shape {:?}",
@@ -293,13 +282,7 @@ impl<R: GlobalReduction> LayerClass for GlobalPooling1DLayer<R> {
 }
 
 impl<R: GlobalReduction> Layer for GlobalPooling1DLayer<R> {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn build(&mut self, inputs: &[TensorSpec], _ctx: &mut BuildContext) -> Result<()> {
         expect_inputs(inputs, 1)?;
@@ -324,12 +307,8 @@ impl<R: GlobalReduction> Layer for GlobalPooling1DLayer<R> {
         R::USES_MASK
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let masks = inputs.masks();
         let x = rank3(inputs)?;
         let (batch, steps, _) = x.dim();
         let mask = match masks.first().copied().flatten().filter(|_| R::USES_MASK) {
@@ -358,10 +337,6 @@ impl<R: GlobalReduction> Layer for GlobalPooling1DLayer<R> {
             pooled.into_dyn()
         };
         Ok(vec![Value::F32(out)])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -392,8 +367,7 @@ mod tests {
         let out_spec = guard.output_specs(&[known(&x)])?;
         let mask = mask.map(Value::Bool);
         let y = guard.call(
-            &[&Value::F32(x.into_dyn())],
-            &[mask.as_ref()],
+            &Inputs::new(vec![&Value::F32(x.into_dyn())], vec![mask.as_ref()]),
             &CallContext::default(),
         )?;
         let y = y
@@ -604,18 +578,25 @@ mod tests {
         let guard = layer.read();
         let short = Value::F32(ArrayD::zeros(IxDyn(&[1, 2, 1])));
         assert!(guard
-            .call(&[&short], &[None], &CallContext::default())
+            .call(
+                &Inputs::new(vec![&short], vec![None]),
+                &CallContext::default()
+            )
             .is_err());
         let flat_input = Value::F32(ArrayD::zeros(IxDyn(&[1, 2])));
         assert!(guard
-            .call(&[&flat_input], &[None], &CallContext::default())
+            .call(
+                &Inputs::new(vec![&flat_input], vec![None]),
+                &CallContext::default()
+            )
             .is_err());
         let gap = GlobalAveragePooling1D::new().into_layer();
         let x = Value::F32(ArrayD::zeros(IxDyn(&[1, 3, 1])));
         let bad_mask = Value::Bool(ArrayD::from_elem(IxDyn(&[1, 2]), true));
-        let err = gap
-            .read()
-            .call(&[&x], &[Some(&bad_mask)], &CallContext::default());
+        let err = gap.read().call(
+            &Inputs::new(vec![&x], vec![Some(&bad_mask)]),
+            &CallContext::default(),
+        );
         assert!(err.unwrap_err().to_string().contains("mask"));
     }
 }

@@ -1,14 +1,14 @@
 //! `Dropout`: the identity at inference (Keras' `layers.Dropout`); it passes
 //! masks through unchanged.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
+use crate::class_and_config;
 use crate::util::expect_inputs;
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Dropout` layer (Keras' `layers.Dropout`).
 /// tensorweave runs inference only, where dropout is the identity; `rate`,
@@ -24,7 +24,7 @@ use crate::util::expect_inputs;
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(DropoutLayer)]
+#[layer(DropoutLayer, class = "Dropout")]
 pub struct Dropout {
     /// Fraction of the units dropped in training, in `[0, 1]`.
     pub rate: f64,
@@ -76,7 +76,7 @@ impl Dropout {
 }
 
 /// The `Dropout` layer itself.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DropoutLayer {
     config: Dropout,
 }
@@ -88,23 +88,8 @@ impl DropoutLayer {
     }
 }
 
-impl LayerClass for DropoutLayer {
-    const CLASS_NAME: &'static str = "Dropout";
-    type Builder = Dropout;
-
-    fn from_builder(config: Dropout) -> Self {
-        DropoutLayer { config }
-    }
-}
-
 impl Layer for DropoutLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn build(&mut self, inputs: &[TensorSpec], _ctx: &mut BuildContext) -> Result<()> {
         expect_inputs(inputs, 1)?;
@@ -120,20 +105,9 @@ impl Layer for DropoutLayer {
         true
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let x = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("expects 1 input array"))?;
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let x = inputs.value(0)?;
         Ok(vec![(*x).clone()])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

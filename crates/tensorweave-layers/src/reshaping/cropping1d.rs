@@ -1,7 +1,5 @@
 //! `Cropping1D` (Keras' `layers.Cropping1D`).
 
-use std::any::Any;
-
 use ndarray::{ArrayD, Axis, Slice};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -10,7 +8,9 @@ use tensorweave_derive::LayerConfig;
 
 use super::{per_dtype, single};
 use crate::class::{Common, LayerClass};
+use crate::class_and_config;
 use crate::util::{expect_inputs, expect_rank};
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Cropping1D` layer (Keras' `layers.Cropping1D`):
 /// drops `cropping.0` steps at the start and `cropping.1` at the end of axis 1
@@ -94,13 +94,7 @@ impl LayerClass for Cropping1DLayer {
 }
 
 impl Layer for Cropping1DLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         expect_inputs(inputs, 1)?;
@@ -116,12 +110,7 @@ impl Layer for Cropping1DLayer {
         )])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let x = single(inputs)?;
         if x.shape().len() != 3 {
             return Err(Error::invalid(format!(
@@ -131,9 +120,5 @@ impl Layer for Cropping1DLayer {
         }
         let len = self.config.remaining(x.shape()[1])?;
         Ok(vec![per_dtype!(x, crop_array, self.config.cropping.0, len)])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

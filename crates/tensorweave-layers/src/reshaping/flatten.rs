@@ -1,16 +1,16 @@
 //! `Flatten` (Keras' `layers.Flatten`).
 
-use std::any::Any;
-
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{CallContext, Error, Layer, Result, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
 use super::{per_dtype, permute, reshape_to, single};
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
+use crate::class_and_config;
 use crate::convolutional::DataFormat;
 use crate::util::expect_inputs;
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Flatten` layer (Keras' `layers.Flatten`):
 /// `(batch, d1, d2, …)` becomes `(batch, d1 * d2 * …)`; a `(batch,)` input
@@ -27,7 +27,7 @@ use crate::util::expect_inputs;
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(FlattenLayer)]
+#[layer(FlattenLayer, class = "Flatten")]
 pub struct Flatten {
     /// Channel axis position (default `channels_last`).
     pub data_format: DataFormat,
@@ -47,7 +47,7 @@ impl Flatten {
 }
 
 /// The `Flatten` layer itself.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FlattenLayer {
     config: Flatten,
 }
@@ -77,23 +77,8 @@ fn flatten_array<T: Clone>(a: &ArrayD<T>, axes: &Option<Vec<usize>>) -> Result<A
     }
 }
 
-impl LayerClass for FlattenLayer {
-    const CLASS_NAME: &'static str = "Flatten";
-    type Builder = Flatten;
-
-    fn from_builder(config: Flatten) -> Self {
-        FlattenLayer { config }
-    }
-}
-
 impl Layer for FlattenLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         expect_inputs(inputs, 1)?;
@@ -110,18 +95,9 @@ impl Layer for FlattenLayer {
         Ok(vec![TensorSpec::new(vec![x.shape[0], rest], x.dtype)])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let x = single(inputs)?;
         let axes = self.axes(x.shape().len());
         Ok(vec![per_dtype!(x, flatten_array, &axes)])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

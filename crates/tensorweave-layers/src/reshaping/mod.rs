@@ -11,7 +11,7 @@ mod repeat_vector;
 mod reshape;
 
 use ndarray::{ArrayD, IxDyn};
-use tensorweave_core::{Error, Result, Value};
+use tensorweave_core::{Error, Inputs, Result, Value};
 
 pub use cropping1d::{Cropping1D, Cropping1DLayer};
 pub use flatten::{Flatten, FlattenLayer};
@@ -33,11 +33,8 @@ macro_rules! per_dtype_impl {
 pub(crate) use per_dtype_impl as per_dtype;
 
 /// The one input value.
-fn single<'a>(inputs: &[&'a Value]) -> Result<&'a Value> {
-    inputs
-        .first()
-        .copied()
-        .ok_or_else(|| Error::invalid("expects 1 input tensor, got 0"))
+fn single<'a>(inputs: &Inputs<'a>) -> Result<&'a Value> {
+    inputs.value(0)
 }
 
 /// Reshapes an array to `shape` (row-major), or explains the mismatch.
@@ -91,7 +88,7 @@ mod tests {
         let input = TensorSpec::new(x.shape().iter().map(|&d| Some(d)).collect(), x.dtype());
         guard.build(std::slice::from_ref(&input), &mut BuildContext::new())?;
         let out_spec = guard.output_specs(&[input])?;
-        let y = guard.call(&[&x], &[None], &CallContext::default())?;
+        let y = guard.call(&Inputs::new(vec![&x], vec![None]), &CallContext::default())?;
         let y = y
             .into_iter()
             .next()
@@ -164,7 +161,9 @@ mod tests {
         let layer = Reshape::new(vec![3]).into_layer();
         let guard = layer.read();
         let x = Value::F32(arange(&[1, 4]));
-        assert!(guard.call(&[&x], &[None], &CallContext::default()).is_err());
+        assert!(guard
+            .call(&Inputs::new(vec![&x], vec![None]), &CallContext::default())
+            .is_err());
     }
 
     #[test]
@@ -227,7 +226,7 @@ mod tests {
         let x = Value::F32(arange(&[1, 3, 1]));
         assert!(layer
             .read()
-            .call(&[&x], &[None], &CallContext::default())
+            .call(&Inputs::new(vec![&x], vec![None]), &CallContext::default())
             .is_err());
     }
 

@@ -1,14 +1,14 @@
 //! `Permute` (Keras' `layers.Permute`).
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
 use super::{per_dtype, permute, single};
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
+use crate::class_and_config;
 use crate::util::{expect_inputs, expect_rank};
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Permute` layer (Keras' `layers.Permute`).
 ///
@@ -23,7 +23,7 @@ use crate::util::{expect_inputs, expect_rank};
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(PermuteLayer)]
+#[layer(PermuteLayer, class = "Permute")]
 pub struct Permute {
     /// The permutation, 1-based, batch axis excluded.
     pub dims: Vec<usize>,
@@ -67,28 +67,13 @@ impl Permute {
 }
 
 /// The `Permute` layer itself.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct PermuteLayer {
     config: Permute,
 }
 
-impl LayerClass for PermuteLayer {
-    const CLASS_NAME: &'static str = "Permute";
-    type Builder = Permute;
-
-    fn from_builder(config: Permute) -> Self {
-        PermuteLayer { config }
-    }
-}
-
 impl Layer for PermuteLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn build(&mut self, _inputs: &[TensorSpec], _ctx: &mut BuildContext) -> Result<()> {
         self.config.validate()
@@ -103,18 +88,9 @@ impl Layer for PermuteLayer {
         Ok(vec![TensorSpec::new(shape, x.dtype)])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let x = single(inputs)?;
         let axes = self.config.axes();
         Ok(vec![per_dtype!(x, permute, &axes)])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -1,15 +1,15 @@
 //! `RepeatVector` (Keras' `layers.RepeatVector`).
 
-use std::any::Any;
-
 use ndarray::{ArrayD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
 use super::{per_dtype, single};
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
+use crate::class_and_config;
 use crate::util::{expect_inputs, expect_rank};
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `RepeatVector` layer (Keras'
 /// `layers.RepeatVector`): `(batch, features)` becomes `(batch, n, features)`.
@@ -22,7 +22,7 @@ use crate::util::{expect_inputs, expect_rank};
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(RepeatVectorLayer)]
+#[layer(RepeatVectorLayer, class = "RepeatVector")]
 pub struct RepeatVector {
     /// How many times to repeat.
     #[config(default = 1)]
@@ -46,7 +46,7 @@ impl RepeatVector {
 }
 
 /// The `RepeatVector` layer itself.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RepeatVectorLayer {
     config: RepeatVector,
 }
@@ -66,23 +66,8 @@ fn repeat_array<T: Clone>(a: &ArrayD<T>, n: usize) -> Result<ArrayD<T>> {
     Ok(repeated.as_standard_layout().into_owned())
 }
 
-impl LayerClass for RepeatVectorLayer {
-    const CLASS_NAME: &'static str = "RepeatVector";
-    type Builder = RepeatVector;
-
-    fn from_builder(config: RepeatVector) -> Self {
-        RepeatVectorLayer { config }
-    }
-}
-
 impl Layer for RepeatVectorLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn build(&mut self, _inputs: &[TensorSpec], _ctx: &mut BuildContext) -> Result<()> {
         if self.config.n == 0 {
@@ -101,17 +86,8 @@ impl Layer for RepeatVectorLayer {
         )])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let x = single(inputs)?;
         Ok(vec![per_dtype!(x, repeat_array, self.config.n)])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -1,7 +1,5 @@
 //! `Reshape` (Keras' `layers.Reshape`).
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
     format_shape, BuildContext, CallContext, Error, Layer, Result, Shape, TensorSpec, Value,
@@ -9,8 +7,10 @@ use tensorweave_core::{
 use tensorweave_derive::LayerConfig;
 
 use super::{per_dtype, reshape_to, single};
-use crate::class::{Common, LayerClass};
+use crate::class::Common;
+use crate::class_and_config;
 use crate::util::expect_inputs;
+use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Reshape` layer (Keras' `layers.Reshape`).
 ///
@@ -25,7 +25,7 @@ use crate::util::expect_inputs;
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
-#[layer(ReshapeLayer)]
+#[layer(ReshapeLayer, class = "Reshape")]
 pub struct Reshape {
     /// The new shape without the batch axis; at most one `-1`.
     pub target_shape: Vec<i64>,
@@ -99,28 +99,13 @@ impl Reshape {
 }
 
 /// The `Reshape` layer itself.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ReshapeLayer {
     config: Reshape,
 }
 
-impl LayerClass for ReshapeLayer {
-    const CLASS_NAME: &'static str = "Reshape";
-    type Builder = Reshape;
-
-    fn from_builder(config: Reshape) -> Self {
-        ReshapeLayer { config }
-    }
-}
-
 impl Layer for ReshapeLayer {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn build(&mut self, _inputs: &[TensorSpec], _ctx: &mut BuildContext) -> Result<()> {
         self.config.validate()
@@ -139,12 +124,7 @@ impl Layer for ReshapeLayer {
         Ok(vec![TensorSpec::new(shape, x.dtype)])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let x = single(inputs)?;
         let dims: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
         let (batch, rest) = dims
@@ -155,9 +135,5 @@ impl Layer for ReshapeLayer {
             shape.push(d.ok_or_else(|| Error::invalid("internal: unresolved target size"))?);
         }
         Ok(vec![per_dtype!(x, reshape_to, &shape)])
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -2,7 +2,6 @@
 //! backward, outputs merged. It wraps any recurrent layer, through its
 //! configuration and the layer registry, as Keras' wrapper does.
 
-use std::any::Any;
 use std::fmt;
 use std::str::FromStr;
 
@@ -12,13 +11,14 @@ use serde_json::{json, Value as Json};
 use tensorweave_core::registry::{brief, truncate};
 use tensorweave_core::{
     BuildContext, CallContext, ClassIdentity, Error, IntoLayer, Layer, LayerRef, LayerRegistry,
-    Recurrence, Result, Sublayer, Tensor, TensorSpec, Value,
+    MaskCall, Recurrence, Result, Sublayer, Tensor, TensorSpec, Value,
 };
 
 use crate::class::{Common, LayerBuilder, LayerClass};
 use crate::config::{parse, prepare_config};
 use crate::registry::default_registry;
 use crate::util::expect_inputs;
+use tensorweave_core::Inputs;
 
 /// How `Bidirectional` combines the forward and backward outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -315,7 +315,7 @@ impl BidirectionalLayer {
         let (f, b) = self.directions()?;
         let run = |l: &LayerRef, ctx: &CallContext| {
             l.read()
-                .call(&[x], &[mask], ctx)
+                .call(&Inputs::new(vec![x], vec![mask]), ctx)
                 .map_err(|e| e.in_layer(l.name(), l.class_name()))
         };
         if ctx.threads < 2 {
@@ -467,12 +467,8 @@ impl Layer for BidirectionalLayer {
         true
     }
 
-    fn compute_mask(
-        &self,
-        _inputs: &[Tensor],
-        masks: &[Option<Tensor>],
-        n_outputs: usize,
-    ) -> Result<Vec<Option<Tensor>>> {
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+        let (masks, n_outputs) = (call.masks, call.n_outputs);
         let mut out = vec![None; n_outputs];
         if self.return_sequences() {
             let mask = masks.first().cloned().flatten();
@@ -488,15 +484,9 @@ impl Layer for BidirectionalLayer {
         Ok(out)
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let x = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("expects 1 input tensor, got 0"))?;
+    fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
+        let masks = inputs.masks();
+        let x = inputs.value(0)?;
         let mask = masks.first().copied().flatten();
         let (mut fwd, mut bwd) = self.run_both(x, mask, ctx)?;
         if fwd.is_empty() || bwd.is_empty() {
@@ -528,10 +518,6 @@ impl Layer for BidirectionalLayer {
             ],
             Err(_) => Vec::new(),
         }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

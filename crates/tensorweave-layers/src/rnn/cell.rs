@@ -14,19 +14,21 @@ use std::fmt::Debug;
 
 use ndarray::ArrayD;
 use rand::rngs::StdRng;
-use tensorweave_core::{BuildContext, Error, Layer, Param, Result};
+use tensorweave_core::{
+    layer_rng, BuildContext, CallContext, Error, Layer, Param, Result, TensorSpec, Value,
+};
 use tensorweave_kernels::{same_bits, Mat, Panels};
 
 use super::options::{RnnBuilder, RnnOptions};
-use super::step::Scratch;
+use super::step::{Scratch, StepRows};
 use crate::class::LayerBuilder;
-use crate::util::internal;
+use crate::util::{internal, known_last_dim};
+use tensorweave_core::Inputs;
 
 /// A recurrent cell: its weights and one step over the active rows of a
-/// batch, run by the sequence loop of [`super::Rnn`]. A new cell is one file:
-/// its builder (the layer's configuration), its cell type implementing
-/// `Layer` (weights) and `Cell` (the step), and one line in the list of
-/// built-in layers for `Rnn<ItsCell>`.
+/// batch, run by the sequence loop of [`super::Rnn`]. The built-in cells are
+/// [`RnnCell`]s over a [`CellKind`]; a cell with other weights implements
+/// `Cell` itself.
 pub trait Cell: Layer + Sized {
     /// The Keras class of the layer over this cell (`LSTM`).
     const LAYER_CLASS: &'static str;
@@ -53,23 +55,191 @@ pub trait Cell: Layer + Sized {
     /// Work buffers for steps of up to `rows` rows.
     fn scratch(&self, rows: usize) -> Scratch;
 
-    /// Advances the first `n` rows of `h` (and `c` for the LSTM) by one step.
-    /// `xp` holds input projections (with the input bias); active row `s`
-    /// reads `xp[xp_off[s]..][..gates·units]`.
-    #[allow(clippy::too_many_arguments)]
-    fn step(
-        &self,
-        w: &CellWeights<'_>,
-        n: usize,
-        xp: &[f32],
-        xp_off: &[usize],
-        h: &mut [f32],
-        c: &mut [f32],
-        scratch: &mut Scratch,
-    ) -> Result<()>;
+    /// Advances the active rows by one step (see [`StepRows`]).
+    fn step(&self, w: &CellWeights<'_>, rows: StepRows<'_>, scratch: &mut Scratch) -> Result<()>;
 
     /// Number of input features the kernel was built for.
     fn input_dim(&self) -> usize;
+}
+
+/// What distinguishes one kind of cell with Keras' three weights (`kernel`,
+/// `recurrent_kernel`, `bias`): its names, gate count, bias layout and step.
+/// A new cell of this shape is one file: its builder, its kind, and one line
+/// in the list of built-in layers for `Rnn<RnnCell<ItsKind>>`.
+pub trait CellKind: Debug + Send + Sync + Sized + 'static {
+    /// The Keras class of the cell (`LSTMCell`).
+    const CELL_CLASS: &'static str;
+    /// The Keras class of the layer over this cell (`LSTM`).
+    const LAYER_CLASS: &'static str;
+    /// Keras' fixed name of the cell, used in weight paths (`lstm_cell`).
+    const CELL_NAME: &'static str;
+    /// Number of gate blocks of `units` columns in the kernels.
+    const GATES: usize;
+    /// Number of state tensors.
+    const STATES: usize;
+    /// The configuration of the layer over this cell.
+    type Builder: RnnBuilder + LayerBuilder + serde::Serialize + Debug + Send + Sync;
+
+    /// How the bias is laid out (default: one input bias).
+    fn bias_layout(_config: &Self::Builder) -> BiasLayout {
+        BiasLayout::Input
+    }
+
+    /// How the recurrent kernel is packed (default: whole).
+    fn packing(_config: &Self::Builder) -> Packing {
+        Packing::Whole
+    }
+
+    /// The initial bias of `shape` (default: the bias initializer).
+    fn draw_bias(config: &Self::Builder, shape: &[usize], rng: &mut StdRng) -> ArrayD<f32> {
+        config.options().bias_initializer.sample(shape, rng)
+    }
+
+    /// Rows of the reset buffer for `rows` active rows (default none).
+    fn reset_rows(_config: &Self::Builder, _rows: usize) -> usize {
+        0
+    }
+
+    /// One step over the active rows (see [`Cell::step`]), whose buffers have
+    /// been checked to hold them.
+    fn step(
+        config: &Self::Builder,
+        w: &CellWeights<'_>,
+        rows: StepRows<'_>,
+        scratch: &mut Scratch,
+    ) -> Result<()>;
+}
+
+/// A cell of kind `K`: the layer's configuration and the cell's weights.
+#[derive(Debug)]
+pub struct RnnCell<K: CellKind> {
+    config: K::Builder,
+    params: CellParams,
+}
+
+impl<K: CellKind> RnnCell<K> {
+    fn bias_shape(&self) -> Vec<usize> {
+        let g = K::GATES * self.units();
+        match K::bias_layout(&self.config) {
+            BiasLayout::Input => vec![g],
+            BiasLayout::InputAndRecurrent => vec![2, g],
+        }
+    }
+}
+
+impl<K: CellKind> Layer for RnnCell<K> {
+    fn class_name(&self) -> &str {
+        K::CELL_CLASS
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
+
+    /// `inputs`: the spec of one step, `[batch, features]`.
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
+        let input = inputs
+            .first()
+            .ok_or_else(|| Error::invalid("a cell is built for one step's input"))?;
+        let mut rng = layer_rng(self.config.common().seed);
+        let config = &self.config;
+        self.params = CellParams::build(
+            config.options(),
+            K::GATES,
+            &self.bias_shape(),
+            known_last_dim(input)?,
+            ctx,
+            &mut rng,
+            |shape, rng| K::draw_bias(config, shape, rng),
+        )?;
+        self.weights_changed();
+        Ok(())
+    }
+
+    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        let batch = inputs
+            .first()
+            .and_then(|s| s.shape.first().copied())
+            .flatten();
+        Ok(vec![TensorSpec::f32(vec![batch, Some(self.units())])])
+    }
+
+    fn call(&self, _inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        Err(Error::invalid(format!(
+            "a cell runs inside its recurrent layer; call the {} layer",
+            K::LAYER_CLASS
+        )))
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        self.params.params()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.params.params_mut()
+    }
+
+    fn weights_changed(&mut self) {
+        let (bias, packing) = (K::bias_layout(&self.config), K::packing(&self.config));
+        self.params.prepare(self.units(), K::GATES, bias, packing);
+    }
+}
+
+impl<K: CellKind> Cell for RnnCell<K> {
+    const LAYER_CLASS: &'static str = K::LAYER_CLASS;
+    const CELL_NAME: &'static str = K::CELL_NAME;
+    type Builder = K::Builder;
+
+    fn from_builder(builder: &K::Builder) -> Self {
+        RnnCell {
+            config: builder.clone(),
+            params: CellParams::default(),
+        }
+    }
+
+    fn gates(&self) -> usize {
+        K::GATES
+    }
+
+    fn states(&self) -> usize {
+        K::STATES
+    }
+
+    fn units(&self) -> usize {
+        self.config.options().units
+    }
+
+    fn input_dim(&self) -> usize {
+        self.params.input_dim()
+    }
+
+    fn weights(&self) -> Result<CellWeights<'_>> {
+        let (bias, packing) = (K::bias_layout(&self.config), K::packing(&self.config));
+        self.params.weights(self.units(), K::GATES, bias, packing)
+    }
+
+    fn scratch(&self, rows: usize) -> Scratch {
+        let reset_rows = K::reset_rows(&self.config, rows);
+        Scratch::new(rows, K::GATES * self.units(), reset_rows, self.units())
+    }
+
+    fn step(&self, w: &CellWeights<'_>, rows: StepRows<'_>, scratch: &mut Scratch) -> Result<()> {
+        let (u, g, n) = (self.units(), K::GATES * self.units(), rows.n);
+        let fits = rows.xp_off.len() >= n
+            && rows.xp_off[..n].iter().all(|&o| o + g <= rows.xp.len())
+            && rows.h.len() >= n * u
+            && (K::STATES < 2 || rows.c.len() >= n * u)
+            && scratch.gates.len() >= n * g;
+        if !fits {
+            return Err(Error::invalid(
+                "internal: step buffers are smaller than the active rows",
+            ));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        K::step(&self.config, w, rows, scratch)
+    }
 }
 
 /// How a cell's bias is laid out.
@@ -252,11 +422,6 @@ impl CellParams {
             panels,
         })
     }
-}
-
-/// The default bias: the initializer of `options` over the whole shape.
-pub fn plain_bias(options: &RnnOptions) -> impl FnOnce(&[usize], &mut StdRng) -> ArrayD<f32> + '_ {
-    move |shape, rng| options.bias_initializer.sample(shape, rng)
 }
 
 fn weight_slice<'a>(p: &'a Param, shape: &[usize]) -> Result<&'a [f32]> {

@@ -1,22 +1,18 @@
 //! `GRU`: gated recurrent unit, gates in Keras' order z, r, h. The builder,
 //! the cell (`GRUCell`: weights and one step) and the layer type.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{
-    layer_rng, BuildContext, CallContext, Error, Layer, Param, Result, TensorSpec, Value,
-};
+use tensorweave_core::{Error, Result};
 use tensorweave_derive::LayerConfig;
 
-use super::cell::{plain_bias, BiasLayout, Cell, CellParams, CellWeights, Packing};
+use super::cell::{BiasLayout, CellKind, CellWeights, Packing, RnnCell};
 use super::layer::Rnn;
-use super::lstm::check_buffers;
 use super::options::{rnn_builder, RnnOptions};
-use super::step::{acts, add, apply, mix, mode, recurrent, vectorized, Acts, Mode, Rows, Scratch};
+use super::step::{
+    acts, add, apply, mix, mode, recurrent, vectorized, Acts, Mode, Rows, Scratch, StepRows,
+};
 use crate::activations::Activation;
 use crate::class::Common;
-use crate::util::known_last_dim;
 
 /// Builder and configuration of a `GRU` layer (Keras' `layers.GRU`).
 ///
@@ -69,160 +65,60 @@ rnn_builder!(Gru);
 /// The `GRU` layer.
 pub type GruLayer = Rnn<GruCell>;
 
+/// The kind of Keras' `GRUCell`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GruKind;
+
 /// Keras' `GRUCell`: the weights of a GRU and one step.
-#[derive(Debug)]
-pub struct GruCell {
-    config: Gru,
-    params: CellParams,
-}
+pub type GruCell = RnnCell<GruKind>;
 
-impl GruCell {
-    fn acts(&self) -> Acts {
-        Acts {
-            activation: self.config.options.activation,
-            recurrent: self.config.recurrent_activation,
-        }
-    }
-
-    fn layout(&self) -> (BiasLayout, Packing) {
-        if self.config.reset_after {
-            (BiasLayout::InputAndRecurrent, Packing::Whole)
-        } else {
-            (BiasLayout::Input, Packing::SplitAt2U)
-        }
-    }
-}
-
-impl Layer for GruCell {
-    fn class_name(&self) -> &str {
-        "GRUCell"
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    /// `inputs`: the spec of one step, `[batch, features]`.
-    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
-        let input = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("a cell is built for one step's input"))?;
-        let o = &self.config.options;
-        let g = 3 * o.units;
-        let bias_shape = if self.config.reset_after {
-            vec![2, g]
-        } else {
-            vec![g]
-        };
-        let mut rng = layer_rng(self.config.common.seed);
-        self.params = CellParams::build(
-            o,
-            3,
-            &bias_shape,
-            known_last_dim(input)?,
-            ctx,
-            &mut rng,
-            plain_bias(o),
-        )?;
-        self.weights_changed();
-        Ok(())
-    }
-
-    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        let batch = inputs
-            .first()
-            .and_then(|s| s.shape.first().copied())
-            .flatten();
-        Ok(vec![TensorSpec::f32(vec![
-            batch,
-            Some(self.config.options.units),
-        ])])
-    }
-
-    fn call(
-        &self,
-        _inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        Err(Error::invalid(
-            "a cell runs inside its recurrent layer; call the recurrent layer",
-        ))
-    }
-
-    fn params(&self) -> Vec<&Param> {
-        self.params.params()
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.params.params_mut()
-    }
-
-    fn weights_changed(&mut self) {
-        let (bias, packing) = self.layout();
-        self.params
-            .prepare(self.config.options.units, 3, bias, packing);
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-impl Cell for GruCell {
+impl CellKind for GruKind {
+    const CELL_CLASS: &'static str = "GRUCell";
     const LAYER_CLASS: &'static str = "GRU";
     const CELL_NAME: &'static str = "gru_cell";
+    const GATES: usize = 3;
+    const STATES: usize = 1;
     type Builder = Gru;
 
-    fn from_builder(builder: &Gru) -> Self {
-        GruCell {
-            config: builder.clone(),
-            params: CellParams::default(),
+    fn bias_layout(config: &Gru) -> BiasLayout {
+        if config.reset_after {
+            BiasLayout::InputAndRecurrent
+        } else {
+            BiasLayout::Input
         }
     }
 
-    fn gates(&self) -> usize {
-        3
+    fn packing(config: &Gru) -> Packing {
+        if config.reset_after {
+            Packing::Whole
+        } else {
+            Packing::SplitAt2U
+        }
     }
 
-    fn states(&self) -> usize {
-        1
-    }
-
-    fn units(&self) -> usize {
-        self.config.options.units
-    }
-
-    fn input_dim(&self) -> usize {
-        self.params.input_dim()
-    }
-
-    fn weights(&self) -> Result<CellWeights<'_>> {
-        let (bias, packing) = self.layout();
-        self.params.weights(self.units(), 3, bias, packing)
-    }
-
-    fn scratch(&self, rows: usize) -> Scratch {
-        let reset_rows = if self.config.reset_after { 0 } else { rows };
-        Scratch::new(rows, 3 * self.units(), reset_rows, self.units())
+    fn reset_rows(config: &Gru, rows: usize) -> usize {
+        if config.reset_after {
+            0
+        } else {
+            rows
+        }
     }
 
     fn step(
-        &self,
+        config: &Gru,
         w: &CellWeights<'_>,
-        n: usize,
-        xp: &[f32],
-        xp_off: &[usize],
-        h: &mut [f32],
-        _c: &mut [f32],
+        rows: StepRows<'_>,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let u = self.units();
+        let StepRows {
+            n,
+            xp,
+            xp_off,
+            h,
+            c,
+        } = rows;
+        let u = config.options.units;
         let g = 3 * u;
-        check_buffers(n, g, u, xp, xp_off, h, None, scratch)?;
-        if n == 0 {
-            return Ok(());
-        }
         let first = w
             .panels
             .first()
@@ -232,8 +128,12 @@ impl Cell for GruCell {
             xp,
             xp_off: &xp_off[..n],
         };
-        let a = self.acts();
+        let a = Acts {
+            activation: config.options.activation,
+            recurrent: config.recurrent_activation,
+        };
         let mode = mode(a.activation, a.recurrent, false);
+        let _ = c;
         let Scratch {
             gates,
             reset_h,
@@ -241,7 +141,7 @@ impl Cell for GruCell {
         } = scratch;
         let gates = &mut gates[..n * g];
         let h = &mut h[..n * u];
-        if self.config.reset_after {
+        if config.reset_after {
             recurrent(h, n, w.recurrent, first, gates, g)?;
             let rb = w.recurrent_bias.unwrap_or(zero_bias);
             vectorized(mode, || gru_after(mode, &a, &rows, rb, gates, h));

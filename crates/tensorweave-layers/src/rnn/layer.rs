@@ -1,19 +1,19 @@
 //! [`Rnn`]: the recurrent layer over any [`Cell`] (`LSTM` is `Rnn<LstmCell>`),
 //! Keras' `RNN` base: shapes, masks, direction, returned sequence and states.
 
-use std::any::Any;
-
 use ndarray::{Array, ArrayView, ArrayView2, ArrayView3, Axis, Ix2, Ix3, RemoveAxis};
 use tensorweave_core::{
-    format_shape, BuildContext, CallContext, Error, Layer, LayerRef, Param, Recurrence, Result,
-    Sublayer, Tensor, TensorSpec, Value,
+    format_shape, BuildContext, CallContext, Error, Layer, LayerRef, MaskCall, Param, Recurrence,
+    Result, Sublayer, Tensor, TensorSpec, Value,
 };
 
 use super::cell::Cell;
 use super::options::RnnBuilder;
 use super::sequence::{run_sequence, LoopOptions, RnnRun};
 use crate::class::LayerClass;
+use crate::class_and_config;
 use crate::util::{expect_float, expect_inputs, known_last_dim};
+use tensorweave_core::Inputs;
 
 /// A recurrent layer: the configuration of its [`Cell`] type's layer and the
 /// cell itself, a sublayer (`lstm_cell`) that holds the weights
@@ -107,13 +107,7 @@ impl<C: Cell> LayerClass for Rnn<C> {
 }
 
 impl<C: Cell> Layer for Rnn<C> {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
+    class_and_config!();
 
     fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
         expect_inputs(inputs, 1)?;
@@ -129,7 +123,7 @@ impl<C: Cell> Layer for Rnn<C> {
         let input = &inputs[0];
         check_sequence_spec(input)?;
         let guard = self.cell.read();
-        let cell = cell_of::<C>(&**guard)?;
+        let cell = cell_of::<C>(&*guard)?;
         if let Some(features) = input.last_dim() {
             if cell.input_dim() != 0 && features != cell.input_dim() {
                 return Err(Error::invalid(format!(
@@ -158,12 +152,8 @@ impl<C: Cell> Layer for Rnn<C> {
         true
     }
 
-    fn compute_mask(
-        &self,
-        _inputs: &[Tensor],
-        masks: &[Option<Tensor>],
-        n_outputs: usize,
-    ) -> Result<Vec<Option<Tensor>>> {
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+        let (masks, n_outputs) = (call.masks, call.n_outputs);
         let mut out = vec![None; n_outputs];
         if self.config.options().return_sequences {
             if let Some(first) = out.first_mut() {
@@ -173,15 +163,10 @@ impl<C: Cell> Layer for Rnn<C> {
         Ok(out)
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let (x, mask) = sequence_inputs(inputs, masks)?;
+    fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
+        let (x, mask) = sequence_inputs(inputs)?;
         let guard = self.cell.read();
-        let cell = cell_of::<C>(&**guard)?;
+        let cell = cell_of::<C>(&*guard)?;
         let run = self.run_split(cell, x, mask, ctx.threads)?;
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {
@@ -200,7 +185,7 @@ impl<C: Cell> Layer for Rnn<C> {
 
     fn recurrence(&self) -> Option<Recurrence> {
         let o = self.config.options();
-        let states = cell_of::<C>(&**self.cell.read()).map_or(1, |c| c.states());
+        let states = cell_of::<C>(&*self.cell.read()).map_or(1, |c| c.states());
         Some(Recurrence {
             units: o.units,
             states,
@@ -208,10 +193,6 @@ impl<C: Cell> Layer for Rnn<C> {
             return_state: o.return_state,
             go_backwards: o.go_backwards,
         })
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -246,20 +227,16 @@ pub(crate) fn check_sequence_spec(input: &TensorSpec) -> Result<()> {
 
 /// The input array as `[batch, time, features]` and the mask as `[batch, time]`.
 pub(crate) fn sequence_inputs<'a>(
-    inputs: &[&'a Value],
-    masks: &[Option<&'a Value>],
+    inputs: &Inputs<'a>,
 ) -> Result<(ArrayView3<'a, f32>, Option<ArrayView2<'a, bool>>)> {
-    let x = inputs
-        .first()
-        .ok_or_else(|| Error::invalid("expects 1 input tensor, got 0"))?
-        .as_f32()?;
+    let x = inputs.f32(0)?;
     let x = x.view().into_dimensionality::<Ix3>().map_err(|_| {
         Error::invalid(format!(
             "expects a sequence of shape [batch, time, features] (rank 3), got an array of shape {:?}",
             x.shape()
         ))
     })?;
-    let mask = match masks.first().copied().flatten() {
+    let mask = match inputs.mask(0) {
         None => None,
         Some(m) => {
             let m = m.as_bool()?;

@@ -1,22 +1,20 @@
 //! `LSTM`: long short-term memory, gates in Keras' order i, f, c, o. The
 //! builder, the cell (`LSTMCell`: weights and one step) and the layer type.
 
-use std::any::Any;
-
 use ndarray::{ArrayD, IxDyn};
+use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{
-    layer_rng, BuildContext, CallContext, Error, Layer, Param, Result, TensorSpec, Value,
-};
+use tensorweave_core::{Error, Result};
 use tensorweave_derive::LayerConfig;
 
-use super::cell::{BiasLayout, Cell, CellParams, CellWeights, Packing};
+use super::cell::{CellKind, CellWeights, RnnCell};
 use super::layer::Rnn;
 use super::options::{rnn_builder, RnnOptions};
-use super::step::{acts, add, apply, mode, recurrent, vectorized, Acts, Mode, Rows, Scratch};
+use super::step::{
+    acts, add, apply, mode, recurrent, vectorized, Acts, Mode, Rows, Scratch, StepRows,
+};
 use crate::activations::Activation;
 use crate::class::Common;
-use crate::util::known_last_dim;
 
 /// Builder and configuration of an `LSTM` layer (Keras' `layers.LSTM`).
 ///
@@ -68,161 +66,53 @@ rnn_builder!(Lstm);
 /// The `LSTM` layer.
 pub type LstmLayer = Rnn<LstmCell>;
 
+/// The kind of Keras' `LSTMCell`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LstmKind;
+
 /// Keras' `LSTMCell`: the weights of an LSTM and one step.
-#[derive(Debug)]
-pub struct LstmCell {
-    config: Lstm,
-    params: CellParams,
-}
+pub type LstmCell = RnnCell<LstmKind>;
 
-impl LstmCell {
-    fn acts(&self) -> Acts {
-        Acts {
-            activation: self.config.options.activation,
-            recurrent: self.config.recurrent_activation,
-        }
-    }
-}
-
-impl Layer for LstmCell {
-    fn class_name(&self) -> &str {
-        "LSTMCell"
-    }
-
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    /// `inputs`: the spec of one step, `[batch, features]`.
-    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
-        let input = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("a cell is built for one step's input"))?;
-        let o = &self.config.options;
-        let u = o.units;
-        let forget_ones = self.config.unit_forget_bias;
-        let mut rng = layer_rng(self.config.common.seed);
-        self.params = CellParams::build(
-            o,
-            4,
-            &[4 * u],
-            known_last_dim(input)?,
-            ctx,
-            &mut rng,
-            |shape, rng| {
-                if !forget_ones {
-                    return o.bias_initializer.sample(shape, rng);
-                }
-                // Keras: concat[init(u), ones(u), init(2u)].
-                let first = o.bias_initializer.sample(&[u], rng);
-                let rest = o.bias_initializer.sample(&[2 * u], rng);
-                let data: Vec<f32> = first
-                    .iter()
-                    .copied()
-                    .chain(std::iter::repeat_n(1.0, u))
-                    .chain(rest.iter().copied())
-                    .collect();
-                ArrayD::from_shape_vec(IxDyn(shape), data)
-                    .unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
-            },
-        )?;
-        self.weights_changed();
-        Ok(())
-    }
-
-    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        let batch = inputs
-            .first()
-            .and_then(|s| s.shape.first().copied())
-            .flatten();
-        Ok(vec![TensorSpec::f32(vec![
-            batch,
-            Some(self.config.options.units),
-        ])])
-    }
-
-    fn call(
-        &self,
-        _inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        Err(Error::invalid(
-            "a cell runs inside its recurrent layer; call the LSTM layer",
-        ))
-    }
-
-    fn params(&self) -> Vec<&Param> {
-        self.params.params()
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.params.params_mut()
-    }
-
-    fn weights_changed(&mut self) {
-        let u = self.config.options.units;
-        self.params.prepare(u, 4, BiasLayout::Input, Packing::Whole);
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-impl Cell for LstmCell {
+impl CellKind for LstmKind {
+    const CELL_CLASS: &'static str = "LSTMCell";
     const LAYER_CLASS: &'static str = "LSTM";
     const CELL_NAME: &'static str = "lstm_cell";
+    const GATES: usize = 4;
+    const STATES: usize = 2;
     type Builder = Lstm;
 
-    fn from_builder(builder: &Lstm) -> Self {
-        LstmCell {
-            config: builder.clone(),
-            params: CellParams::default(),
+    /// Keras' `unit_forget_bias`: `concat[init(u), ones(u), init(2u)]`.
+    fn draw_bias(config: &Lstm, shape: &[usize], rng: &mut StdRng) -> ArrayD<f32> {
+        let (o, u) = (&config.options, config.options.units);
+        if !config.unit_forget_bias {
+            return o.bias_initializer.sample(shape, rng);
         }
-    }
-
-    fn gates(&self) -> usize {
-        4
-    }
-
-    fn states(&self) -> usize {
-        2
-    }
-
-    fn units(&self) -> usize {
-        self.config.options.units
-    }
-
-    fn input_dim(&self) -> usize {
-        self.params.input_dim()
-    }
-
-    fn weights(&self) -> Result<CellWeights<'_>> {
-        self.params
-            .weights(self.units(), 4, BiasLayout::Input, Packing::Whole)
-    }
-
-    fn scratch(&self, rows: usize) -> Scratch {
-        Scratch::new(rows, 4 * self.units(), 0, self.units())
+        let first = o.bias_initializer.sample(&[u], rng);
+        let rest = o.bias_initializer.sample(&[2 * u], rng);
+        let data: Vec<f32> = first
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(1.0, u))
+            .chain(rest.iter().copied())
+            .collect();
+        ArrayD::from_shape_vec(IxDyn(shape), data).unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
     }
 
     fn step(
-        &self,
+        config: &Lstm,
         w: &CellWeights<'_>,
-        n: usize,
-        xp: &[f32],
-        xp_off: &[usize],
-        h: &mut [f32],
-        c: &mut [f32],
+        rows: StepRows<'_>,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let u = self.units();
+        let StepRows {
+            n,
+            xp,
+            xp_off,
+            h,
+            c,
+        } = rows;
+        let u = config.options.units;
         let g = 4 * u;
-        check_buffers(n, g, u, xp, xp_off, h, Some(&*c), scratch)?;
-        if n == 0 {
-            return Ok(());
-        }
         let first = w
             .panels
             .first()
@@ -235,7 +125,10 @@ impl Cell for LstmCell {
             xp,
             xp_off: &xp_off[..n],
         };
-        let a = self.acts();
+        let a = Acts {
+            activation: config.options.activation,
+            recurrent: config.recurrent_activation,
+        };
         let mode = mode(a.activation, a.recurrent, false);
         if mode == Mode::Fast && tensorweave_kernels::lstm::available() {
             let rows_iter = gates
@@ -249,32 +142,6 @@ impl Cell for LstmCell {
         }
         vectorized(mode, || lstm(mode, &a, &rows, gates, h, c));
         Ok(())
-    }
-}
-
-/// Checks that the step buffers hold the `n` active rows.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn check_buffers(
-    n: usize,
-    g: usize,
-    u: usize,
-    xp: &[f32],
-    xp_off: &[usize],
-    h: &[f32],
-    c: Option<&[f32]>,
-    scratch: &Scratch,
-) -> Result<()> {
-    let fits = xp_off.len() >= n
-        && xp_off[..n].iter().all(|&o| o + g <= xp.len())
-        && h.len() >= n * u
-        && c.is_none_or(|c| c.len() >= n * u)
-        && scratch.gates.len() >= n * g;
-    if fits {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "internal: step buffers are smaller than the active rows",
-        ))
     }
 }
 

@@ -30,11 +30,11 @@ mod time_distributed;
 mod tests;
 
 pub use bidirectional::{Bidirectional, BidirectionalLayer, MergeMode};
-pub use cell::{BiasLayout, Cell, CellParams, CellWeights, Packing};
-pub use gru::{Gru, GruCell, GruLayer};
+pub use cell::{BiasLayout, Cell, CellKind, CellParams, CellWeights, Packing, RnnCell};
+pub use gru::{Gru, GruCell, GruKind, GruLayer};
 pub use layer::Rnn;
-pub use lstm::{Lstm, LstmCell, LstmLayer};
+pub use lstm::{Lstm, LstmCell, LstmKind, LstmLayer};
 pub use options::{RnnBuilder, RnnOptions};
-pub use simple_rnn::{SimpleRnn, SimpleRnnCell, SimpleRnnLayer};
-pub use step::Scratch;
+pub use simple_rnn::{SimpleRnn, SimpleRnnCell, SimpleRnnKind, SimpleRnnLayer};
+pub use step::{Scratch, StepRows};
 pub use time_distributed::{TimeDistributed, TimeDistributedLayer};

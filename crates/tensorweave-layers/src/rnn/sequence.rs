@@ -20,6 +20,7 @@ use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3};
 use tensorweave_core::{Error, Result};
 
 use super::cell::{Cell, CellWeights};
+use super::step::StepRows;
 use crate::util::internal;
 use tensorweave_kernels::{matmul, same_bits};
 
@@ -147,15 +148,14 @@ pub(crate) fn run_sequence<C: Cell>(
             for (off, &r) in xp_off.iter_mut().zip(&states.slot_row).take(n_active) {
                 *off = xp_index[xp_row[r] * len + (t - t_lo)] * g;
             }
-            cell.step(
-                &w,
-                n_active,
-                &xp_buf,
-                &xp_off,
-                &mut states.h,
-                &mut states.c,
-                &mut scratch,
-            )?;
+            let rows = StepRows {
+                n: n_active,
+                xp: &xp_buf,
+                xp_off: &xp_off,
+                h: &mut states.h,
+                c: &mut states.c,
+            };
+            cell.step(&w, rows, &mut scratch)?;
             if let Some(seq) = &mut sequence {
                 // With zero initial states the previous output always equals
                 // the kept state, so a masked row repeats `h` (or outputs zeros,

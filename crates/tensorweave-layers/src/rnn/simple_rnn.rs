@@ -1,22 +1,18 @@
 //! `SimpleRNN`: `h = activation(x·kernel + bias + h_prev·recurrent_kernel)`.
 //! The builder, the cell (`SimpleRNNCell`) and the layer type.
 
-use std::any::Any;
-
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{
-    layer_rng, BuildContext, CallContext, Error, Layer, Param, Result, TensorSpec, Value,
-};
+use tensorweave_core::{Error, Result};
 use tensorweave_derive::LayerConfig;
 
-use super::cell::{plain_bias, BiasLayout, Cell, CellParams, CellWeights, Packing};
+use super::cell::{CellKind, CellWeights, RnnCell};
 use super::layer::Rnn;
-use super::lstm::check_buffers;
 use super::options::{rnn_builder, RnnOptions};
-use super::step::{acts, add, apply, mode, recurrent, vectorized, Acts, Mode, Rows, Scratch};
+use super::step::{
+    acts, add, apply, mode, recurrent, vectorized, Acts, Mode, Rows, Scratch, StepRows,
+};
 use crate::activations::Activation;
 use crate::class::Common;
-use crate::util::known_last_dim;
 
 /// Builder and configuration of a `SimpleRNN` layer (Keras' `layers.SimpleRNN`).
 ///
@@ -62,138 +58,36 @@ rnn_builder!(SimpleRnn);
 /// The `SimpleRNN` layer.
 pub type SimpleRnnLayer = Rnn<SimpleRnnCell>;
 
-/// Keras' `SimpleRNNCell`: the weights of a simple RNN and one step.
-#[derive(Debug)]
-pub struct SimpleRnnCell {
-    config: SimpleRnn,
-    params: CellParams,
-}
+/// The kind of Keras' `SimpleRNNCell`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimpleRnnKind;
 
-impl Layer for SimpleRnnCell {
-    fn class_name(&self) -> &str {
-        "SimpleRNNCell"
-    }
+/// Keras' `SimpleRNNCell`: the weights of a SimpleRNN and one step.
+pub type SimpleRnnCell = RnnCell<SimpleRnnKind>;
 
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    /// `inputs`: the spec of one step, `[batch, features]`.
-    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
-        let input = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("a cell is built for one step's input"))?;
-        let o = &self.config.options;
-        let mut rng = layer_rng(self.config.common.seed);
-        self.params = CellParams::build(
-            o,
-            1,
-            &[o.units],
-            known_last_dim(input)?,
-            ctx,
-            &mut rng,
-            plain_bias(o),
-        )?;
-        self.weights_changed();
-        Ok(())
-    }
-
-    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        let batch = inputs
-            .first()
-            .and_then(|s| s.shape.first().copied())
-            .flatten();
-        Ok(vec![TensorSpec::f32(vec![
-            batch,
-            Some(self.config.options.units),
-        ])])
-    }
-
-    fn call(
-        &self,
-        _inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        Err(Error::invalid(
-            "a cell runs inside its recurrent layer; call the recurrent layer",
-        ))
-    }
-
-    fn params(&self) -> Vec<&Param> {
-        self.params.params()
-    }
-
-    fn params_mut(&mut self) -> Vec<&mut Param> {
-        self.params.params_mut()
-    }
-
-    fn weights_changed(&mut self) {
-        self.params.prepare(
-            self.config.options.units,
-            1,
-            BiasLayout::Input,
-            Packing::Whole,
-        );
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-impl Cell for SimpleRnnCell {
+impl CellKind for SimpleRnnKind {
+    const CELL_CLASS: &'static str = "SimpleRNNCell";
     const LAYER_CLASS: &'static str = "SimpleRNN";
     const CELL_NAME: &'static str = "simple_rnn_cell";
+    const GATES: usize = 1;
+    const STATES: usize = 1;
     type Builder = SimpleRnn;
 
-    fn from_builder(builder: &SimpleRnn) -> Self {
-        SimpleRnnCell {
-            config: builder.clone(),
-            params: CellParams::default(),
-        }
-    }
-
-    fn gates(&self) -> usize {
-        1
-    }
-
-    fn states(&self) -> usize {
-        1
-    }
-
-    fn units(&self) -> usize {
-        self.config.options.units
-    }
-
-    fn input_dim(&self) -> usize {
-        self.params.input_dim()
-    }
-
-    fn weights(&self) -> Result<CellWeights<'_>> {
-        self.params
-            .weights(self.units(), 1, BiasLayout::Input, Packing::Whole)
-    }
-
-    fn scratch(&self, rows: usize) -> Scratch {
-        Scratch::new(rows, self.units(), 0, self.units())
-    }
-
     fn step(
-        &self,
+        config: &SimpleRnn,
         w: &CellWeights<'_>,
-        n: usize,
-        xp: &[f32],
-        xp_off: &[usize],
-        h: &mut [f32],
-        _c: &mut [f32],
+        rows: StepRows<'_>,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let u = self.units();
-        check_buffers(n, u, u, xp, xp_off, h, None, scratch)?;
-        if n == 0 {
-            return Ok(());
-        }
+        let StepRows {
+            n,
+            xp,
+            xp_off,
+            h,
+            c,
+        } = rows;
+        let u = config.options.units;
+        let _ = c;
         let first = w
             .panels
             .first()
@@ -207,7 +101,7 @@ impl Cell for SimpleRnnCell {
             xp_off: &xp_off[..n],
         };
         let a = Acts {
-            activation: self.config.options.activation,
+            activation: config.options.activation,
             recurrent: Activation::Linear,
         };
         let mode = mode(a.activation, a.recurrent, true);

@@ -12,6 +12,23 @@ use tensorweave_kernels::{gemv, math, matmul, Mat, Panels};
 use crate::activations::Activation;
 use crate::util::internal;
 
+/// The rows one step advances: the first `n` rows of `h` (and `c` for the
+/// LSTM); active row `s` reads its input projection (with the input bias) at
+/// `xp[xp_off[s]..][..gates·units]`.
+#[derive(Debug)]
+pub struct StepRows<'a> {
+    /// Number of active rows.
+    pub n: usize,
+    /// Input projections.
+    pub xp: &'a [f32],
+    /// Where each active row's projection starts in `xp`.
+    pub xp_off: &'a [usize],
+    /// Hidden states, `[rows, units]`, updated in place.
+    pub h: &'a mut [f32],
+    /// Cell states (LSTM), `[rows, units]`, updated in place.
+    pub c: &'a mut [f32],
+}
+
 /// Work buffers of a sequence, allocated once per call.
 #[derive(Debug)]
 pub struct Scratch {

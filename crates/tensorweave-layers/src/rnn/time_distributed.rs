@@ -9,17 +9,16 @@
 //! The mask (`[B, T, ...]`) is folded the same way and passed on when the inner
 //! layer takes masks; the output mask is the input mask.
 
-use std::any::Any;
-
 use ndarray::{ArrayD, IxDyn};
 use serde_json::json;
 use tensorweave_core::{
     format_shape, BuildContext, CallContext, Error, IntoArray, IntoLayer, Layer, LayerRef,
-    LayerRegistry, Result, Sublayer, Tensor, TensorSpec, Value,
+    LayerRegistry, MaskCall, Result, Sublayer, Tensor, TensorSpec, Value,
 };
 
 use crate::class::{Common, LayerBuilder, LayerClass};
 use crate::config::prepare_config;
+use tensorweave_core::Inputs;
 
 /// Builder of a `TimeDistributed` wrapper (Keras' `layers.TimeDistributed`).
 ///
@@ -287,12 +286,8 @@ impl Layer for TimeDistributedLayer {
         true
     }
 
-    fn compute_mask(
-        &self,
-        inputs: &[Tensor],
-        masks: &[Option<Tensor>],
-        n_outputs: usize,
-    ) -> Result<Vec<Option<Tensor>>> {
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+        let (inputs, masks, n_outputs) = (call.inputs, call.masks, call.n_outputs);
         let mask = masks.first().cloned().flatten();
         if let (Some(m), Some(x)) = (&mask, inputs.first()) {
             check_mask_shape(m.shape(), x.shape())?;
@@ -300,13 +295,9 @@ impl Layer for TimeDistributedLayer {
         Ok(vec![mask; n_outputs])
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let [x] = inputs else {
+    fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
+        let masks = inputs.masks();
+        let [x] = inputs.values() else {
             return Err(Error::invalid(format!(
                 "expects 1 input array, got {}",
                 inputs.len()
@@ -331,7 +322,7 @@ impl Layer for TimeDistributedLayer {
         };
         let folded = fold_value(x)?;
         let mut outs = inner
-            .call(&[&folded], &[mask.as_ref()], ctx)
+            .call(&Inputs::new(vec![&folded], vec![mask.as_ref()]), ctx)
             .map_err(|e| self.inner_error(e))?;
         if outs.len() != 1 {
             return Err(Error::invalid(format!(
@@ -346,10 +337,6 @@ impl Layer for TimeDistributedLayer {
 
     fn sublayers(&self) -> Vec<Sublayer> {
         vec![Sublayer::nested("layer", self.inner.clone())]
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
