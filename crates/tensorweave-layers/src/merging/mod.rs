@@ -66,6 +66,52 @@ pub trait MergeOp: Debug + Clone + Default + Send + Sync + 'static {
     fn merge(xs: &[ArrayViewD<'_, f32>], masks: &[Option<&ArrayD<bool>>]) -> Result<ArrayD<f32>>;
 }
 
+/// Declares an element-wise merge class: its [`MergeOp`] (`$op`, named
+/// `$class` in Keras, with its consts), and the builder and layer types
+/// (`$builder`, `$layer`) documented with the given doc comments.
+macro_rules! merge_class {
+    (
+        $(#[$doc:meta])*
+        $builder:ident, $layer:ident, $op:ident = $class:literal $(, $konst:ident = $value:expr)*;
+        |$xs:ident, $masks:ident| $body:expr
+    ) => {
+        #[doc = concat!("What `", $class, "` computes.")]
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $op;
+
+        impl $crate::merging::MergeOp for $op {
+            const CLASS_NAME: &'static str = $class;
+            $(const $konst: $crate::merging::merge_const_type!($konst) = $value;)*
+
+            fn merge(
+                $xs: &[ndarray::ArrayViewD<'_, f32>],
+                $masks: &[Option<&ndarray::ArrayD<bool>>],
+            ) -> tensorweave_core::Result<ndarray::ArrayD<f32>> {
+                let _ = &$masks;
+                $body
+            }
+        }
+
+        $(#[$doc])*
+        pub type $builder = $crate::merging::Merge<$op>;
+
+        #[doc = concat!("The `", $class, "` layer.")]
+        pub type $layer = $crate::merging::MergeLayer<$op>;
+    };
+}
+
+/// The type of a [`MergeOp`] const, for [`merge_class!`].
+macro_rules! merge_const_type {
+    (READS_MASKS) => {
+        bool
+    };
+    (EXACT_INPUTS) => {
+        Option<usize>
+    };
+}
+
+pub(crate) use {merge_class, merge_const_type};
+
 /// Builder and configuration of an element-wise merge layer ([`Add`],
 /// [`Subtract`], [`Multiply`], [`Average`], [`Maximum`], [`Minimum`]); it has
 /// no options.

@@ -3,37 +3,24 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use tensorweave_core::{Error, Result};
 
-use super::{expand_mask, Merge, MergeLayer, MergeOp};
+use super::{expand_mask, merge_class};
 use crate::array_ops::{select, zip2};
 
-/// What `Multiply` computes.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MultiplyOp;
-
-impl MergeOp for MultiplyOp {
-    const CLASS_NAME: &'static str = "Multiply";
-    const READS_MASKS: bool = true;
-
-    fn merge(xs: &[ArrayViewD<'_, f32>], masks: &[Option<&ArrayD<bool>>]) -> Result<ArrayD<f32>> {
-        multiply_masked(xs, masks)
-    }
+merge_class! {
+    /// Builder of a `Multiply` layer (Keras' `layers.Multiply`): the product of
+    /// its inputs. Masked entries count as 1; where every input is masked the
+    /// result is 0 (when every input has a mask).
+    ///
+    /// ```
+    /// use tensorweave_layers::prelude::*;
+    /// let a = Input::new([3, 4]).build();
+    /// let b = Input::new([1, 4]).build();
+    /// let y = Multiply::new().call_many(&[&a, &b]).unwrap();
+    /// assert_eq!(y.shape(), &vec![None, Some(3), Some(4)]);
+    /// ```
+    Multiply, MultiplyLayer, MultiplyOp = "Multiply", READS_MASKS = true;
+    |xs, masks| multiply_masked(xs, masks)
 }
-
-/// Builder of a `Multiply` layer (Keras' `layers.Multiply`): the product of
-/// its inputs. Masked entries count as 1; where every input is masked the
-/// result is 0 (when every input has a mask).
-///
-/// ```
-/// use tensorweave_layers::prelude::*;
-/// let a = Input::new([3, 4]).build();
-/// let b = Input::new([1, 4]).build();
-/// let y = Multiply::new().call_many(&[&a, &b]).unwrap();
-/// assert_eq!(y.shape(), &vec![None, Some(3), Some(4)]);
-/// ```
-pub type Multiply = Merge<MultiplyOp>;
-
-/// The `Multiply` layer.
-pub type MultiplyLayer = MergeLayer<MultiplyOp>;
 
 /// `Multiply._merge_function`: masked entries become 1; when every input has a
 /// mask, entries masked in every input become 0.

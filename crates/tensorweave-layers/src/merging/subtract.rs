@@ -1,21 +1,24 @@
 //! `Subtract` (Keras' `layers.Subtract`).
 
-use ndarray::{ArrayD, ArrayViewD};
-use tensorweave_core::{Error, Result};
+use tensorweave_core::Error;
 
-use super::{Merge, MergeLayer, MergeOp};
+use super::merge_class;
 use crate::array_ops::zip2;
 
-/// What `Subtract` computes.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SubtractOp;
-
-impl MergeOp for SubtractOp {
-    const CLASS_NAME: &'static str = "Subtract";
-    const EXACT_INPUTS: Option<usize> = Some(2);
-
-    fn merge(xs: &[ArrayViewD<'_, f32>], masks: &[Option<&ArrayD<bool>>]) -> Result<ArrayD<f32>> {
-        let _ = masks;
+merge_class! {
+    /// Builder of a `Subtract` layer (Keras' `layers.Subtract`): the first of
+    /// exactly two inputs minus the second.
+    ///
+    /// ```
+    /// use tensorweave_layers::prelude::*;
+    /// let a = Input::new([4]).build();
+    /// let b = Input::new([4]).build();
+    /// let y = Subtract::new().call_many(&[&a, &b]).unwrap();
+    /// assert_eq!(y.shape(), &vec![None, Some(4)]);
+    /// assert!(Subtract::new().call_many(&[&a, &b, &a]).is_err());
+    /// ```
+    Subtract, SubtractLayer, SubtractOp = "Subtract", EXACT_INPUTS = Some(2);
+    |xs, masks| {
         match xs {
             [a, b] => zip2(a.view(), b.view(), |x, y| x - y),
             _ => Err(Error::invalid(format!(
@@ -25,19 +28,3 @@ impl MergeOp for SubtractOp {
         }
     }
 }
-
-/// Builder of a `Subtract` layer (Keras' `layers.Subtract`): the first of
-/// exactly two inputs minus the second.
-///
-/// ```
-/// use tensorweave_layers::prelude::*;
-/// let a = Input::new([4]).build();
-/// let b = Input::new([4]).build();
-/// let y = Subtract::new().call_many(&[&a, &b]).unwrap();
-/// assert_eq!(y.shape(), &vec![None, Some(4)]);
-/// assert!(Subtract::new().call_many(&[&a, &b, &a]).is_err());
-/// ```
-pub type Subtract = Merge<SubtractOp>;
-
-/// The `Subtract` layer.
-pub type SubtractLayer = MergeLayer<SubtractOp>;

@@ -1,17 +1,26 @@
 //! `GlobalAveragePooling1D`: the mean over all (unmasked) steps.
 
-use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
+use ndarray::{ArrayView2, ArrayView3, Axis};
 
-use super::{GlobalPooling1D, GlobalPooling1DLayer, GlobalReduction};
+use super::pooling_class;
 
-/// The mean over the steps; with a mask, over the unmasked steps.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GlobalAverage;
-
-impl GlobalReduction for GlobalAverage {
-    const CLASS_NAME: &'static str = "GlobalAveragePooling1D";
-    const USES_MASK: bool = true;
-
+pooling_class! {
+    /// Builder and configuration of a `GlobalAveragePooling1D` layer (Keras'
+    /// `layers.GlobalAveragePooling1D`): the mean over all steps.
+    ///
+    /// With a mask it is Keras 3's `sum(where(mask, x, 0)) / sum(mask)` over the
+    /// steps: the mean of the unmasked steps, and NaN for a sequence whose steps
+    /// are all masked (0 / 0, as in Keras). The output has no mask.
+    ///
+    /// ```
+    /// use tensorweave_layers::prelude::*;
+    /// let x = Input::new([None, Some(4)]).build();
+    /// let y = GlobalAveragePooling1D::new().keepdims(true).call(&x).unwrap();
+    /// assert_eq!(y.shape(), &vec![None, Some(1), Some(4)]);
+    /// ```
+    GlobalAveragePooling1D = GlobalPooling1D, GlobalAveragePooling1DLayer = GlobalPooling1DLayer,
+    GlobalAverage: GlobalReduction = "GlobalAveragePooling1D", USES_MASK = true;
+    /// The mean over the steps; with a mask, over the unmasked steps.
     fn reduce(x: ArrayView3<'_, f32>, mask: Option<ArrayView2<'_, f32>>) -> Array2<f32> {
         match mask {
             None => x.sum_axis(Axis(1)) / x.len_of(Axis(1)) as f32,
@@ -26,21 +35,3 @@ impl GlobalReduction for GlobalAverage {
         }
     }
 }
-
-/// Builder and configuration of a `GlobalAveragePooling1D` layer (Keras'
-/// `layers.GlobalAveragePooling1D`): the mean over all steps.
-///
-/// With a mask it is Keras 3's `sum(where(mask, x, 0)) / sum(mask)` over the
-/// steps: the mean of the unmasked steps, and NaN for a sequence whose steps
-/// are all masked (0 / 0, as in Keras). The output has no mask.
-///
-/// ```
-/// use tensorweave_layers::prelude::*;
-/// let x = Input::new([None, Some(4)]).build();
-/// let y = GlobalAveragePooling1D::new().keepdims(true).call(&x).unwrap();
-/// assert_eq!(y.shape(), &vec![None, Some(1), Some(4)]);
-/// ```
-pub type GlobalAveragePooling1D = GlobalPooling1D<GlobalAverage>;
-
-/// The `GlobalAveragePooling1D` layer.
-pub type GlobalAveragePooling1DLayer = GlobalPooling1DLayer<GlobalAverage>;

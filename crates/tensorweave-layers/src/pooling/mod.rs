@@ -60,6 +60,38 @@ pub trait GlobalReduction: Debug + Clone + Default + Send + Sync + 'static {
     fn reduce(x: ArrayView3<'_, f32>, mask: Option<ArrayView2<'_, f32>>) -> Array2<f32>;
 }
 
+/// Declares a pooling class: its reduction kind `$kind` implementing
+/// `$trait` (named `$class` in Keras, with its consts), and the builder and
+/// layer types (`$builder` over `$generic`, `$layer` over `$generic_layer`).
+macro_rules! pooling_class {
+    (
+        $(#[$doc:meta])*
+        $builder:ident = $generic:ident, $layer:ident = $generic_layer:ident,
+        $kind:ident: $trait:ident = $class:literal $(, $konst:ident = $value:expr)*;
+        $(#[$kind_doc:meta])*
+        fn reduce($($arg:ident: $ty:ty),*) -> Array2<f32> $body:block
+    ) => {
+        $(#[$kind_doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $kind;
+
+        impl $crate::pooling::$trait for $kind {
+            const CLASS_NAME: &'static str = $class;
+            $(const $konst: bool = $value;)*
+
+            fn reduce($($arg: $ty),*) -> ndarray::Array2<f32> $body
+        }
+
+        $(#[$doc])*
+        pub type $builder = $crate::pooling::$generic<$kind>;
+
+        #[doc = concat!("The `", $class, "` layer.")]
+        pub type $layer = $crate::pooling::$generic_layer<$kind>;
+    };
+}
+
+pub(crate) use pooling_class;
+
 /// The maximum over axis 1, NaN if any value is NaN (TensorFlow's `max_pool`
 /// and `reduce_max` propagate NaN; `f32::max` would drop it).
 pub(crate) fn max_over_steps(x: ArrayView3<'_, f32>) -> Array2<f32> {
