@@ -224,14 +224,16 @@ impl Writer<'_> {
                 Value::Null,
             )
         } else {
-            let (module, registered) = match self.registry.identity(&class, false) {
+            let identity = self.registry.identity(&class, false);
+            let (module, registered) = match identity.clone() {
                 Some(ClassIdentity::Builtin) => (Value::from("keras.layers"), Value::Null),
                 Some(ClassIdentity::User { registered_name }) => {
                     (Value::Null, Value::from(registered_name))
                 }
                 _ => return Err(unregistered(layer)),
             };
-            let mut config = self.layer_config(layer.name(), guard.config());
+            let user = matches!(identity, Some(ClassIdentity::User { .. }));
+            let mut config = self.layer_config(layer.name(), guard.config(), user);
             if let Value::Object(map) = &mut config {
                 for sub in guard.sublayers() {
                     if let Some(key) = sub.config_key {
@@ -250,17 +252,24 @@ impl Writer<'_> {
     }
 
     /// A layer's config as Keras orders it (`name`, `trainable`, `dtype`, then
-    /// the layer's keys).
-    fn layer_config(&self, name: &str, config: Value) -> Value {
+    /// the layer's keys). `trainable` is written when the layer's
+    /// configuration has it (a few Keras classes, such as `SpatialDropout1D`,
+    /// refuse it), and always for user layers (Keras' base `get_config`).
+    fn layer_config(&self, name: &str, config: Value, user: bool) -> Value {
         let Value::Object(mut rest) = config else {
             return config;
         };
         let mut out = Map::new();
         out.insert("name".into(), name.into());
-        out.insert(
-            "trainable".into(),
-            rest.remove("trainable").unwrap_or(Value::Bool(true)),
-        );
+        match rest.remove("trainable") {
+            Some(t) => {
+                out.insert("trainable".into(), t);
+            }
+            None if user => {
+                out.insert("trainable".into(), Value::Bool(true));
+            }
+            None => {}
+        }
         out.insert("dtype".into(), float32_policy());
         rest.remove("name");
         rest.remove("dtype");

@@ -425,7 +425,7 @@ impl Layer for BidirectionalLayer {
     }
 
     fn config(&self) -> Json {
-        json!({ "merge_mode": self.merge_mode })
+        json!({ "trainable": true, "merge_mode": self.merge_mode })
     }
 
     fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
