@@ -52,6 +52,7 @@ registry::builtin_classes! {
         core_layers::MaskingLayer,
         activation_layers::ActivationLayerImpl,
         regularization::DropoutLayer,
+        regularization::SpatialDropout1DLayer,
         convolutional::Conv1DLayer,
         pooling::MaxPooling1DLayer,
         pooling::AveragePooling1DLayer,
