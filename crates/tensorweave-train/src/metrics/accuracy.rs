@@ -7,7 +7,7 @@ use tensorweave_core::Result;
 
 use super::mean::{masked_weights, Mean};
 use super::Metric;
-use crate::array::{apply_change, broadcast_shape, broadcast_to, squeeze_or_expand};
+use crate::array::{apply_change, broadcast_both, squeeze_or_expand};
 use crate::losses::{Loss, Prediction};
 use crate::util::{input_err, shape_str};
 
@@ -26,15 +26,7 @@ pub(crate) enum SampleFn {
 
 /// Element-wise `a == b` (with broadcasting) as 1.0/0.0.
 fn equal(a: &ArrayD<f32>, b: &ArrayD<f32>, what: &str) -> Result<ArrayD<f32>> {
-    let shape = broadcast_shape(a.shape(), b.shape()).ok_or_else(|| {
-        input_err(format!(
-            "{what}: shapes {} and {} do not broadcast",
-            shape_str(a.shape()),
-            shape_str(b.shape())
-        ))
-    })?;
-    let a = broadcast_to(a.view(), &shape, what)?;
-    let b = broadcast_to(b.view(), &shape, what)?;
+    let (a, b) = broadcast_both(a.view(), b.view(), what)?;
     Ok(Zip::from(&a)
         .and(&b)
         .map_collect(|&x, &y| if x == y { 1.0 } else { 0.0 }))
