@@ -61,7 +61,10 @@ pub(crate) fn broadcast_both<A: Clone, B: Clone>(
             shape_str(b.shape())
         ))
     })?;
-    Ok((broadcast_to(a, &shape, what)?, broadcast_to(b, &shape, what)?))
+    Ok((
+        broadcast_to(a, &shape, what)?,
+        broadcast_to(b, &shape, what)?,
+    ))
 }
 
 /// Element-wise `a * b` with broadcasting; the error names `what`.

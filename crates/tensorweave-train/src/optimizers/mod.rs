@@ -19,6 +19,7 @@ mod adagrad;
 mod adam;
 mod base;
 mod clip;
+mod macros;
 mod nadam;
 mod rmsprop;
 pub mod schedules;
