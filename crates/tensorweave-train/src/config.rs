@@ -250,6 +250,24 @@ impl OptionValue for bool {
     }
 }
 
+impl OptionValue for i64 {
+    fn read(c: &mut ConfigReader<'_>, key: &str, default: Self) -> Result<Self> {
+        c.i64_or(key, default)
+    }
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl OptionValue for Option<i64> {
+    fn read(c: &mut ConfigReader<'_>, key: &str, default: Self) -> Result<Self> {
+        Ok(c.opt_i64(key)?.or(default))
+    }
+    fn to_json(&self) -> Value {
+        self.map(Value::from).unwrap_or(Value::Null)
+    }
+}
+
 /// A serialized Keras object: `{"module", "class_name", "config", "registered_name": null}`.
 pub(crate) fn serialized(module: &str, class_name: &str, config: Map<String, Value>) -> Value {
     let mut m = Map::new();
