@@ -3,7 +3,7 @@
 //! interpolation (trapezoids for ROC; Davis & Goadrich's interpolation for PR) or minoring /
 //! majoring Riemann sums. The output's mask is ignored, as in Keras.
 
-use tensorweave_core::Result;
+use tensorweave_core::{Error, Result};
 
 use super::confusion::{evenly_distributed, Confusion};
 use super::{Batch, State};
@@ -113,23 +113,16 @@ impl Auc {
         let curve = match c.opt_str("curve")?.as_deref() {
             None | Some("ROC") | Some("roc") => Curve::Roc,
             Some("PR") | Some("pr") => Curve::Pr,
-            Some(other) => {
-                return Err(config_err(format!(
-                    "{}: curve {} is not supported; use ROC or PR",
-                    c.what(),
-                    quote(other)
-                )))
-            }
+            Some(other) => return Err(unsupported_choice(c, "curve", other, "ROC or PR")),
         };
         let summation = match c.opt_str("summation_method")?.as_deref() {
             None | Some("interpolation") | Some("Interpolation") => Summation::Interpolation,
             Some("minoring") | Some("Minoring") => Summation::Minoring,
             Some("majoring") | Some("Majoring") => Summation::Majoring,
-            Some(other) => return Err(config_err(format!(
-                "{}: summation_method {} is not supported; use interpolation, minoring or majoring",
-                c.what(),
-                quote(other)
-            ))),
+            Some(other) => {
+                let choices = "interpolation, minoring or majoring";
+                return Err(unsupported_choice(c, "summation_method", other, choices));
+            }
         };
         self = self
             .curve(curve)
@@ -186,6 +179,15 @@ impl Default for Auc {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// An error for an option value that is not one of `choices`.
+fn unsupported_choice(c: &ConfigReader<'_>, key: &str, value: &str, choices: &str) -> Error {
+    config_err(format!(
+        "{}: {key} {} is not supported; use {choices}",
+        c.what(),
+        quote(value)
+    ))
 }
 
 /// `[-eps, 1/(n-1), …, (n-2)/(n-1), 1 + eps]` as Keras builds them (float64, then float32).
