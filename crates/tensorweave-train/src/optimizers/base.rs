@@ -165,6 +165,14 @@ pub(crate) struct Class {
     pub required_weight_decay: Option<f64>,
 }
 
+/// A built-in optimizer type (written by [`optimizer!`](super::macros::optimizer)).
+pub(crate) trait Builtin: Optimizer + Sized + 'static {
+    /// Its Keras class.
+    const CLASS: Class;
+    /// Reads it from its Keras config.
+    fn from_reader(c: &mut ConfigReader<'_>) -> Result<Self>;
+}
+
 /// An optimizer's own options as read from and written to a Keras config (written by
 /// [`optimizer_options!`](super::macros::optimizer_options)).
 pub(crate) trait Options: Sized {

@@ -56,7 +56,7 @@ macro_rules! optimizer {
         $crate::optimizers::macros::optimizer!(@options $options $fields);
     };
     (@type $t:ident, $class:literal, $auto_name:literal, $lr:literal, [$($wd:literal)?]) => {
-        impl $t {
+        impl $crate::optimizers::base::Builtin for $t {
             const CLASS: $crate::optimizers::base::Class = $crate::optimizers::base::Class {
                 name: $class,
                 auto_name: $auto_name,
@@ -64,6 +64,19 @@ macro_rules! optimizer {
                 required_weight_decay: $crate::optimizers::macros::optimizer!(@opt $($wd)?),
             };
 
+            fn from_reader(
+                c: &mut $crate::config::ConfigReader<'_>,
+            ) -> tensorweave_core::Result<Self> {
+                Ok($t {
+                    engine: $crate::optimizers::base::Engine::from_reader(
+                        <Self as $crate::optimizers::base::Builtin>::CLASS,
+                        c,
+                    )?,
+                })
+            }
+        }
+
+        impl $t {
             #[doc = concat!(
                 "`", $class, "` with this learning rate (Keras' default, used by [`Default`], is ",
                 stringify!($lr), ")", $(", weight decay ", stringify!($wd),)?
@@ -72,19 +85,11 @@ macro_rules! optimizer {
             pub fn new(learning_rate: f64) -> Self {
                 $t {
                     engine: $crate::optimizers::base::Engine::new(
-                        Self::CLASS,
+                        <Self as $crate::optimizers::base::Builtin>::CLASS,
                         learning_rate,
                         Default::default(),
                     ),
                 }
-            }
-
-            pub(crate) fn from_reader(
-                c: &mut $crate::config::ConfigReader<'_>,
-            ) -> tensorweave_core::Result<Self> {
-                Ok($t {
-                    engine: $crate::optimizers::base::Engine::from_reader(Self::CLASS, c)?,
-                })
             }
 
             /// Renames the optimizer (the prefix of its variables' paths).
@@ -103,7 +108,7 @@ macro_rules! optimizer {
 
         impl Default for $t {
             fn default() -> Self {
-                Self::new(Self::CLASS.learning_rate)
+                Self::new(<Self as $crate::optimizers::base::Builtin>::CLASS.learning_rate)
             }
         }
 
