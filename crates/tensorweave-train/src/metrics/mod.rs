@@ -59,7 +59,7 @@ pub(crate) struct Batch<'a> {
 }
 
 /// What each built-in metric type implements; its [`Metric`] implementation comes from it
-/// ([`impl_metric!`]).
+/// (`impl_metric!`).
 pub(crate) trait State {
     /// The name Keras logs it under.
     fn name(&self) -> &str;

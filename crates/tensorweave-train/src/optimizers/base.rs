@@ -174,7 +174,7 @@ pub(crate) trait Builtin: Optimizer + Sized + 'static {
 }
 
 /// An optimizer's own options as read from and written to a Keras config (written by
-/// [`optimizer_options!`](super::macros::optimizer_options)).
+/// [`optimizer!`](super::macros::optimizer)).
 pub(crate) trait Options: Sized {
     /// Reads the options; absent ones get Keras' defaults.
     fn read(c: &mut ConfigReader<'_>) -> Result<Self>;
@@ -225,7 +225,7 @@ pub(crate) trait Rule: Options + std::fmt::Debug + Send + Clone {
 /// `BaseOptimizer`, the step counter, the slots and extra variables, and Keras' variable order.
 #[derive(Debug, Clone)]
 pub(crate) struct Engine<R: Rule> {
-    pub class: Class,
+    class: Class,
     pub hyper: Hyper,
     pub rule: R,
     iterations: i64,
