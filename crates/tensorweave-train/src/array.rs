@@ -47,21 +47,33 @@ pub(crate) fn broadcast_to<T: Clone>(
     }
 }
 
+/// `a` and `b` broadcast against each other under NumPy's rules (copied), or an error naming
+/// `what` and both shapes.
+pub(crate) fn broadcast_both<A: Clone, B: Clone>(
+    a: ArrayViewD<'_, A>,
+    b: ArrayViewD<'_, B>,
+    what: &str,
+) -> Result<(ArrayD<A>, ArrayD<B>)> {
+    let shape = broadcast_shape(a.shape(), b.shape()).ok_or_else(|| {
+        input_err(format!(
+            "{what}: incompatible shapes {} and {} (Keras fails here too: 'Incompatible shapes'); give arrays whose shapes broadcast",
+            shape_str(a.shape()),
+            shape_str(b.shape())
+        ))
+    })?;
+    Ok((
+        broadcast_to(a, &shape, what)?,
+        broadcast_to(b, &shape, what)?,
+    ))
+}
+
 /// Element-wise `a * b` with broadcasting; the error names `what`.
 pub(crate) fn mul_broadcast(
     a: ArrayViewD<'_, f32>,
     b: ArrayViewD<'_, f32>,
     what: &str,
 ) -> Result<ArrayD<f32>> {
-    let shape = broadcast_shape(a.shape(), b.shape()).ok_or_else(|| {
-        input_err(format!(
-            "{what}: incompatible shapes {} and {} (Keras fails here too: 'Incompatible shapes'); give weights that broadcast against the per-entry losses",
-            shape_str(a.shape()),
-            shape_str(b.shape())
-        ))
-    })?;
-    let a = broadcast_to(a, &shape, what)?;
-    let b = broadcast_to(b, &shape, what)?;
+    let (a, b) = broadcast_both(a, b, what)?;
     Ok(a * b)
 }
 

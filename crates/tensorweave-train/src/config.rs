@@ -224,6 +224,50 @@ impl<'a> ConfigReader<'a> {
     }
 }
 
+/// The type of a Keras config option: how it is read (with its default) and written back.
+pub(crate) trait OptionValue: Sized {
+    /// Reads `key`, `default` when it is absent or null.
+    fn read(c: &mut ConfigReader<'_>, key: &str, default: Self) -> Result<Self>;
+    /// The value as Keras writes it in `get_config`.
+    fn to_json(&self) -> Value;
+}
+
+impl OptionValue for f64 {
+    fn read(c: &mut ConfigReader<'_>, key: &str, default: Self) -> Result<Self> {
+        c.f64_or(key, default)
+    }
+    fn to_json(&self) -> Value {
+        num(*self)
+    }
+}
+
+impl OptionValue for bool {
+    fn read(c: &mut ConfigReader<'_>, key: &str, default: Self) -> Result<Self> {
+        c.bool_or(key, default)
+    }
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl OptionValue for i64 {
+    fn read(c: &mut ConfigReader<'_>, key: &str, default: Self) -> Result<Self> {
+        c.i64_or(key, default)
+    }
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl OptionValue for Option<i64> {
+    fn read(c: &mut ConfigReader<'_>, key: &str, default: Self) -> Result<Self> {
+        Ok(c.opt_i64(key)?.or(default))
+    }
+    fn to_json(&self) -> Value {
+        self.map(Value::from).unwrap_or(Value::Null)
+    }
+}
+
 /// A serialized Keras object: `{"module", "class_name", "config", "registered_name": null}`.
 pub(crate) fn serialized(module: &str, class_name: &str, config: Map<String, Value>) -> Value {
     let mut m = Map::new();

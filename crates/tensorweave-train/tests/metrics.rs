@@ -7,86 +7,57 @@
 
 mod common;
 
-use common::{assert_close_scalar, bool_tensor, fixture, opt_tensor, tensor};
-use serde_json::Value;
+use common::{assert_close_scalar, bool_tensor, check_cases, dims, fixture, opt_tensor, tensor};
 use tensorweave_train::{metric_from_config, Mean};
-
-fn shape(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect()
-}
 
 #[test]
 fn metrics_match_keras_after_every_update() {
-    let fx = fixture("metrics.json");
-    let cases = fx["cases"].as_array().unwrap();
-    assert!(cases.len() >= 30);
-    let mut failures = Vec::new();
-    for case in cases {
+    check_cases("metrics.json", 30, |case| {
         let id = case["id"].as_str().unwrap();
-        let r = std::panic::catch_unwind(|| {
-            let mut m = metric_from_config(
-                &case["metric"],
-                &shape(&case["y_true_shape"]),
-                &shape(&case["y_pred_shape"]),
-            )
-            .unwrap_or_else(|e| panic!("{id}: {e}"));
-            assert_eq!(m.name(), case["name"].as_str().unwrap(), "{id}: name");
-            for (i, u) in case["updates"].as_array().unwrap().iter().enumerate() {
-                if u["reset_before"].as_bool().unwrap() {
-                    m.reset();
-                }
-                let yt = tensor(&u["y_true"]);
-                let yp = tensor(&u["y_pred"]);
-                let sw = opt_tensor(&u["sample_weight"]);
-                let mask = if u["mask"].is_null() {
-                    None
-                } else {
-                    Some(bool_tensor(&u["mask"]))
-                };
-                let res = m.update(
-                    yt.view(),
-                    yp.view(),
-                    sw.as_ref().map(|s| s.view()),
-                    mask.as_ref().map(|s| s.view()),
-                );
-                if !u["error"].is_null() {
-                    assert!(
-                        res.is_err(),
-                        "{id}: update {i}: Keras fails ({}), we accepted it",
-                        u["error"]
-                    );
-                    continue;
-                }
-                res.unwrap_or_else(|e| panic!("{id}: update {i}: {e}"));
-                let want = u["result"].as_f64().unwrap() as f32;
-                assert_close_scalar(
-                    &format!("{id}: result after update {i}"),
-                    m.result(),
-                    want,
-                    1e-7,
-                    1e-6,
-                );
+        let mut m = metric_from_config(
+            &case["metric"],
+            &dims(&case["y_true_shape"]),
+            &dims(&case["y_pred_shape"]),
+        )
+        .unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(m.name(), case["name"].as_str().unwrap(), "{id}: name");
+        for (i, u) in case["updates"].as_array().unwrap().iter().enumerate() {
+            if u["reset_before"].as_bool().unwrap() {
+                m.reset();
             }
-        });
-        if let Err(e) = r {
-            failures.push(
-                e.downcast_ref::<String>()
-                    .cloned()
-                    .unwrap_or_else(|| format!("{id}: panic")),
+            let yt = tensor(&u["y_true"]);
+            let yp = tensor(&u["y_pred"]);
+            let sw = opt_tensor(&u["sample_weight"]);
+            let mask = if u["mask"].is_null() {
+                None
+            } else {
+                Some(bool_tensor(&u["mask"]))
+            };
+            let res = m.update(
+                yt.view(),
+                yp.view(),
+                sw.as_ref().map(|s| s.view()),
+                mask.as_ref().map(|s| s.view()),
+            );
+            if !u["error"].is_null() {
+                assert!(
+                    res.is_err(),
+                    "{id}: update {i}: Keras fails ({}), we accepted it",
+                    u["error"]
+                );
+                continue;
+            }
+            res.unwrap_or_else(|e| panic!("{id}: update {i}: {e}"));
+            let want = u["result"].as_f64().unwrap() as f32;
+            assert_close_scalar(
+                &format!("{id}: result after update {i}"),
+                m.result(),
+                want,
+                1e-7,
+                1e-6,
             );
         }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} metric cases differ from Keras:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    });
 }
 
 #[test]

@@ -9,61 +9,31 @@
 
 mod common;
 
-use common::{assert_close, assert_close_scalar, fixture, max_rel, tensor};
-use ndarray::{Array2, ArrayD};
+use common::{
+    apply, assert_close, assert_close_scalar, case, check_cases, dims, fixture, gradient, max_rel,
+    tensor, variables,
+};
 use serde_json::Value;
-use tensorweave_train::{optimizer_from_config, Gradient, Var, VariableValue};
+use tensorweave_train::{optimizer_from_config, Gradient, VariableValue};
 
 const ABS: f32 = 1e-6;
 const REL: f32 = 1e-5;
 
-fn gradient(v: &Value, densify: bool) -> Option<Gradient> {
-    if v.is_null() {
-        return None;
-    }
-    if let Some(d) = v.get("dense") {
-        return Some(Gradient::Dense(tensor(d)));
-    }
-    let rows = &v["rows"];
-    let indices: Vec<usize> = rows["indices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_u64().unwrap() as usize)
-        .collect();
-    let values = tensor(&rows["values"])
-        .into_dimensionality::<ndarray::Ix2>()
-        .unwrap();
-    let shape: Vec<usize> = rows["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_u64().unwrap() as usize)
-        .collect();
-    let g = Gradient::rows(indices, Array2::from(values), shape).unwrap();
-    if densify {
-        Some(Gradient::Dense(g.to_dense().unwrap()))
+/// A fixture gradient, densified (duplicates summed) if `densify`.
+fn fixture_gradient(v: &Value, densify: bool) -> Option<Gradient> {
+    let g = gradient(v)?;
+    Some(if densify {
+        Gradient::Dense(g.to_dense().unwrap())
     } else {
-        Some(g)
-    }
+        g
+    })
 }
 
 /// Runs a fixture case; returns the largest relative deviation from Keras seen on the weights.
 fn run_case(case: &Value, densify_rows: bool) -> Result<f32, String> {
     let id = case["id"].as_str().unwrap();
     let mut opt = optimizer_from_config(&case["config"]).map_err(|e| format!("{id}: {e}"))?;
-    let paths: Vec<String> = case["variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["path"].as_str().unwrap().to_string())
-        .collect();
-    let mut values: Vec<ArrayD<f32>> = case["variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| tensor(&v["value"]))
-        .collect();
+    let (paths, mut values) = variables(case);
     let mut worst = 0.0f32;
     for (s, step) in case["steps"].as_array().unwrap().iter().enumerate() {
         let lr = step["learning_rate"].as_f64().unwrap() as f32;
@@ -78,19 +48,9 @@ fn run_case(case: &Value, densify_rows: bool) -> Result<f32, String> {
             .as_array()
             .unwrap()
             .iter()
-            .map(|g| gradient(g, densify_rows))
+            .map(|g| fixture_gradient(g, densify_rows))
             .collect();
-        let mut vars: Vec<Var<'_>> = paths
-            .iter()
-            .zip(values.iter_mut())
-            .zip(grads.iter())
-            .map(|((p, v), g)| Var {
-                path: p,
-                value: v,
-                gradient: g.as_ref(),
-            })
-            .collect();
-        opt.apply(&mut vars)
+        apply(opt.as_mut(), &paths, &mut values, &grads)
             .map_err(|e| format!("{id}: step {s}: {e}"))?;
         for (i, want) in step["weights_after"].as_array().unwrap().iter().enumerate() {
             let want = tensor(want);
@@ -138,13 +98,7 @@ fn run_case(case: &Value, densify_rows: bool) -> Result<f32, String> {
             "{id}: dtype of {}",
             g.path
         );
-        let shape: Vec<usize> = w["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d.as_u64().unwrap() as usize)
-            .collect();
-        assert_eq!(g.shape(), shape, "{id}: shape of {}", g.path);
+        assert_eq!(g.shape(), dims(&w["shape"]), "{id}: shape of {}", g.path);
         match &g.value {
             VariableValue::Int64(n) => {
                 assert_eq!(*n, w["value"].as_i64().unwrap(), "{id}: {}", g.path)
@@ -161,26 +115,13 @@ fn run_case(case: &Value, densify_rows: bool) -> Result<f32, String> {
 
 #[test]
 fn optimizers_match_keras_step_by_step() {
-    let fx = fixture("optimizers.json");
-    let cases = fx["cases"].as_array().unwrap();
-    assert!(cases.len() >= 20);
-    let mut failures = Vec::new();
-    for case in cases {
-        match run_case(case, false) {
-            Ok(worst) => println!(
-                "{:40} max rel diff {worst:.2e}",
-                case["id"].as_str().unwrap()
-            ),
-            Err(e) => failures.push(e),
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ from Keras:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    check_cases("optimizers.json", 20, |case| match run_case(case, false) {
+        Ok(worst) => println!(
+            "{:40} max rel diff {worst:.2e}",
+            case["id"].as_str().unwrap()
+        ),
+        Err(e) => panic!("{e}"),
+    });
 }
 
 /// The fixture can tell the IndexedSlices rule from the dense one: summing the occurrences
@@ -196,12 +137,7 @@ fn densified_row_gradients_do_not_match_keras() {
         "sgd_nesterov_clipvalue",
         "adam_amsgrad_clipnorm",
     ] {
-        let case = fx["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap();
+        let case = case(&fx, id);
         let out = std::panic::catch_unwind(|| run_case(case, true));
         let matched = matches!(out, Ok(Ok(_)));
         assert!(

@@ -6,16 +6,14 @@
 
 mod common;
 
-use common::{assert_close, assert_close_scalar, fixture, tensor};
+use common::{assert_close, assert_close_scalar, cases, fixture, tensor};
 use tensorweave_train::optimizers::Schedule;
 use tensorweave_train::Regularizer;
 
 #[test]
 fn regularizers_match_keras_penalty_and_gradient() {
     let fx = fixture("regularizers.json");
-    let cases = fx["cases"].as_array().unwrap();
-    assert!(cases.len() >= 9);
-    for c in cases {
+    for c in cases(&fx, 9) {
         let r = Regularizer::from_config(&c["identifier"]).unwrap();
         assert_eq!(r.config(), c["config"], "config of {}", c["identifier"]);
         let x = tensor(&c["x"]);
@@ -40,9 +38,7 @@ fn regularizers_match_keras_penalty_and_gradient() {
 #[test]
 fn schedules_match_keras_at_every_step() {
     let fx = fixture("schedules.json");
-    let cases = fx["cases"].as_array().unwrap();
-    assert!(cases.len() >= 10);
-    for c in cases {
+    for c in cases(&fx, 10) {
         let s = Schedule::from_config(&c["config"]).unwrap();
         assert_eq!(s.config(), c["config"]);
         let class = c["config"]["class_name"].as_str().unwrap();

@@ -1,13 +1,13 @@
 //! Categorical, sparse categorical and binary cross-entropy, computed as TensorFlow's kernels
 //! compute them (and with TensorFlow's registered gradients).
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, Axis, IxDyn, Zip};
-use serde_json::{Map, Value};
+use ndarray::{ArrayD, ArrayView1, ArrayViewMut1, Axis, IxDyn, Zip};
 use tensorweave_core::Result;
 
-use super::{align, loss_common, Loss, LossBase, PerEntry, Prediction, Reduction, Wrt};
+use super::macros::loss;
+use super::{per_lane, Aligned, Call, PerEntry, Wrt};
 use crate::array::resolve_axis;
-use crate::config::{num, ConfigReader};
+use crate::config::ConfigReader;
 use crate::util::{f32_of, input_err, shape_str, sum_f32, EPSILON};
 
 /// The clip bounds of the probability paths: `[epsilon, 1 - epsilon]` in float32.
@@ -51,87 +51,30 @@ fn softmax_xent_lane(
     loss
 }
 
-/// Categorical cross-entropy (`keras.losses.CategoricalCrossentropy`).
-#[derive(Debug, Clone)]
-pub struct CategoricalCrossentropy {
-    base: LossBase,
-    from_logits: bool,
-    label_smoothing: f64,
-    axis: i64,
-}
+loss! {
+    /// Categorical cross-entropy (`keras.losses.CategoricalCrossentropy`).
+    pub struct CategoricalCrossentropy("CategoricalCrossentropy", "categorical_crossentropy");
 
-impl CategoricalCrossentropy {
-    /// With Keras' defaults: on probabilities, no label smoothing, classes on the last axis.
-    pub fn new() -> Self {
-        Self::with_base(LossBase::new("categorical_crossentropy"))
-    }
+    /// Binary cross-entropy (`keras.losses.BinaryCrossentropy`), averaged over `axis`.
+    pub struct BinaryCrossentropy("BinaryCrossentropy", "binary_crossentropy");
 
-    pub(crate) fn with_base(base: LossBase) -> Self {
-        CategoricalCrossentropy {
-            base,
-            from_logits: false,
-            label_smoothing: 0.0,
-            axis: -1,
-        }
-    }
-
-    /// Whether the output is logits (cached logits of a softmax output are used regardless).
-    pub fn from_logits(mut self, from_logits: bool) -> Self {
-        self.from_logits = from_logits;
-        self
-    }
-
-    /// Label smoothing: targets become `t·(1 - s) + s / classes` (classes = the LAST axis'
-    /// size, as in Keras, even when `axis` is another).
-    pub fn label_smoothing(mut self, label_smoothing: f64) -> Self {
-        self.label_smoothing = label_smoothing;
-        self
-    }
-
-    /// The class axis (default -1).
-    pub fn axis(mut self, axis: i64) -> Self {
-        self.axis = axis;
-        self
-    }
-
-    pub(crate) fn from_reader(c: &mut ConfigReader<'_>) -> Result<Self> {
-        let mut l = Self::new();
-        l.base.read(c)?;
-        l.from_logits = c.bool_or("from_logits", false)?;
-        l.label_smoothing = c.f64_or("label_smoothing", 0.0)?;
-        l.axis = c.i64_or("axis", -1)?;
-        Ok(l)
+    options {
+        /// Whether the output is logits (the cached logits of a softmax or sigmoid output are
+        /// used regardless).
+        from_logits: bool = false,
+        /// Label smoothing `s`: categorical targets become `t·(1 - s) + s / classes` (classes =
+        /// the LAST axis' size, as in Keras, even when `axis` is another), binary ones
+        /// `t·(1 - s) + s/2`.
+        label_smoothing: f64 = 0.0,
+        /// The class axis (categorical) or the axis the element losses are averaged over
+        /// (binary); default -1.
+        axis: i64 = -1,
     }
 }
 
-impl Default for CategoricalCrossentropy {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-loss_common!(CategoricalCrossentropy);
-
-impl Loss for CategoricalCrossentropy {
-    fn name(&self) -> &str {
-        &self.base.name
-    }
-
-    fn config(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("from_logits".into(), Value::from(self.from_logits));
-        m.insert("label_smoothing".into(), num(self.label_smoothing));
-        m.insert("axis".into(), Value::from(self.axis));
-        self.base.config("CategoricalCrossentropy", m)
-    }
-
-    fn reduction(&self) -> Reduction {
-        self.base.reduction
-    }
-
-    fn per_entry(&self, y_true: ArrayViewD<'_, f32>, pred: &Prediction<'_>) -> Result<PerEntry> {
-        let what = "categorical_crossentropy";
-        let a = align(y_true, pred, what)?;
+impl Call for CategoricalCrossentropy {
+    fn call(&self, a: Aligned) -> Result<PerEntry> {
+        let what = a.what;
         let mut target = a.y_true.clone();
         if self.label_smoothing != 0.0 {
             let classes = target.shape().last().copied().unwrap_or(1) as f32;
@@ -145,22 +88,16 @@ impl Loss for CategoricalCrossentropy {
         if input.shape()[axis] == 0 {
             return Err(input_err(format!("{what}: the class axis is empty")));
         }
-        let mut values = ArrayD::<f32>::zeros(IxDyn(&shape_without(input.shape(), axis)));
-        let mut grad = ArrayD::<f32>::zeros(IxDyn(input.shape()));
-        let lanes = Zip::from(&mut values)
-            .and(input.lanes(Axis(axis)))
-            .and(target.lanes(Axis(axis)))
-            .and(grad.lanes_mut(Axis(axis)));
-        if from_logits {
-            lanes.for_each(|v, z, t, g| *v = softmax_xent_lane(z, t, g));
+        let (values, grad) = if from_logits {
+            per_lane(input, &target, axis, softmax_xent_lane)
         } else {
             let (lo, hi) = clip_bounds();
-            lanes.for_each(|v, o, t, mut g| {
+            per_lane(input, &target, axis, |o, t, mut g| {
                 // output / sum(output), clipped, then -sum(t * log(q)).
                 let s = sum_f32(o.iter().copied());
                 let q: Vec<f32> = o.iter().map(|&x| x / s).collect();
                 let c: Vec<f32> = q.iter().map(|&x| x.clamp(lo, hi)).collect();
-                *v = -sum_f32(t.iter().zip(&c).map(|(&t, &c)| t * c.ln()));
+                let loss = -sum_f32(t.iter().zip(&c).map(|(&t, &c)| t * c.ln()));
                 // d/dq (clip passes the gradient where lo <= q <= hi), then through q = o / s.
                 let dq: Vec<f32> = q
                     .iter()
@@ -178,54 +115,33 @@ impl Loss for CategoricalCrossentropy {
                 Zip::from(&mut g)
                     .and(&ndarray::ArrayView1::from(&dq))
                     .for_each(|g, &d| *g = d / s + ds);
-            });
-        }
+                loss
+            })
+        };
         a.finish(values, grad, wrt, vec![axis], None)
     }
 }
 
-/// Sparse categorical cross-entropy (`keras.losses.SparseCategoricalCrossentropy`): integer
-/// class labels (given as floats, truncated like TensorFlow's cast), classes on the last axis.
-#[derive(Debug, Clone)]
-pub struct SparseCategoricalCrossentropy {
-    base: LossBase,
-    from_logits: bool,
-    ignore_class: Option<i64>,
+loss! {
+    /// Sparse categorical cross-entropy (`keras.losses.SparseCategoricalCrossentropy`): integer
+    /// class labels (given as floats, truncated like TensorFlow's cast), classes on the last axis.
+    pub struct SparseCategoricalCrossentropy(
+        "SparseCategoricalCrossentropy",
+        "sparse_categorical_crossentropy"
+    );
+
+    options {
+        /// Whether the output is logits (cached logits of a softmax output are used regardless,
+        /// unless `ignore_class` is set).
+        from_logits: bool = false,
+        /// A label value whose entries are masked out. Keras then replaces `y_pred`, which drops
+        /// the cached logits: the clipped-probability path runs even on a softmax output.
+        ignore_class: Option<i64> = None,
+    }
 }
 
-impl SparseCategoricalCrossentropy {
-    /// With Keras' defaults: on probabilities, no ignored class.
-    pub fn new() -> Self {
-        Self::with_base(LossBase::new("sparse_categorical_crossentropy"))
-    }
-
-    pub(crate) fn with_base(base: LossBase) -> Self {
-        SparseCategoricalCrossentropy {
-            base,
-            from_logits: false,
-            ignore_class: None,
-        }
-    }
-
-    /// Whether the output is logits (cached logits of a softmax output are used regardless,
-    /// unless `ignore_class` is set).
-    pub fn from_logits(mut self, from_logits: bool) -> Self {
-        self.from_logits = from_logits;
-        self
-    }
-
-    /// A label value whose entries are masked out. Keras then replaces `y_pred`, which drops
-    /// the cached logits: the clipped-probability path runs even on a softmax output.
-    pub fn ignore_class(mut self, ignore_class: Option<i64>) -> Self {
-        self.ignore_class = ignore_class;
-        self
-    }
-
-    pub(crate) fn from_reader(c: &mut ConfigReader<'_>) -> Result<Self> {
-        let mut l = Self::new();
-        l.base.read(c)?;
-        l.from_logits = c.bool_or("from_logits", false)?;
-        l.ignore_class = c.opt_i64("ignore_class")?;
+impl Call for SparseCategoricalCrossentropy {
+    fn check_config(c: &mut ConfigReader<'_>) -> Result<()> {
         let axis = c.i64_or("axis", -1)?;
         if axis != -1 {
             return Err(input_err(format!(
@@ -233,40 +149,11 @@ impl SparseCategoricalCrossentropy {
                 c.what()
             )));
         }
-        Ok(l)
-    }
-}
-
-impl Default for SparseCategoricalCrossentropy {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-loss_common!(SparseCategoricalCrossentropy);
-
-impl Loss for SparseCategoricalCrossentropy {
-    fn name(&self) -> &str {
-        &self.base.name
+        Ok(())
     }
 
-    fn config(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("from_logits".into(), Value::from(self.from_logits));
-        m.insert(
-            "ignore_class".into(),
-            self.ignore_class.map(Value::from).unwrap_or(Value::Null),
-        );
-        self.base.config("SparseCategoricalCrossentropy", m)
-    }
-
-    fn reduction(&self) -> Reduction {
-        self.base.reduction
-    }
-
-    fn per_entry(&self, y_true: ArrayViewD<'_, f32>, pred: &Prediction<'_>) -> Result<PerEntry> {
-        let what = "sparse_categorical_crossentropy";
-        let a = align(y_true, pred, what)?;
+    fn call(&self, a: Aligned) -> Result<PerEntry> {
+        let what = a.what;
         let out_rank = a.y_pred.ndim();
         if out_rank == 0 {
             return Err(input_err(format!("{what}: the output must have rank >= 1")));
@@ -374,86 +261,9 @@ impl Loss for SparseCategoricalCrossentropy {
     }
 }
 
-/// Binary cross-entropy (`keras.losses.BinaryCrossentropy`), averaged over `axis`.
-#[derive(Debug, Clone)]
-pub struct BinaryCrossentropy {
-    base: LossBase,
-    from_logits: bool,
-    label_smoothing: f64,
-    axis: i64,
-}
-
-impl BinaryCrossentropy {
-    /// With Keras' defaults: on probabilities, no label smoothing, mean over the last axis.
-    pub fn new() -> Self {
-        Self::with_base(LossBase::new("binary_crossentropy"))
-    }
-
-    pub(crate) fn with_base(base: LossBase) -> Self {
-        BinaryCrossentropy {
-            base,
-            from_logits: false,
-            label_smoothing: 0.0,
-            axis: -1,
-        }
-    }
-
-    /// Whether the output is logits (cached logits of a sigmoid output are used regardless).
-    pub fn from_logits(mut self, from_logits: bool) -> Self {
-        self.from_logits = from_logits;
-        self
-    }
-
-    /// Label smoothing: targets become `t·(1 - s) + s/2`.
-    pub fn label_smoothing(mut self, label_smoothing: f64) -> Self {
-        self.label_smoothing = label_smoothing;
-        self
-    }
-
-    /// The axis the element losses are averaged over (default -1).
-    pub fn axis(mut self, axis: i64) -> Self {
-        self.axis = axis;
-        self
-    }
-
-    pub(crate) fn from_reader(c: &mut ConfigReader<'_>) -> Result<Self> {
-        let mut l = Self::new();
-        l.base.read(c)?;
-        l.from_logits = c.bool_or("from_logits", false)?;
-        l.label_smoothing = c.f64_or("label_smoothing", 0.0)?;
-        l.axis = c.i64_or("axis", -1)?;
-        Ok(l)
-    }
-}
-
-impl Default for BinaryCrossentropy {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-loss_common!(BinaryCrossentropy);
-
-impl Loss for BinaryCrossentropy {
-    fn name(&self) -> &str {
-        &self.base.name
-    }
-
-    fn config(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("from_logits".into(), Value::from(self.from_logits));
-        m.insert("label_smoothing".into(), num(self.label_smoothing));
-        m.insert("axis".into(), Value::from(self.axis));
-        self.base.config("BinaryCrossentropy", m)
-    }
-
-    fn reduction(&self) -> Reduction {
-        self.base.reduction
-    }
-
-    fn per_entry(&self, y_true: ArrayViewD<'_, f32>, pred: &Prediction<'_>) -> Result<PerEntry> {
-        let what = "binary_crossentropy";
-        let a = align(y_true, pred, what)?;
+impl Call for BinaryCrossentropy {
+    fn call(&self, a: Aligned) -> Result<PerEntry> {
+        let what = a.what;
         let mut target = a.y_true.clone();
         if self.label_smoothing != 0.0 {
             let keep = f32_of(1.0 - self.label_smoothing);
@@ -497,18 +307,6 @@ impl Loss for BinaryCrossentropy {
                 });
         }
         let axis = resolve_axis(self.axis, input.ndim(), what)?;
-        let n = input.shape()[axis] as f32;
-        let values = elem.map_axis(Axis(axis), |lane| sum_f32(lane.iter().copied()) / n);
-        grad.mapv_inplace(|g| g * (1.0 / n));
-        a.finish(values, grad, wrt, vec![axis], None)
+        a.mean_over(elem, grad, axis, wrt)
     }
-}
-
-pub(crate) fn shape_without(shape: &[usize], axis: usize) -> Vec<usize> {
-    shape
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i != axis)
-        .map(|(_, &d)| d)
-        .collect()
 }

@@ -10,10 +10,11 @@
 //! the probability path with clipping to `[1e-7, 1 - 1e-7]` runs, as in Keras.
 
 mod crossentropy;
+mod macros;
 mod reduce;
 mod regression;
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, Axis, IxDyn, Zip};
 use serde_json::{Map, Value};
 use tensorweave_core::Result;
 
@@ -27,7 +28,7 @@ pub use self::regression::{
 
 use crate::array::{apply_change, broadcast_to, changed_shape, squeeze_or_expand, RankChange};
 use crate::config::{identifier, serialized, ConfigReader, Identifier};
-use crate::util::{config_err, input_err, quote, shape_str};
+use crate::util::{config_err, input_err, quote, shape_str, sum_f32};
 
 /// The activation whose input the cached logits are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,29 +248,37 @@ impl LossBase {
     }
 }
 
-/// Builder methods shared by every loss type (each has a field `base: LossBase`).
-macro_rules! loss_common {
-    ($t:ident) => {
-        impl $t {
-            /// Renames the loss (the name Keras logs it under).
-            pub fn named(mut self, name: impl Into<String>) -> Self {
-                self.base.name = name.into();
-                self
-            }
-
-            /// Sets the reduction (default `sum_over_batch_size`).
-            pub fn reduction(mut self, reduction: $crate::losses::Reduction) -> Self {
-                self.base.reduction = reduction;
-                self
-            }
-        }
-    };
+/// How a built-in loss type is created from a Keras config or identifier (written by
+/// [`loss!`](macros::loss)).
+pub(crate) trait Builtin: Loss + Sized + 'static {
+    /// The Keras class name.
+    const CLASS_NAME: &'static str;
+    /// The name an instance of the class logs under by default.
+    const DEFAULT_NAME: &'static str;
+    /// An instance with this base and Keras' defaults for the options.
+    fn with_base(base: LossBase) -> Self;
+    /// Reads the base entries and the options of a serialized loss.
+    fn from_reader(c: &mut ConfigReader<'_>) -> Result<Self>;
 }
-pub(crate) use loss_common;
+
+/// Keras' `call` of a built-in loss (what each loss file writes).
+pub(crate) trait Call {
+    /// The per-entry losses and their gradient, on `y_true` and `y_pred` after Keras' rank
+    /// alignment.
+    fn call(&self, a: Aligned) -> Result<PerEntry>;
+
+    /// Checks the config entries that are neither options nor base entries (by default there
+    /// are none).
+    fn check_config(_c: &mut ConfigReader<'_>) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// `y_true` and `y_pred` after Keras' `squeeze_or_expand_to_same_rank` (which
 /// `LossFunctionWrapper.call` applies before every loss function).
 pub(crate) struct Aligned {
+    /// The loss' name for messages.
+    pub what: &'static str,
     pub y_true: ArrayD<f32>,
     pub y_pred: ArrayD<f32>,
     /// The cached logits, kept only when `y_pred` was not reshaped.
@@ -289,12 +298,26 @@ impl Aligned {
     }
 
     /// `y_true` broadcast to `y_pred`'s shape (regression losses subtract them).
-    pub(crate) fn y_true_like_pred(&self, what: &str) -> Result<ArrayD<f32>> {
+    pub(crate) fn y_true_like_pred(&self) -> Result<ArrayD<f32>> {
         if self.y_true.shape() == self.y_pred.shape() {
             Ok(self.y_true.clone())
         } else {
-            broadcast_to(self.y_true.view(), self.y_pred.shape(), what)
+            broadcast_to(self.y_true.view(), self.y_pred.shape(), self.what)
         }
+    }
+
+    /// Element losses and their gradients averaged over `axis`: the per-entry result.
+    pub(crate) fn mean_over(
+        &self,
+        elem: ArrayD<f32>,
+        grad: ArrayD<f32>,
+        axis: usize,
+        wrt: Wrt,
+    ) -> Result<PerEntry> {
+        let n = elem.shape()[axis] as f32;
+        let values = elem.map_axis(Axis(axis), |lane| sum_f32(lane.iter().copied()) / n);
+        let grad = grad.mapv(|g| g * (1.0 / n));
+        self.finish(values, grad, wrt, vec![axis], None)
     }
 
     /// Maps a result computed on the aligned arrays back to the caller's shapes.
@@ -314,7 +337,8 @@ impl Aligned {
                     let last = aligned_rank - 1;
                     if !reduced.contains(&last) {
                         return Err(input_err(format!(
-                            "loss: y_pred of shape {} was expanded to match y_true but the loss does not reduce the added axis; give y_true and y_pred the same rank",
+                            "{}: y_pred of shape {} was expanded to match y_true but the loss does not reduce the added axis; give y_true and y_pred the same rank",
+                            self.what,
                             shape_str(&self.pred_shape)
                         )));
                     }
@@ -323,7 +347,7 @@ impl Aligned {
                 RankChange::None => {}
             }
             grad.into_shape_with_order(ndarray::IxDyn(&self.pred_shape))
-                .map_err(|e| input_err(format!("loss: reshaping the gradient: {e}")))?
+                .map_err(|e| input_err(format!("{}: reshaping the gradient: {e}", self.what)))?
         } else {
             grad
         };
@@ -338,11 +362,39 @@ impl Aligned {
     }
 }
 
+/// `shape` without `axis`.
+pub(crate) fn shape_without(shape: &[usize], axis: usize) -> Vec<usize> {
+    shape
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != axis)
+        .map(|(_, &d)| d)
+        .collect()
+}
+
+/// Per-lane losses along `axis` of `x` and `t` (of the same shape): `f(x lane, t lane, gradient
+/// lane)` returns the lane's loss and writes its gradient.
+pub(crate) fn per_lane(
+    x: &ArrayD<f32>,
+    t: &ArrayD<f32>,
+    axis: usize,
+    mut f: impl FnMut(ArrayView1<'_, f32>, ArrayView1<'_, f32>, ArrayViewMut1<'_, f32>) -> f32,
+) -> (ArrayD<f32>, ArrayD<f32>) {
+    let mut values = ArrayD::<f32>::zeros(IxDyn(&shape_without(x.shape(), axis)));
+    let mut grad = ArrayD::<f32>::zeros(IxDyn(x.shape()));
+    Zip::from(&mut values)
+        .and(x.lanes(Axis(axis)))
+        .and(t.lanes(Axis(axis)))
+        .and(grad.lanes_mut(Axis(axis)))
+        .for_each(|v, x, t, g| *v = f(x, t, g));
+    (values, grad)
+}
+
 /// Applies Keras' rank alignment of `y_true` and `y_pred`.
 pub(crate) fn align(
     y_true: ArrayViewD<'_, f32>,
     pred: &Prediction<'_>,
-    what: &str,
+    what: &'static str,
 ) -> Result<Aligned> {
     if let Some(l) = &pred.logits {
         if l.values.shape() != pred.output.shape() {
@@ -364,6 +416,7 @@ pub(crate) fn align(
         None
     };
     Ok(Aligned {
+        what,
         y_true,
         y_pred,
         logits,
@@ -382,22 +435,11 @@ pub fn loss_from_config(v: &Value) -> Result<Box<dyn Loss>> {
             class_name,
             mut config,
         } => {
-            let loss: Box<dyn Loss> = match class_name {
-                "CategoricalCrossentropy" => {
-                    Box::new(CategoricalCrossentropy::from_reader(&mut config)?)
-                }
-                "SparseCategoricalCrossentropy" => {
-                    Box::new(SparseCategoricalCrossentropy::from_reader(&mut config)?)
-                }
-                "BinaryCrossentropy" => Box::new(BinaryCrossentropy::from_reader(&mut config)?),
-                "MeanSquaredError" => Box::new(MeanSquaredError::from_reader(&mut config)?),
-                "MeanAbsoluteError" => Box::new(MeanAbsoluteError::from_reader(&mut config)?),
-                "Huber" => Box::new(Huber::from_reader(&mut config)?),
-                "KLDivergence" => Box::new(KlDivergence::from_reader(&mut config)?),
-                "Hinge" => Box::new(Hinge::from_reader(&mut config)?),
-                "CosineSimilarity" => Box::new(CosineSimilarity::from_reader(&mut config)?),
-                other => return Err(unsupported(other)),
-            };
+            let entry = builtins()
+                .into_iter()
+                .find(|e| e.class == class_name)
+                .ok_or_else(|| unsupported(class_name))?;
+            let loss = (entry.read)(&mut config)?;
             config.finish()?;
             Ok(loss)
         }
@@ -449,53 +491,64 @@ fn unsupported(name: &str) -> tensorweave_core::Error {
     ))
 }
 
+/// A built-in loss class: how a config or a name creates it, and the names `compile` accepts
+/// for it besides the class name (Keras' function names and aliases).
+struct Entry {
+    class: &'static str,
+    default_name: &'static str,
+    names: &'static [&'static str],
+    read: fn(&mut ConfigReader<'_>) -> Result<Box<dyn Loss>>,
+    with_base: fn(LossBase) -> Box<dyn Loss>,
+}
+
+impl Entry {
+    fn of<T: Builtin>(names: &'static [&'static str]) -> Entry {
+        Entry {
+            class: T::CLASS_NAME,
+            default_name: T::DEFAULT_NAME,
+            names,
+            read: |c| Ok(Box::new(T::from_reader(c)?)),
+            with_base: |base| Box::new(T::with_base(base)),
+        }
+    }
+}
+
+/// Every built-in loss.
+fn builtins() -> [Entry; 9] {
+    [
+        Entry::of::<CategoricalCrossentropy>(&["categorical_crossentropy"]),
+        Entry::of::<SparseCategoricalCrossentropy>(&["sparse_categorical_crossentropy"]),
+        Entry::of::<BinaryCrossentropy>(&["binary_crossentropy", "bce", "BCE"]),
+        Entry::of::<MeanSquaredError>(&["mean_squared_error", "mse", "MSE"]),
+        Entry::of::<MeanAbsoluteError>(&["mean_absolute_error", "mae", "MAE"]),
+        Entry::of::<Huber>(&["huber"]),
+        Entry::of::<KlDivergence>(&["kl_divergence", "kld", "KLD"]),
+        Entry::of::<Hinge>(&["hinge"]),
+        Entry::of::<CosineSimilarity>(&["cosine_similarity"]),
+    ]
+}
+
 fn loss_from_name(name: &str) -> Result<Box<dyn Loss>> {
-    // Class names give an instance with the class' default name; function names and aliases
-    // are wrapped under the string itself, as `compile` does.
-    let named = |default: &str| -> LossBase {
-        let log_name = if name.chars().next().is_some_and(char::is_uppercase)
-            && !name.chars().all(|c| c.is_uppercase())
-        {
-            default.to_string()
-        } else {
-            name.to_string()
-        };
-        LossBase {
-            name: log_name,
-            reduction: Reduction::SumOverBatchSize,
-            identifier: Some(name.to_string()),
-        }
-    };
-    Ok(match name {
-        "categorical_crossentropy" | "CategoricalCrossentropy" => Box::new(
-            CategoricalCrossentropy::with_base(named("categorical_crossentropy")),
-        ),
-        "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => Box::new(
-            SparseCategoricalCrossentropy::with_base(named("sparse_categorical_crossentropy")),
-        ),
-        "binary_crossentropy" | "bce" | "BCE" | "BinaryCrossentropy" => {
-            Box::new(BinaryCrossentropy::with_base(named("binary_crossentropy")))
-        }
-        "mean_squared_error" | "mse" | "MSE" | "MeanSquaredError" => {
-            Box::new(MeanSquaredError::with_base(named("mean_squared_error")))
-        }
-        "mean_absolute_error" | "mae" | "MAE" | "MeanAbsoluteError" => {
-            Box::new(MeanAbsoluteError::with_base(named("mean_absolute_error")))
-        }
-        "huber" | "Huber" => Box::new(Huber::with_base(named("huber_loss"))),
-        "kl_divergence" | "kld" | "KLD" | "KLDivergence" => {
-            Box::new(KlDivergence::with_base(named("kl_divergence")))
-        }
-        "hinge" | "Hinge" => Box::new(Hinge::with_base(named("hinge"))),
-        "cosine_similarity" | "CosineSimilarity" => {
-            Box::new(CosineSimilarity::with_base(named("cosine_similarity")))
-        }
-        "crossentropy" | "ce" => {
-            return Err(config_err(format!(
+    if name == "crossentropy" || name == "ce" {
+        return Err(config_err(format!(
             "loss {}: depends on the shapes of y_true and y_pred; resolve it with loss_for_shapes",
             quote(name)
-        )))
-        }
-        other => return Err(unsupported(other)),
-    })
+        )));
+    }
+    let entry = builtins()
+        .into_iter()
+        .find(|e| e.class == name || e.names.contains(&name))
+        .ok_or_else(|| unsupported(name))?;
+    // A class name gives an instance with the class' default name; function names and aliases
+    // are wrapped under the string itself, as `compile` does.
+    let log_name = if name == entry.class {
+        entry.default_name
+    } else {
+        name
+    };
+    Ok((entry.with_base)(LossBase {
+        name: log_name.to_string(),
+        reduction: Reduction::SumOverBatchSize,
+        identifier: Some(name.to_string()),
+    }))
 }

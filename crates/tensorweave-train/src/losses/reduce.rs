@@ -5,7 +5,7 @@ use tensorweave_core::Result;
 
 use super::{PerEntry, Reduction, Wrt};
 use crate::array::{
-    apply_change, broadcast_shape, broadcast_to, mul_broadcast, squeeze_or_expand, sum_to_shape,
+    apply_change, broadcast_both, broadcast_to, mul_broadcast, squeeze_or_expand, sum_to_shape,
 };
 use crate::util::{div_no_nan, input_err, shape_str, sum_f32};
 
@@ -22,15 +22,8 @@ pub struct LossValue {
 
 /// `mask1 & mask2` with broadcasting.
 fn and_masks(a: ArrayD<bool>, b: ArrayViewD<'_, bool>) -> Result<ArrayD<bool>> {
-    let shape = broadcast_shape(a.shape(), b.shape()).ok_or_else(|| {
-        input_err(format!(
-            "loss: the output's mask {} and the loss' own mask {} do not broadcast",
-            shape_str(b.shape()),
-            shape_str(a.shape())
-        ))
-    })?;
-    let a = broadcast_to(a.view(), &shape, "loss mask")?;
-    let b = broadcast_to(b, &shape, "loss mask")?;
+    let what = "loss: the loss' own mask and the output's mask";
+    let (a, b) = broadcast_both(a.view(), b, what)?;
     Ok(Zip::from(&a).and(&b).map_collect(|&x, &y| x && y))
 }
 

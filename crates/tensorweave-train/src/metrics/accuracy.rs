@@ -6,8 +6,8 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
 use tensorweave_core::Result;
 
 use super::mean::{masked_weights, Mean};
-use super::Metric;
-use crate::array::{apply_change, broadcast_shape, broadcast_to, squeeze_or_expand};
+use super::{Batch, State};
+use crate::array::{apply_change, broadcast_both, squeeze_or_expand};
 use crate::losses::{Loss, Prediction};
 use crate::util::{input_err, shape_str};
 
@@ -26,15 +26,7 @@ pub(crate) enum SampleFn {
 
 /// Element-wise `a == b` (with broadcasting) as 1.0/0.0.
 fn equal(a: &ArrayD<f32>, b: &ArrayD<f32>, what: &str) -> Result<ArrayD<f32>> {
-    let shape = broadcast_shape(a.shape(), b.shape()).ok_or_else(|| {
-        input_err(format!(
-            "{what}: shapes {} and {} do not broadcast",
-            shape_str(a.shape()),
-            shape_str(b.shape())
-        ))
-    })?;
-    let a = broadcast_to(a.view(), &shape, what)?;
-    let b = broadcast_to(b.view(), &shape, what)?;
+    let (a, b) = broadcast_both(a.view(), b.view(), what)?;
     Ok(Zip::from(&a)
         .and(&b)
         .map_collect(|&x, &y| if x == y { 1.0 } else { 0.0 }))
@@ -185,16 +177,10 @@ pub(crate) struct Wrapped {
 }
 
 impl Wrapped {
-    pub(crate) fn update(
-        &mut self,
-        y_true: ArrayViewD<'_, f32>,
-        y_pred: ArrayViewD<'_, f32>,
-        sample_weight: Option<ArrayViewD<'_, f32>>,
-        mask: Option<ArrayViewD<'_, bool>>,
-    ) -> Result<()> {
+    fn update(&mut self, b: Batch<'_>) -> Result<()> {
         let what = format!("metric '{}'", self.mean.name());
-        let values = self.f.values(y_true, y_pred, &what)?;
-        let sw = masked_weights(sample_weight, mask)?;
+        let values = self.f.values(b.y_true, b.y_pred, &what)?;
+        let sw = masked_weights(b.sample_weight, b.mask)?;
         self.mean
             .update(values.view(), sw.as_ref().map(|s| s.view()))
     }
@@ -216,23 +202,17 @@ macro_rules! wrapped_metric {
             }
         }
 
-        impl Metric for $t {
+        impl State for $t {
             fn name(&self) -> &str {
                 self.inner.mean.name()
             }
-            fn update(
-                &mut self,
-                y_true: ArrayViewD<'_, f32>,
-                y_pred: ArrayViewD<'_, f32>,
-                sample_weight: Option<ArrayViewD<'_, f32>>,
-                mask: Option<ArrayViewD<'_, bool>>,
-            ) -> Result<()> {
-                self.inner.update(y_true, y_pred, sample_weight, mask)
+            fn update_state(&mut self, b: Batch<'_>) -> Result<()> {
+                self.inner.update(b)
             }
             fn result(&self) -> f32 {
                 self.inner.mean.result()
             }
-            fn reset(&mut self) {
+            fn reset_state(&mut self) {
                 self.inner.mean.reset()
             }
         }

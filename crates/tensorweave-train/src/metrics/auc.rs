@@ -3,12 +3,12 @@
 //! interpolation (trapezoids for ROC; Davis & Goadrich's interpolation for PR) or minoring /
 //! majoring Riemann sums. The output's mask is ignored, as in Keras.
 
-use ndarray::ArrayViewD;
-use tensorweave_core::Result;
+use tensorweave_core::{Error, Result};
 
 use super::confusion::{evenly_distributed, Confusion};
-use super::Metric;
-use crate::util::{config_err, div_no_nan, sum_f32, EPSILON};
+use super::{Batch, State};
+use crate::config::ConfigReader;
+use crate::util::{config_err, div_no_nan, quote, sum_f32, EPSILON};
 
 /// The curve whose area [`Auc`] measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +108,51 @@ impl Auc {
         Ok(self)
     }
 
+    /// Applies the options of a Keras config.
+    pub(crate) fn read(mut self, c: &mut ConfigReader<'_>) -> Result<Self> {
+        let curve = match c.opt_str("curve")?.as_deref() {
+            None | Some("ROC") | Some("roc") => Curve::Roc,
+            Some("PR") | Some("pr") => Curve::Pr,
+            Some(other) => return Err(unsupported_choice(c, "curve", other, "ROC or PR")),
+        };
+        let summation = match c.opt_str("summation_method")?.as_deref() {
+            None | Some("interpolation") | Some("Interpolation") => Summation::Interpolation,
+            Some("minoring") | Some("Minoring") => Summation::Minoring,
+            Some("majoring") | Some("Majoring") => Summation::Majoring,
+            Some(other) => {
+                let choices = "interpolation, minoring or majoring";
+                return Err(unsupported_choice(c, "summation_method", other, choices));
+            }
+        };
+        self = self
+            .curve(curve)
+            .summation(summation)
+            .from_logits(c.bool_or("from_logits", false)?);
+        let num_thresholds = c.i64_or("num_thresholds", 200)?;
+        self = match c.f64_list("thresholds")? {
+            Some(t) => self.thresholds(&t)?,
+            None => self.num_thresholds(usize::try_from(num_thresholds).unwrap_or(0))?,
+        };
+        let unsupported = [
+            (
+                c.bool_or("multi_label", false)?,
+                "multi_label=true is not supported",
+            ),
+            (
+                c.opt_i64("num_labels")?.is_some(),
+                "num_labels is not supported (single-label AUC only)",
+            ),
+            (
+                c.raw("label_weights").is_some(),
+                "label_weights is not supported",
+            ),
+        ];
+        if let Some((_, problem)) = unsupported.iter().find(|(given, _)| *given) {
+            return Err(config_err(format!("{}: {problem}", c.what())));
+        }
+        Ok(self)
+    }
+
     fn interpolate_pr(&self) -> f32 {
         let c = &self.confusion;
         let n = c.tp.len();
@@ -136,6 +181,15 @@ impl Default for Auc {
     }
 }
 
+/// An error for an option value that is not one of `choices`.
+fn unsupported_choice(c: &ConfigReader<'_>, key: &str, value: &str, choices: &str) -> Error {
+    config_err(format!(
+        "{}: {key} {} is not supported; use {choices}",
+        c.what(),
+        quote(value)
+    ))
+}
+
 /// `[-eps, 1/(n-1), …, (n-2)/(n-1), 1 + eps]` as Keras builds them (float64, then float32).
 fn default_thresholds(n: usize) -> Vec<f64> {
     let inner: Vec<f64> = (0..n - 2)
@@ -151,26 +205,21 @@ fn with_epsilon(inner: &[f64]) -> Vec<f64> {
     t
 }
 
-impl Metric for Auc {
+impl State for Auc {
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn update(
-        &mut self,
-        y_true: ArrayViewD<'_, f32>,
-        y_pred: ArrayViewD<'_, f32>,
-        sample_weight: Option<ArrayViewD<'_, f32>>,
-        _mask: Option<ArrayViewD<'_, bool>>,
-    ) -> Result<()> {
+    fn update_state(&mut self, b: Batch<'_>) -> Result<()> {
         let what = format!("metric '{}'", self.name);
+        let sw = b.sample_weight;
         if self.from_logits {
-            let p = y_pred.mapv(|x| 1.0 / (1.0 + (-x).exp()));
+            let p = b.y_pred.mapv(|x| 1.0 / (1.0 + (-x).exp()));
             self.confusion
-                .update(y_true, p.view(), sample_weight, None, None, &what)
+                .update(b.y_true, p.view(), sw, None, None, &what)
         } else {
             self.confusion
-                .update(y_true, y_pred, sample_weight, None, None, &what)
+                .update(b.y_true, b.y_pred, sw, None, None, &what)
         }
     }
 
@@ -208,7 +257,7 @@ impl Metric for Auc {
         sum_f32(terms)
     }
 
-    fn reset(&mut self) {
+    fn reset_state(&mut self) {
         self.confusion.reset()
     }
 }

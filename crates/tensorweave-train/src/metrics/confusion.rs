@@ -3,10 +3,12 @@
 //! Keras.
 
 use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
+use serde_json::Value;
 use tensorweave_core::Result;
 
-use super::Metric;
+use super::{Batch, State};
 use crate::array::{apply_change, broadcast_to, squeeze_or_expand, RankChange};
+use crate::config::ConfigReader;
 use crate::util::{config_err, div_no_nan, input_err, shape_str, sum_f32};
 
 /// Keras' `NEG_INF` for `top_k` filtering.
@@ -243,6 +245,8 @@ enum Ratio {
 struct ConfusionRatio {
     name: String,
     ratio: Ratio,
+    /// The threshold given (the default depends on `top_k`).
+    threshold: Option<f64>,
     top_k: Option<usize>,
     class_id: Option<usize>,
     confusion: Confusion,
@@ -253,14 +257,17 @@ impl ConfusionRatio {
         ConfusionRatio {
             name: name.into(),
             ratio,
+            threshold: None,
             top_k: None,
             class_id: None,
             confusion: Confusion::new(&[0.5], false),
         }
     }
 
-    fn set_threshold(&mut self, threshold: Option<f64>) -> Result<()> {
-        let t = match threshold {
+    /// Rebuilds the confusion counts for the threshold given or Keras' default: 0.5, or
+    /// NEG_INF with top_k.
+    fn set_thresholds(&mut self) -> Result<()> {
+        let t = match self.threshold {
             Some(t) => {
                 if !(0.0..=1.0).contains(&t) {
                     return Err(config_err(format!(
@@ -270,12 +277,34 @@ impl ConfusionRatio {
                 }
                 t
             }
-            // Keras' default: 0.5, or NEG_INF with top_k.
             None if self.top_k.is_some() => f64::from(NEG_INF),
             None => 0.5,
         };
         self.confusion = Confusion::new(&[t], false);
         Ok(())
+    }
+
+    /// Reads `thresholds`, `top_k` and `class_id` from a Keras config.
+    fn read(&mut self, c: &mut ConfigReader<'_>) -> Result<()> {
+        let non_negative = |x: i64, key: &str, c: &ConfigReader<'_>| {
+            usize::try_from(x)
+                .map_err(|_| config_err(format!("{}: '{key}' must be >= 0, got {x}", c.what())))
+        };
+        self.threshold = single_threshold(c)?;
+        if let Some(k) = c.opt_i64("top_k")? {
+            self.top_k = Some(non_negative(k, "top_k", c)?);
+        }
+        if let Some(id) = c.opt_i64("class_id")? {
+            self.class_id = Some(non_negative(id, "class_id", c)?);
+        }
+        self.set_thresholds()
+    }
+
+    fn update(&mut self, b: Batch<'_>) -> Result<()> {
+        let what = format!("metric '{}'", self.name);
+        let (top_k, class_id) = (self.top_k, self.class_id);
+        self.confusion
+            .update(b.y_true, b.y_pred, b.sample_weight, top_k, class_id, &what)
     }
 
     fn result(&self) -> f32 {
@@ -287,19 +316,33 @@ impl ConfusionRatio {
     }
 }
 
+/// `thresholds` as a single number (or a one-element list); several thresholds would make
+/// the result a vector, which a [`Metric`](super::Metric) does not report.
+fn single_threshold(c: &mut ConfigReader<'_>) -> Result<Option<f64>> {
+    match c.raw("thresholds") {
+        None => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(Value::Array(items)) if items.len() == 1 => Ok(items[0].as_f64()),
+        Some(other) => Err(config_err(format!(
+            "{}: only a single threshold is supported (several give a vector result), got {}",
+            c.what(),
+            crate::util::quote_json(other)
+        ))),
+    }
+}
+
 macro_rules! ratio_metric {
     ($(#[$doc:meta])* $t:ident, $ratio:expr, $default:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $t {
             inner: ConfusionRatio,
-            threshold: Option<f64>,
         }
 
         impl $t {
             /// With Keras' defaults: threshold 0.5, all classes.
             pub fn new() -> Self {
-                $t { inner: ConfusionRatio::new($default, $ratio), threshold: None }
+                $t { inner: ConfusionRatio::new($default, $ratio) }
             }
 
             /// Renames the metric.
@@ -310,8 +353,8 @@ macro_rules! ratio_metric {
 
             /// The threshold a prediction must exceed to count as positive (in `[0, 1]`).
             pub fn threshold(mut self, threshold: f64) -> Result<Self> {
-                self.threshold = Some(threshold);
-                self.inner.set_threshold(self.threshold)?;
+                self.inner.threshold = Some(threshold);
+                self.inner.set_thresholds()?;
                 Ok(self)
             }
 
@@ -319,7 +362,7 @@ macro_rules! ratio_metric {
             /// then becomes -1e10).
             pub fn top_k(mut self, k: usize) -> Result<Self> {
                 self.inner.top_k = Some(k);
-                self.inner.set_threshold(self.threshold)?;
+                self.inner.set_thresholds()?;
                 Ok(self)
             }
 
@@ -327,6 +370,12 @@ macro_rules! ratio_metric {
             pub fn class_id(mut self, class_id: usize) -> Self {
                 self.inner.class_id = Some(class_id);
                 self
+            }
+
+            /// Applies the options of a Keras config.
+            pub(crate) fn read(mut self, c: &mut ConfigReader<'_>) -> Result<Self> {
+                self.inner.read(c)?;
+                Ok(self)
             }
         }
 
@@ -336,25 +385,17 @@ macro_rules! ratio_metric {
             }
         }
 
-        impl Metric for $t {
+        impl State for $t {
             fn name(&self) -> &str {
                 &self.inner.name
             }
-            fn update(
-                &mut self,
-                y_true: ArrayViewD<'_, f32>,
-                y_pred: ArrayViewD<'_, f32>,
-                sample_weight: Option<ArrayViewD<'_, f32>>,
-                _mask: Option<ArrayViewD<'_, bool>>,
-            ) -> Result<()> {
-                let what = format!("metric '{}'", self.inner.name);
-                let (top_k, class_id) = (self.inner.top_k, self.inner.class_id);
-                self.inner.confusion.update(y_true, y_pred, sample_weight, top_k, class_id, &what)
+            fn update_state(&mut self, b: Batch<'_>) -> Result<()> {
+                self.inner.update(b)
             }
             fn result(&self) -> f32 {
                 self.inner.result()
             }
-            fn reset(&mut self) {
+            fn reset_state(&mut self) {
                 self.inner.confusion.reset()
             }
         }

@@ -49,6 +49,73 @@ pub trait Metric: Send + std::fmt::Debug {
     fn reset(&mut self);
 }
 
+/// One batch given to [`Metric::update`].
+pub(crate) struct Batch<'a> {
+    pub y_true: ArrayViewD<'a, f32>,
+    pub y_pred: ArrayViewD<'a, f32>,
+    pub sample_weight: Option<ArrayViewD<'a, f32>>,
+    /// The output's Keras mask.
+    pub mask: Option<ArrayViewD<'a, bool>>,
+}
+
+/// What each built-in metric type implements; its [`Metric`] implementation comes from it
+/// (`impl_metric!`).
+pub(crate) trait State {
+    /// The name Keras logs it under.
+    fn name(&self) -> &str;
+    /// Keras' `update_state`.
+    fn update_state(&mut self, batch: Batch<'_>) -> Result<()>;
+    /// Keras' `result`.
+    fn result(&self) -> f32;
+    /// Keras' `reset_state`.
+    fn reset_state(&mut self);
+}
+
+/// Implements [`Metric`] for built-in metric types through their [`State`].
+macro_rules! impl_metric {
+    ($($t:ty),* $(,)?) => {
+        $(impl Metric for $t {
+            fn name(&self) -> &str {
+                State::name(self)
+            }
+            fn update(
+                &mut self,
+                y_true: ArrayViewD<'_, f32>,
+                y_pred: ArrayViewD<'_, f32>,
+                sample_weight: Option<ArrayViewD<'_, f32>>,
+                mask: Option<ArrayViewD<'_, bool>>,
+            ) -> Result<()> {
+                self.update_state(Batch {
+                    y_true,
+                    y_pred,
+                    sample_weight,
+                    mask,
+                })
+            }
+            fn result(&self) -> f32 {
+                State::result(self)
+            }
+            fn reset(&mut self) {
+                self.reset_state()
+            }
+        })*
+    };
+}
+
+impl_metric!(
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    MeanSquaredError,
+    MeanAbsoluteError,
+    Precision,
+    Recall,
+    Auc,
+);
+
 /// Builds a metric from a Keras identifier, resolved as `compile` does: `"accuracy"`/`"acc"`
 /// (any case) become binary accuracy if `y_pred`'s last axis is 1, sparse categorical if
 /// `y_true` has a lower rank (or a last axis of 1 against more classes), else categorical —
@@ -131,37 +198,9 @@ fn from_class(
         }
         "MeanSquaredError" => Box::new(named!(MeanSquaredError::new())),
         "MeanAbsoluteError" => Box::new(named!(MeanAbsoluteError::new())),
-        "Precision" | "Recall" => {
-            let threshold = single_threshold(c)?;
-            let top_k = c.opt_i64("top_k")?;
-            let class_id = c.opt_i64("class_id")?;
-            if class == "Precision" {
-                let mut m = named!(Precision::new());
-                if let Some(k) = top_k {
-                    m = m.top_k(non_negative(k, "top_k", c)?)?;
-                }
-                if let Some(t) = threshold {
-                    m = m.threshold(t)?;
-                }
-                if let Some(id) = class_id {
-                    m = m.class_id(non_negative(id, "class_id", c)?);
-                }
-                Box::new(m)
-            } else {
-                let mut m = named!(Recall::new());
-                if let Some(k) = top_k {
-                    m = m.top_k(non_negative(k, "top_k", c)?)?;
-                }
-                if let Some(t) = threshold {
-                    m = m.threshold(t)?;
-                }
-                if let Some(id) = class_id {
-                    m = m.class_id(non_negative(id, "class_id", c)?);
-                }
-                Box::new(m)
-            }
-        }
-        "AUC" => Box::new(auc_from(c, name)?),
+        "Precision" => Box::new(named!(Precision::new()).read(c)?),
+        "Recall" => Box::new(named!(Recall::new()).read(c)?),
+        "AUC" => Box::new(named!(Auc::new()).read(c)?),
         other => {
             return Err(config_err(format!(
                 "metric {}: not supported; use accuracy, binary/categorical/sparse_categorical accuracy, (sparse_)top_k_categorical_accuracy, precision, recall, auc, mse or mae",
@@ -172,85 +211,7 @@ fn from_class(
     Ok(metric)
 }
 
-fn non_negative(x: i64, key: &str, c: &ConfigReader<'_>) -> Result<usize> {
-    usize::try_from(x)
-        .map_err(|_| config_err(format!("{}: '{key}' must be >= 0, got {x}", c.what())))
-}
-
 fn top_k(c: &mut ConfigReader<'_>) -> Result<usize> {
     let k = c.i64_or("k", 5)?;
     usize::try_from(k).map_err(|_| config_err(format!("{}: 'k' must be >= 0, got {k}", c.what())))
-}
-
-/// `thresholds` as a single number (or a one-element list); several thresholds would make
-/// the result a vector, which a [`Metric`] does not report.
-fn single_threshold(c: &mut ConfigReader<'_>) -> Result<Option<f64>> {
-    match c.raw("thresholds") {
-        None => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(Value::Array(items)) if items.len() == 1 => Ok(items[0].as_f64()),
-        Some(other) => Err(config_err(format!(
-            "{}: only a single threshold is supported (several give a vector result), got {}",
-            c.what(),
-            crate::util::quote_json(other)
-        ))),
-    }
-}
-
-fn auc_from(c: &mut ConfigReader<'_>, name: Option<String>) -> Result<Auc> {
-    let mut m = Auc::new();
-    if let Some(n) = name {
-        m = m.named(n);
-    }
-    let curve = match c.opt_str("curve")?.as_deref() {
-        None | Some("ROC") | Some("roc") => Curve::Roc,
-        Some("PR") | Some("pr") => Curve::Pr,
-        Some(other) => {
-            return Err(config_err(format!(
-                "{}: curve {} is not supported; use ROC or PR",
-                c.what(),
-                quote(other)
-            )))
-        }
-    };
-    let summation = match c.opt_str("summation_method")?.as_deref() {
-        None | Some("interpolation") | Some("Interpolation") => Summation::Interpolation,
-        Some("minoring") | Some("Minoring") => Summation::Minoring,
-        Some("majoring") | Some("Majoring") => Summation::Majoring,
-        Some(other) => {
-            return Err(config_err(format!(
-                "{}: summation_method {} is not supported; use interpolation, minoring or majoring",
-                c.what(),
-                quote(other)
-            )))
-        }
-    };
-    m = m
-        .curve(curve)
-        .summation(summation)
-        .from_logits(c.bool_or("from_logits", false)?);
-    let num_thresholds = c.i64_or("num_thresholds", 200)?;
-    match c.f64_list("thresholds")? {
-        Some(t) => m = m.thresholds(&t)?,
-        None => m = m.num_thresholds(usize::try_from(num_thresholds).unwrap_or(0))?,
-    }
-    if c.bool_or("multi_label", false)? {
-        return Err(config_err(format!(
-            "{}: multi_label=true is not supported",
-            c.what()
-        )));
-    }
-    if c.opt_i64("num_labels")?.is_some() {
-        return Err(config_err(format!(
-            "{}: num_labels is not supported (single-label AUC only)",
-            c.what()
-        )));
-    }
-    if c.raw("label_weights").is_some() {
-        return Err(config_err(format!(
-            "{}: label_weights is not supported",
-            c.what()
-        )));
-    }
-    Ok(m)
 }

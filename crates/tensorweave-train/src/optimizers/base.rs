@@ -9,7 +9,7 @@ use tensorweave_core::Result;
 
 use super::clip::clip_gradients;
 use super::schedules::Schedule;
-use super::{OptimizerVariable, Var, VarSpec, VariableValue};
+use super::{Optimizer, OptimizerVariable, Var, VarSpec, VariableValue};
 use crate::config::{num, opt_num, serialized, ConfigReader};
 use crate::gradient::Gradient;
 use crate::util::{config_err, input_err, quote, shape_str};
@@ -151,127 +151,137 @@ fn unsupported(what: &str, option: &str, fix: &str) -> tensorweave_core::Error {
     ))
 }
 
-/// An optimizer's own update rule (`update_step`) and slot layout.
-pub(crate) trait Rule: std::fmt::Debug + Send + Clone {
-    /// The Keras class name.
-    fn class_name(&self) -> &'static str;
+/// What a Keras optimizer class fixes besides its options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Class {
+    /// The Keras class name (`RMSprop`).
+    pub name: &'static str,
+    /// The name an instance gets by default, Keras' snake case of the class (`rm_sprop`).
+    pub auto_name: &'static str,
+    /// Keras' default learning rate.
+    pub learning_rate: f64,
+    /// The default of a weight decay the class requires (AdamW's 0.004; a null one is an
+    /// error, as in Keras), or `None` when weight decay is optional.
+    pub required_weight_decay: Option<f64>,
+}
+
+/// A built-in optimizer type (written by [`optimizer!`](super::macros::optimizer)).
+pub(crate) trait Builtin: Optimizer + Sized + 'static {
+    /// Its Keras class.
+    const CLASS: Class;
+    /// Reads it from its Keras config.
+    fn from_reader(c: &mut ConfigReader<'_>) -> Result<Self>;
+}
+
+/// An optimizer's own options as read from and written to a Keras config (written by
+/// [`optimizer!`](super::macros::optimizer)).
+pub(crate) trait Options: Sized {
+    /// Reads the options; absent ones get Keras' defaults.
+    fn read(c: &mut ConfigReader<'_>) -> Result<Self>;
+    /// The options' part of `get_config`, in Keras' key order.
+    fn config_entries(&self, m: &mut Map<String, Value>);
+}
+
+/// One variable's `update_step`.
+pub(crate) struct Step<'a> {
+    /// The gradient, after clipping.
+    pub gradient: &'a Gradient,
+    /// The variable, updated in place (weight decay already applied).
+    pub value: &'a mut ArrayD<f32>,
+    /// This variable's slots, in flattened [`Rule::slot_groups`] order.
+    pub slots: &'a mut [ArrayD<f32>],
+    /// The optimizer's extra variables ([`Rule::extras`]) after [`Rule::before_updates`].
+    pub extras: &'a [f32],
+    /// The learning rate of this step.
+    pub lr: f32,
+    /// The steps applied before this one (Keras' `iterations` during the update).
+    pub iterations: i64,
+}
+
+/// An optimizer's update rule (`update_step`) and slot layout, over its [`Options`].
+pub(crate) trait Rule: Options + std::fmt::Debug + Send + Clone {
+    /// Checks the options' values (when read from a config and before every step).
+    fn check(&self, _what: &str) -> Result<()> {
+        Ok(())
+    }
     /// The slot names of each `add_optimizer_variables` call, in call order.
     fn slot_groups(&self) -> Vec<&'static [&'static str]>;
     /// The initial value of every slot.
     fn slot_initial(&self) -> f32 {
         0.0
     }
-    /// Variables created in `build` after the slots (name, value), e.g. Nadam's `u_product`.
-    fn extras(&self) -> Vec<(&'static str, f32)> {
-        Vec::new()
+    /// Float32 scalars created in `build` after the slots (name, initial value), e.g. Nadam's
+    /// momentum cache.
+    fn extras(&self) -> &'static [(&'static str, f32)] {
+        &[]
     }
-    /// Restores the extras' values (same order as [`Rule::extras`]).
-    fn set_extras(&mut self, _values: &[f32]) {}
-    /// Called when the slots are created.
-    fn on_build(&mut self) {}
     /// Called once per step before the per-variable updates (Nadam's `_backend_update_step`).
-    fn before_updates(&mut self, _iterations: i64) {}
-    /// `update_step` for one variable; `slots` are this variable's slots in flattened
-    /// [`Rule::slot_groups`] order.
-    fn update(
-        &self,
-        g: &Gradient,
-        w: &mut ArrayD<f32>,
-        slots: &mut [ArrayD<f32>],
-        lr: f32,
-        iterations: i64,
-    ) -> Result<()>;
-    /// The optimizer-specific part of `get_config`.
-    fn config_entries(&self, m: &mut Map<String, Value>);
+    fn before_updates(&self, _iterations: i64, _extras: &mut [f32]) {}
+    /// `update_step` for one variable.
+    fn update(&self, step: Step<'_>) -> Result<()>;
 }
 
-/// The state machine every optimizer shares, parameterised by its [`Rule`].
+/// The state machine every optimizer shares, parameterised by its [`Rule`]: the options of
+/// `BaseOptimizer`, the step counter, the slots and extra variables, and Keras' variable order.
 #[derive(Debug, Clone)]
 pub(crate) struct Engine<R: Rule> {
+    class: Class,
     pub hyper: Hyper,
     pub rule: R,
     iterations: i64,
     vars: Option<Vec<VarSpec>>,
     /// `slots[var][k]`, `k` over the flattened slot names.
     slots: Vec<Vec<ArrayD<f32>>>,
+    /// The values of [`Rule::extras`].
+    extras: Vec<f32>,
 }
 
 impl<R: Rule> Engine<R> {
-    pub(crate) fn new(hyper: Hyper, rule: R) -> Self {
+    /// An optimizer of `class` with Keras' defaults but this learning rate and these options.
+    pub(crate) fn new(class: Class, learning_rate: f64, rule: R) -> Self {
+        let mut hyper = Hyper::new(class.auto_name, learning_rate);
+        hyper.weight_decay = class.required_weight_decay;
+        Self::with(class, hyper, rule)
+    }
+
+    fn with(class: Class, hyper: Hyper, rule: R) -> Self {
+        let extras = rule.extras().iter().map(|&(_, init)| init).collect();
         Engine {
+            class,
             hyper,
             rule,
             iterations: 0,
             vars: None,
             slots: Vec::new(),
+            extras,
         }
+    }
+
+    /// Reads an optimizer of `class` from its Keras config.
+    pub(crate) fn from_reader(class: Class, c: &mut ConfigReader<'_>) -> Result<Self> {
+        let given = c.contains("weight_decay");
+        let mut hyper = Hyper::from_reader(c, class.auto_name, class.learning_rate)?;
+        if let (Some(default), None) = (class.required_weight_decay, hyper.weight_decay) {
+            if given {
+                return Err(config_err(format!(
+                    "{}: 'weight_decay' must be a float for {}, got null (Keras raises the same)",
+                    c.what(),
+                    class.name
+                )));
+            }
+            hyper.weight_decay = Some(default);
+        }
+        let rule = R::read(c)?;
+        rule.check(c.what())?;
+        Ok(Self::with(class, hyper, rule))
     }
 
     fn what(&self) -> String {
         format!(
             "optimizer {} ({})",
             quote(&self.hyper.name),
-            self.rule.class_name()
+            self.class.name
         )
-    }
-
-    pub(crate) fn build(&mut self, specs: &[VarSpec]) -> Result<()> {
-        if let Some(existing) = &self.vars {
-            if existing.as_slice() == specs {
-                return Ok(());
-            }
-            return Err(config_err(format!(
-                "{}: already built for {} variables; an optimizer serves the variables it was built with (create a new one for others)",
-                self.what(),
-                existing.len()
-            )));
-        }
-        for (i, s) in specs.iter().enumerate() {
-            if specs[..i].iter().any(|o| o.path == s.path) {
-                return Err(input_err(format!(
-                    "{}: variable path {} is given twice; every trainable variable needs a unique path",
-                    self.what(),
-                    quote(&s.path)
-                )));
-            }
-        }
-        let n_slots: usize = self.rule.slot_groups().iter().map(|g| g.len()).sum();
-        let init = self.rule.slot_initial();
-        self.slots = specs
-            .iter()
-            .map(|s| {
-                (0..n_slots)
-                    .map(|_| ArrayD::from_elem(IxDyn(&s.shape), init))
-                    .collect()
-            })
-            .collect();
-        self.vars = Some(specs.to_vec());
-        self.rule.on_build();
-        Ok(())
-    }
-
-    pub(crate) fn iterations(&self) -> i64 {
-        self.iterations
-    }
-
-    pub(crate) fn current_learning_rate(&self) -> f32 {
-        match &self.hyper.learning_rate {
-            LearningRate::Constant(lr) => *lr,
-            LearningRate::Schedule(s) => s.value(self.iterations),
-        }
-    }
-
-    pub(crate) fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
-        match &mut self.hyper.learning_rate {
-            LearningRate::Constant(v) => {
-                *v = lr;
-                Ok(())
-            }
-            LearningRate::Schedule(_) => Err(config_err(format!(
-                "{}: was created with a learning-rate schedule, so its learning rate is not settable (Keras raises TypeError); use a float learning rate",
-                self.what()
-            ))),
-        }
     }
 
     fn index_of(&self, path: &str) -> Result<usize> {
@@ -285,24 +295,10 @@ impl<R: Rule> Engine<R> {
         })
     }
 
-    pub(crate) fn apply(&mut self, vars: &mut [Var<'_>]) -> Result<()> {
-        if vars.is_empty() {
-            // Keras returns before counting the step.
-            return Ok(());
-        }
-        self.hyper.check(&self.what())?;
-        if self.vars.is_none() {
-            let specs: Vec<VarSpec> = vars
-                .iter()
-                .map(|v| VarSpec {
-                    path: v.path.to_string(),
-                    shape: v.value.shape().to_vec(),
-                })
-                .collect();
-            self.build(&specs)?;
-        }
+    /// The index of each variable among those built, after checking its shapes.
+    fn indices(&self, vars: &[Var<'_>]) -> Result<Vec<usize>> {
         let mut index = Vec::with_capacity(vars.len());
-        for v in vars.iter() {
+        for v in vars {
             let i = self.index_of(v.path)?;
             if index.contains(&i) {
                 return Err(input_err(format!(
@@ -335,10 +331,54 @@ impl<R: Rule> Engine<R> {
             }
             index.push(i);
         }
+        Ok(index)
+    }
+
+    /// The slot variables in Keras' order (one `add_optimizer_variables` call per group,
+    /// variables in order within it) as (variable index, slot index, slot name).
+    fn slot_order(&self) -> Vec<(usize, usize, &'static str)> {
+        let n_vars = self.vars.as_ref().map_or(0, Vec::len);
+        let mut order = Vec::new();
+        let mut offset = 0;
+        for group in self.rule.slot_groups() {
+            for vi in 0..n_vars {
+                for (k, &slot) in group.iter().enumerate() {
+                    order.push((vi, offset + k, slot));
+                }
+            }
+            offset += group.len();
+        }
+        order
+    }
+}
+
+impl<R: Rule> Optimizer for Engine<R> {
+    fn name(&self) -> &str {
+        &self.hyper.name
+    }
+
+    fn apply(&mut self, vars: &mut [Var<'_>]) -> Result<()> {
+        if vars.is_empty() {
+            // Keras returns before counting the step.
+            return Ok(());
+        }
+        let what = self.what();
+        self.hyper.check(&what)?;
+        self.rule.check(&what)?;
+        if self.vars.is_none() {
+            let specs: Vec<VarSpec> = vars
+                .iter()
+                .map(|v| VarSpec {
+                    path: v.path.to_string(),
+                    shape: v.value.shape().to_vec(),
+                })
+                .collect();
+            self.build(&specs)?;
+        }
+        let index = self.indices(vars)?;
         if vars.iter().all(|v| v.gradient.is_none()) {
             return Err(input_err(format!(
-                "{}: no gradients provided for any variable (Keras raises the same); check that the loss depends on the weights",
-                self.what()
+                "{what}: no gradients provided for any variable (Keras raises the same); check that the loss depends on the weights"
             )));
         }
         let lr = self.current_learning_rate();
@@ -353,52 +393,109 @@ impl<R: Rule> Engine<R> {
                 }
             }
         }
-        self.rule.before_updates(self.iterations);
+        self.rule.before_updates(self.iterations, &mut self.extras);
         for ((v, g), &i) in vars.iter_mut().zip(&grads).zip(&index) {
             if let Some(g) = g {
-                self.rule
-                    .update(g, v.value, &mut self.slots[i], lr, self.iterations)?;
+                self.rule.update(Step {
+                    gradient: g,
+                    value: v.value,
+                    slots: &mut self.slots[i],
+                    extras: &self.extras,
+                    lr,
+                    iterations: self.iterations,
+                })?;
             }
         }
         self.iterations += 1;
         Ok(())
     }
 
-    pub(crate) fn variables(&self) -> Vec<OptimizerVariable> {
+    fn build(&mut self, specs: &[VarSpec]) -> Result<()> {
+        if let Some(existing) = &self.vars {
+            if existing.as_slice() == specs {
+                return Ok(());
+            }
+            return Err(config_err(format!(
+                "{}: already built for {} variables; an optimizer serves the variables it was built with (create a new one for others)",
+                self.what(),
+                existing.len()
+            )));
+        }
+        for (i, s) in specs.iter().enumerate() {
+            if specs[..i].iter().any(|o| o.path == s.path) {
+                return Err(input_err(format!(
+                    "{}: variable path {} is given twice; every trainable variable needs a unique path",
+                    self.what(),
+                    quote(&s.path)
+                )));
+            }
+        }
+        let n_slots: usize = self.rule.slot_groups().iter().map(|g| g.len()).sum();
+        let init = self.rule.slot_initial();
+        self.slots = specs
+            .iter()
+            .map(|s| {
+                (0..n_slots)
+                    .map(|_| ArrayD::from_elem(IxDyn(&s.shape), init))
+                    .collect()
+            })
+            .collect();
+        self.extras = self.rule.extras().iter().map(|&(_, init)| init).collect();
+        self.vars = Some(specs.to_vec());
+        Ok(())
+    }
+
+    fn iterations(&self) -> i64 {
+        self.iterations
+    }
+
+    fn current_learning_rate(&self) -> f32 {
+        match &self.hyper.learning_rate {
+            LearningRate::Constant(lr) => *lr,
+            LearningRate::Schedule(s) => s.value(self.iterations),
+        }
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        match &mut self.hyper.learning_rate {
+            LearningRate::Constant(v) => {
+                *v = lr;
+                Ok(())
+            }
+            LearningRate::Schedule(_) => Err(config_err(format!(
+                "{}: was created with a learning-rate schedule, so its learning rate is not settable (Keras raises TypeError); use a float learning rate",
+                self.what()
+            ))),
+        }
+    }
+
+    fn variables(&self) -> Vec<OptimizerVariable> {
         let name = &self.hyper.name;
+        let scalar = |path: String, value: f32| OptimizerVariable {
+            path,
+            value: VariableValue::Float32(arr0(value).into_dyn()),
+        };
         let mut out = vec![OptimizerVariable {
             path: format!("{name}/iteration"),
             value: VariableValue::Int64(self.iterations),
         }];
         if let LearningRate::Constant(lr) = self.hyper.learning_rate {
-            out.push(OptimizerVariable {
-                path: format!("{name}/learning_rate"),
-                value: VariableValue::Float32(arr0(lr).into_dyn()),
-            });
+            out.push(scalar(format!("{name}/learning_rate"), lr));
         }
         let Some(specs) = &self.vars else { return out };
-        let mut offset = 0;
-        for group in self.rule.slot_groups() {
-            for (vi, spec) in specs.iter().enumerate() {
-                for (k, slot) in group.iter().enumerate() {
-                    out.push(OptimizerVariable {
-                        path: format!("{name}/{}_{slot}", spec.path.replace('/', "_")),
-                        value: VariableValue::Float32(self.slots[vi][offset + k].clone()),
-                    });
-                }
-            }
-            offset += group.len();
-        }
-        for (extra, value) in self.rule.extras() {
+        for (vi, k, slot) in self.slot_order() {
             out.push(OptimizerVariable {
-                path: format!("{name}/{extra}"),
-                value: VariableValue::Float32(arr0(value).into_dyn()),
+                path: format!("{name}/{}_{slot}", specs[vi].path.replace('/', "_")),
+                value: VariableValue::Float32(self.slots[vi][k].clone()),
             });
+        }
+        for (&(extra, _), &value) in self.rule.extras().iter().zip(&self.extras) {
+            out.push(scalar(format!("{name}/{extra}"), value));
         }
         out
     }
 
-    pub(crate) fn load_variables(&mut self, saved: &[OptimizerVariable]) -> Result<()> {
+    fn load_variables(&mut self, saved: &[OptimizerVariable]) -> Result<()> {
         let expected = self.variables();
         if saved.len() != expected.len() {
             let hint = if self.vars.is_none() {
@@ -427,15 +524,11 @@ impl<R: Rule> Engine<R> {
                 )));
             }
         }
-        let mut it = saved.iter();
-        if let Some(OptimizerVariable {
-            value: VariableValue::Int64(n),
-            ..
-        }) = it.next()
-        {
+        let mut it = saved.iter().map(|v| &v.value);
+        if let Some(VariableValue::Int64(n)) = it.next() {
             self.iterations = *n;
         }
-        let scalar = |v: &OptimizerVariable| match &v.value {
+        let scalar = |v: &VariableValue| match v {
             VariableValue::Float32(a) => a.iter().next().copied().unwrap_or(0.0),
             VariableValue::Int64(n) => *n as f32,
         };
@@ -444,116 +537,22 @@ impl<R: Rule> Engine<R> {
                 *lr = scalar(v);
             }
         }
-        if let Some(specs) = &self.vars {
-            let mut offset = 0;
-            for group in self.rule.slot_groups() {
-                for vi in 0..specs.len() {
-                    for k in 0..group.len() {
-                        if let Some(OptimizerVariable {
-                            value: VariableValue::Float32(a),
-                            ..
-                        }) = it.next()
-                        {
-                            self.slots[vi][offset + k] = a.clone();
-                        }
-                    }
+        if self.vars.is_some() {
+            for (vi, k, _) in self.slot_order() {
+                if let Some(VariableValue::Float32(a)) = it.next() {
+                    self.slots[vi][k] = a.clone();
                 }
-                offset += group.len();
             }
         }
-        let extras: Vec<f32> = it.map(scalar).collect();
-        self.rule.set_extras(&extras);
+        for (extra, v) in self.extras.iter_mut().zip(it) {
+            *extra = scalar(v);
+        }
         Ok(())
     }
 
-    pub(crate) fn config(&self) -> Value {
+    fn config(&self) -> Value {
         let mut m = self.hyper.config_map();
         self.rule.config_entries(&mut m);
-        serialized("keras.optimizers", self.rule.class_name(), m)
+        serialized("keras.optimizers", self.class.name, m)
     }
 }
-
-/// The builder methods and the [`Optimizer`](super::Optimizer) implementation shared by every
-/// optimizer type (each wraps an `Engine` in a field `engine`).
-macro_rules! optimizer_common {
-    ($t:ident) => {
-        impl $t {
-            /// Renames the optimizer (the prefix of its variables' paths).
-            pub fn named(mut self, name: impl Into<String>) -> Self {
-                self.engine.hyper.name = name.into();
-                self
-            }
-
-            /// Uses a learning-rate schedule instead of a constant rate.
-            pub fn schedule(mut self, schedule: impl Into<$crate::optimizers::Schedule>) -> Self {
-                self.engine.hyper.learning_rate =
-                    $crate::optimizers::base::LearningRate::Schedule(schedule.into());
-                self
-            }
-
-            /// Decoupled weight decay: `w -= w * weight_decay * lr` before each update.
-            pub fn weight_decay(mut self, weight_decay: f64) -> Self {
-                self.engine.hyper.weight_decay = Some(weight_decay);
-                self
-            }
-
-            /// Clips each gradient tensor to this L2 norm (only one clipping option may be set).
-            pub fn clipnorm(mut self, clipnorm: f64) -> Self {
-                self.engine.hyper.clipnorm = Some(clipnorm);
-                self
-            }
-
-            /// Clips every gradient entry to `[-clipvalue, clipvalue]`.
-            pub fn clipvalue(mut self, clipvalue: f64) -> Self {
-                self.engine.hyper.clipvalue = Some(clipvalue);
-                self
-            }
-
-            /// Scales all gradients together so that their global L2 norm is at most this.
-            pub fn global_clipnorm(mut self, global_clipnorm: f64) -> Self {
-                self.engine.hyper.global_clipnorm = Some(global_clipnorm);
-                self
-            }
-        }
-
-        impl $crate::optimizers::Optimizer for $t {
-            fn name(&self) -> &str {
-                &self.engine.hyper.name
-            }
-            fn apply(
-                &mut self,
-                vars: &mut [$crate::optimizers::Var<'_>],
-            ) -> tensorweave_core::Result<()> {
-                self.engine.apply(vars)
-            }
-            fn build(
-                &mut self,
-                vars: &[$crate::optimizers::VarSpec],
-            ) -> tensorweave_core::Result<()> {
-                self.engine.build(vars)
-            }
-            fn iterations(&self) -> i64 {
-                self.engine.iterations()
-            }
-            fn current_learning_rate(&self) -> f32 {
-                self.engine.current_learning_rate()
-            }
-            fn set_learning_rate(&mut self, lr: f32) -> tensorweave_core::Result<()> {
-                self.engine.set_learning_rate(lr)
-            }
-            fn variables(&self) -> Vec<$crate::optimizers::OptimizerVariable> {
-                self.engine.variables()
-            }
-            fn load_variables(
-                &mut self,
-                vars: &[$crate::optimizers::OptimizerVariable],
-            ) -> tensorweave_core::Result<()> {
-                self.engine.load_variables(vars)
-            }
-            fn config(&self) -> serde_json::Value {
-                self.engine.config()
-            }
-        }
-    };
-}
-pub(crate) use optimizer_common;

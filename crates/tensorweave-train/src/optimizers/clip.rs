@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use super::base::Hyper;
-use crate::gradient::{segment_sum, Gradient};
+use crate::gradient::Gradient;
 use crate::util::sum_f32;
 
 /// The float32 entries a clipping rule looks at: the dense tensor, or every occurrence of a
@@ -69,19 +69,7 @@ pub(crate) fn clip_gradients<'a>(
         // duplicates) and the optimizer then sees an ordinary dense gradient.
         return grads
             .into_iter()
-            .map(|g| {
-                g.map(|g| {
-                    let dense = match g.as_ref() {
-                        Gradient::Dense(a) => a.clone(),
-                        Gradient::Rows {
-                            indices,
-                            values,
-                            shape,
-                        } => segment_sum(indices, values.view(), shape[0]).into_dyn(),
-                    };
-                    Cow::Owned(Gradient::Dense(dense.mapv(|x| x * scale)))
-                })
-            })
+            .map(|g| g.map(|g| Cow::Owned(Gradient::Dense(g.map_dense(|x| x).mapv(|x| x * scale)))))
             .collect();
     }
     if let Some(v) = hyper.clipvalue.filter(|&v| v > 0.0) {

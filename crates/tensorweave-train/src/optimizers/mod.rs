@@ -19,6 +19,7 @@ mod adagrad;
 mod adam;
 mod base;
 mod clip;
+mod macros;
 mod nadam;
 mod rmsprop;
 pub mod schedules;
@@ -35,7 +36,8 @@ pub use self::rmsprop::RmsProp;
 pub use self::schedules::Schedule;
 pub use self::sgd::Sgd;
 
-use crate::config::{identifier, Identifier};
+use self::base::Builtin;
+use crate::config::{identifier, ConfigReader, Identifier};
 use crate::gradient::Gradient;
 use crate::util::{config_err, quote};
 
@@ -143,24 +145,32 @@ pub fn optimizer_from_config(v: &Value) -> Result<Box<dyn Optimizer>> {
     let (class_name, mut config) = match identifier(v, "optimizer")? {
         Identifier::Name(name) => (
             name,
-            crate::config::ConfigReader::new(format!("optimizer {}", quote(name)), None),
+            ConfigReader::new(format!("optimizer {}", quote(name)), None),
         ),
         Identifier::Object { class_name, config } => (class_name, config),
     };
-    let opt: Box<dyn Optimizer> = match class_name.to_ascii_lowercase().as_str() {
-        "sgd" => Box::new(Sgd::from_reader(&mut config)?),
-        "adam" => Box::new(Adam::from_reader(&mut config)?),
-        "adamw" => Box::new(AdamW::from_reader(&mut config)?),
-        "rmsprop" => Box::new(RmsProp::from_reader(&mut config)?),
-        "adagrad" => Box::new(Adagrad::from_reader(&mut config)?),
-        "nadam" => Box::new(Nadam::from_reader(&mut config)?),
-        _ => {
-            return Err(config_err(format!(
+    type Reader = fn(&mut ConfigReader<'_>) -> Result<Box<dyn Optimizer>>;
+    fn entry<T: Builtin>() -> (&'static str, Reader) {
+        (T::CLASS.name, |c| Ok(Box::new(T::from_reader(c)?)))
+    }
+    let builtins = [
+        entry::<Sgd>(),
+        entry::<Adam>(),
+        entry::<AdamW>(),
+        entry::<RmsProp>(),
+        entry::<Adagrad>(),
+        entry::<Nadam>(),
+    ];
+    let (_, read) = builtins
+        .iter()
+        .find(|(class, _)| class.eq_ignore_ascii_case(class_name))
+        .ok_or_else(|| {
+            config_err(format!(
                 "optimizer {}: not supported; use SGD, Adam, AdamW, RMSprop, Adagrad or Nadam",
                 quote(class_name)
-            )))
-        }
-    };
+            ))
+        })?;
+    let opt = read(&mut config)?;
     config.finish()?;
     Ok(opt)
 }

@@ -58,34 +58,16 @@ impl Schedule {
             )));
         };
         let schedule = match class_name {
-            "ExponentialDecay" => Schedule::Exponential(ExponentialDecay {
-                initial_learning_rate: required(&mut config, "initial_learning_rate")?,
-                decay_steps: positive_steps(&mut config, "decay_steps")?,
-                decay_rate: required(&mut config, "decay_rate")?,
-                staircase: config.bool_or("staircase", false)?,
-                name: config.opt_str("name")?.unwrap_or_else(|| "ExponentialDecay".into()),
-            }),
-            "InverseTimeDecay" => Schedule::InverseTime(InverseTimeDecay {
-                initial_learning_rate: required(&mut config, "initial_learning_rate")?,
-                decay_steps: positive_steps(&mut config, "decay_steps")?,
-                decay_rate: required(&mut config, "decay_rate")?,
-                staircase: config.bool_or("staircase", false)?,
-                name: config.opt_str("name")?.unwrap_or_else(|| "InverseTimeDecay".into()),
-            }),
-            "PiecewiseConstantDecay" => {
-                let boundaries = config.f64_list("boundaries")?.unwrap_or_default();
-                let values = config.f64_list("values")?.unwrap_or_default();
-                let name = config.opt_str("name")?.unwrap_or_else(|| "PiecewiseConstant".into());
-                Schedule::PiecewiseConstant(PiecewiseConstantDecay::new(boundaries, values)?.named(name))
+            "ExponentialDecay" => {
+                Schedule::Exponential(ExponentialDecay::from_reader(&mut config)?)
             }
-            "CosineDecay" => Schedule::Cosine(CosineDecay {
-                initial_learning_rate: required(&mut config, "initial_learning_rate")?,
-                decay_steps: positive_steps(&mut config, "decay_steps")?,
-                alpha: config.f64_or("alpha", 0.0)?,
-                name: config.opt_str("name")?.unwrap_or_else(|| "CosineDecay".into()),
-                warmup_target: config.opt_f64("warmup_target")?,
-                warmup_steps: config.f64_or("warmup_steps", 0.0)?,
-            }),
+            "InverseTimeDecay" => {
+                Schedule::InverseTime(InverseTimeDecay::from_reader(&mut config)?)
+            }
+            "PiecewiseConstantDecay" => {
+                Schedule::PiecewiseConstant(PiecewiseConstantDecay::from_reader(&mut config)?)
+            }
+            "CosineDecay" => Schedule::Cosine(CosineDecay::from_reader(&mut config)?),
             other => {
                 return Err(config_err(format!(
                     "learning-rate schedule {}: not supported; use ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay or CosineDecay",
@@ -115,6 +97,14 @@ fn positive_steps(config: &mut ConfigReader<'_>, key: &str) -> Result<f64> {
     Ok(steps)
 }
 
+/// The config entries a decay from an initial rate starts with, in Keras' order.
+fn initial_and_steps(initial_learning_rate: f64, decay_steps: f64) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("initial_learning_rate".into(), num(initial_learning_rate));
+    m.insert("decay_steps".into(), steps_json(decay_steps));
+    m
+}
+
 /// A step count as Keras echoes it: an integer when it is one.
 fn steps_json(x: f64) -> Value {
     if x.fract() == 0.0 && x.abs() < 9e15 {
@@ -124,117 +114,93 @@ fn steps_json(x: f64) -> Value {
     }
 }
 
-/// `initial_learning_rate * decay_rate ^ (step / decay_steps)`, the exponent floored when
-/// `staircase`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExponentialDecay {
-    /// The rate at step 0.
-    pub initial_learning_rate: f64,
-    /// Steps per decay period (> 0).
-    pub decay_steps: f64,
-    /// The factor per period.
-    pub decay_rate: f64,
-    /// Decay in whole periods.
-    pub staircase: bool,
-    /// The schedule's name (`"ExponentialDecay"`).
-    pub name: String,
+/// Declares a schedule that decays by `decay_rate` every `decay_steps` (in whole periods with
+/// `staircase`): `ExponentialDecay` and `InverseTimeDecay` have the same parameters and differ in
+/// `formula(initial, rate, periods)` only.
+macro_rules! rate_decay {
+    (
+        $(#[$doc:meta])*
+        $t:ident, $class:literal, |$initial:ident, $rate:ident, $periods:ident| $formula:expr
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $t {
+            /// The rate at step 0.
+            pub initial_learning_rate: f64,
+            /// Steps per decay period (> 0).
+            pub decay_steps: f64,
+            /// The decay per period (`decay_rate` in the formula).
+            pub decay_rate: f64,
+            /// Decay in whole periods.
+            pub staircase: bool,
+            #[doc = concat!("The schedule's name (`\"", $class, "\"`).")]
+            pub name: String,
+        }
+
+        impl $t {
+            /// A schedule with these parameters, not in whole periods; `decay_steps` must be > 0.
+            pub fn new(initial_learning_rate: f64, decay_steps: f64, decay_rate: f64) -> Self {
+                $t {
+                    initial_learning_rate,
+                    decay_steps,
+                    decay_rate,
+                    staircase: false,
+                    name: $class.into(),
+                }
+            }
+
+            /// Decays in whole periods.
+            pub fn staircase(mut self, staircase: bool) -> Self {
+                self.staircase = staircase;
+                self
+            }
+
+            fn from_reader(config: &mut ConfigReader<'_>) -> Result<Self> {
+                Ok($t {
+                    initial_learning_rate: required(config, "initial_learning_rate")?,
+                    decay_steps: positive_steps(config, "decay_steps")?,
+                    decay_rate: required(config, "decay_rate")?,
+                    staircase: config.bool_or("staircase", false)?,
+                    name: config.opt_str("name")?.unwrap_or_else(|| $class.into()),
+                })
+            }
+
+            fn value(&self, step: i64) -> f32 {
+                let mut $periods = step as f32 / f32_of(self.decay_steps);
+                if self.staircase {
+                    $periods = $periods.floor();
+                }
+                let $initial = f32_of(self.initial_learning_rate);
+                let $rate = f32_of(self.decay_rate);
+                $formula
+            }
+
+            fn config_map(&self) -> Map<String, Value> {
+                let mut m = initial_and_steps(self.initial_learning_rate, self.decay_steps);
+                m.insert("decay_rate".into(), num(self.decay_rate));
+                m.insert("staircase".into(), Value::from(self.staircase));
+                m.insert("name".into(), Value::from(self.name.clone()));
+                m
+            }
+        }
+    };
 }
 
-impl ExponentialDecay {
-    /// An exponential decay; `decay_steps` must be > 0.
-    pub fn new(initial_learning_rate: f64, decay_steps: f64, decay_rate: f64) -> Self {
-        ExponentialDecay {
-            initial_learning_rate,
-            decay_steps,
-            decay_rate,
-            staircase: false,
-            name: "ExponentialDecay".into(),
-        }
-    }
+rate_decay!(
+    /// `initial_learning_rate * decay_rate ^ (step / decay_steps)`, the exponent floored when
+    /// `staircase`.
+    ExponentialDecay,
+    "ExponentialDecay",
+    |initial, rate, periods| initial * rate.powf(periods)
+);
 
-    /// Decays in whole periods.
-    pub fn staircase(mut self, staircase: bool) -> Self {
-        self.staircase = staircase;
-        self
-    }
-
-    fn value(&self, step: i64) -> f32 {
-        let mut p = step as f32 / f32_of(self.decay_steps);
-        if self.staircase {
-            p = p.floor();
-        }
-        f32_of(self.initial_learning_rate) * f32_of(self.decay_rate).powf(p)
-    }
-
-    fn config_map(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert(
-            "initial_learning_rate".into(),
-            num(self.initial_learning_rate),
-        );
-        m.insert("decay_steps".into(), steps_json(self.decay_steps));
-        m.insert("decay_rate".into(), num(self.decay_rate));
-        m.insert("staircase".into(), Value::from(self.staircase));
-        m.insert("name".into(), Value::from(self.name.clone()));
-        m
-    }
-}
-
-/// `initial_learning_rate / (1 + decay_rate * step / decay_steps)`, the ratio floored when
-/// `staircase`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InverseTimeDecay {
-    /// The rate at step 0.
-    pub initial_learning_rate: f64,
-    /// Steps per decay period (> 0).
-    pub decay_steps: f64,
-    /// The decay per period.
-    pub decay_rate: f64,
-    /// Decay in whole periods.
-    pub staircase: bool,
-    /// The schedule's name (`"InverseTimeDecay"`).
-    pub name: String,
-}
-
-impl InverseTimeDecay {
-    /// An inverse-time decay; `decay_steps` must be > 0.
-    pub fn new(initial_learning_rate: f64, decay_steps: f64, decay_rate: f64) -> Self {
-        InverseTimeDecay {
-            initial_learning_rate,
-            decay_steps,
-            decay_rate,
-            staircase: false,
-            name: "InverseTimeDecay".into(),
-        }
-    }
-
-    /// Decays in whole periods.
-    pub fn staircase(mut self, staircase: bool) -> Self {
-        self.staircase = staircase;
-        self
-    }
-
-    fn value(&self, step: i64) -> f32 {
-        let mut p = step as f32 / f32_of(self.decay_steps);
-        if self.staircase {
-            p = p.floor();
-        }
-        f32_of(self.initial_learning_rate) / (1.0 + f32_of(self.decay_rate) * p)
-    }
-
-    fn config_map(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert(
-            "initial_learning_rate".into(),
-            num(self.initial_learning_rate),
-        );
-        m.insert("decay_steps".into(), steps_json(self.decay_steps));
-        m.insert("decay_rate".into(), num(self.decay_rate));
-        m.insert("staircase".into(), Value::from(self.staircase));
-        m.insert("name".into(), Value::from(self.name.clone()));
-        m
-    }
-}
+rate_decay!(
+    /// `initial_learning_rate / (1 + decay_rate * step / decay_steps)`, the ratio floored when
+    /// `staircase`.
+    InverseTimeDecay,
+    "InverseTimeDecay",
+    |initial, rate, periods| initial / (1.0 + rate * periods)
+);
 
 /// `values[0]` while `step <= boundaries[0]`, `values[i]` while
 /// `boundaries[i-1] < step <= boundaries[i]`, `values[last]` after the last boundary.
@@ -266,6 +232,17 @@ impl PiecewiseConstantDecay {
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
+    }
+
+    fn from_reader(config: &mut ConfigReader<'_>) -> Result<Self> {
+        let boundaries = config.f64_list("boundaries")?.unwrap_or_default();
+        let values = config.f64_list("values")?.unwrap_or_default();
+        let name = config.opt_str("name")?;
+        let schedule = PiecewiseConstantDecay::new(boundaries, values)?;
+        Ok(match name {
+            Some(name) => schedule.named(name),
+            None => schedule,
+        })
     }
 
     fn value(&self, step: i64) -> f32 {
@@ -356,6 +333,19 @@ impl CosineDecay {
         self
     }
 
+    fn from_reader(config: &mut ConfigReader<'_>) -> Result<Self> {
+        Ok(CosineDecay {
+            initial_learning_rate: required(config, "initial_learning_rate")?,
+            decay_steps: positive_steps(config, "decay_steps")?,
+            alpha: config.f64_or("alpha", 0.0)?,
+            name: config
+                .opt_str("name")?
+                .unwrap_or_else(|| "CosineDecay".into()),
+            warmup_target: config.opt_f64("warmup_target")?,
+            warmup_steps: config.f64_or("warmup_steps", 0.0)?,
+        })
+    }
+
     fn decayed(&self, step: f32, decay_steps: f32, from: f32) -> f32 {
         let completed = step / decay_steps;
         let pi = std::f64::consts::PI as f32;
@@ -384,12 +374,7 @@ impl CosineDecay {
     }
 
     fn config_map(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert(
-            "initial_learning_rate".into(),
-            num(self.initial_learning_rate),
-        );
-        m.insert("decay_steps".into(), steps_json(self.decay_steps));
+        let mut m = initial_and_steps(self.initial_learning_rate, self.decay_steps);
         m.insert("alpha".into(), num(self.alpha));
         m.insert("name".into(), Value::from(self.name.clone()));
         m.insert(
