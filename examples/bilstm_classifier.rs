@@ -33,20 +33,20 @@ fn main() -> tensorweave::Result<()> {
         .weights(glove)
         .call(&tokens)?;
     println!(
-        "embedded:  {:?}  (mask: {})",
+        "embedded:  {}  (mask: {})",
         embedded.shape(),
         embedded.mask().is_some()
     );
     let l_lstm = Bidirectional::new(Lstm::new(64).return_sequences(true)).call(&embedded)?;
     println!(
-        "l_lstm:    {:?}  (forward and backward halves concatenated)",
+        "l_lstm:    {}  (forward and backward halves concatenated)",
         l_lstm.shape()
     );
     let pooled = GlobalMaxPooling1D::new().call(&l_lstm)?;
     let preds = Dense::new(2)
         .activation(Activation::Softmax)
         .call(&pooled)?;
-    println!("preds:     {:?}", preds.shape());
+    println!("preds:     {}", preds.shape());
 
     // 2. Capture and compile the DAG between the input and the output.
     let model = Model::new(&[tokens], &[preds])?;
@@ -83,9 +83,9 @@ fn main() -> tensorweave::Result<()> {
     let elapsed = started.elapsed();
     let probs = outputs[0].as_f32()?;
     println!(
-        "\npredictions for a batch of {} (shape {:?}, {:.1} ms):",
+        "\npredictions for a batch of {} (shape {}, {:.1} ms):",
         lengths.len(),
-        probs.shape(),
+        format_dims(probs.shape()),
         elapsed.as_secs_f64() * 1e3
     );
     for (row, len) in lengths.iter().enumerate() {

@@ -46,7 +46,11 @@ fn main() -> tensorweave::Result<()> {
             .collect()
     };
     for (i, out) in model.predict(&inputs)?.iter().enumerate() {
-        println!("output {i}: shape {:?}\n{:.5}", out.shape(), out.as_f32()?);
+        println!(
+            "output {i}: shape {}\n{:.5}",
+            format_dims(out.shape()),
+            out.as_f32()?
+        );
     }
     if path.starts_with(&fixture) {
         let keras = ArrayD::<f32>::read_npy(std::fs::File::open(fixture.join("output_0.npy"))?)

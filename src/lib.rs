@@ -26,7 +26,7 @@
 #![warn(missing_docs)]
 
 pub use tensorweave_core as core;
-pub use tensorweave_core::{Error, Model, Result, Tensor, Value};
+pub use tensorweave_core::{CallContext, Error, Model, Result, Tensor, Value};
 pub use tensorweave_io as io;
 pub use tensorweave_layers as layers;
 pub use tensorweave_viz as viz;

@@ -60,3 +60,64 @@ fn bilstm_weight_paths_follow_keras() {
         ]
     );
 }
+
+/// Keras: `model.predict(x, batch_size=2)` on the 5 fixture rows (batches of
+/// 2, 2 and 1) gives the same outputs as one batch; so must ours, for masked
+/// BiLSTM/BiGRU, several outputs and two inputs.
+#[test]
+fn predict_in_batches_matches_keras() {
+    for name in [
+        "bilstm_classifier",
+        "bigru_merge_none",
+        "bilstm_return_state",
+        "siamese_shared",
+        "dynamic_length",
+    ] {
+        let case = fixture(name);
+        let model = models::build(name);
+        model.set_weights(&case.weights()).unwrap();
+        for batch_size in [1, 2, 4, 5, 32] {
+            let mut seen = Vec::new();
+            let got = model
+                .predict_in_batches_with(
+                    &case.inputs(),
+                    batch_size,
+                    &tensorweave::CallContext::default(),
+                    |done, total| seen.push((done, total)),
+                )
+                .unwrap_or_else(|e| panic!("{name}, batch_size {batch_size}: {e}"));
+            let batches = 5usize.div_ceil(batch_size);
+            assert_eq!(seen.last(), Some(&(batches, batches)), "{name}: progress");
+            assert_eq!(seen.len(), batches, "{name}: one progress call per batch");
+            case.compare(&got);
+        }
+    }
+}
+
+#[test]
+fn predict_in_batches_rejects_what_it_cannot_split() {
+    let case = fixture("siamese_shared");
+    let model = models::build("siamese_shared");
+    let inputs = case.inputs();
+    let err = model
+        .predict_in_batches(&inputs, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("batch_size must be at least 1"), "{err}");
+    let short = vec![inputs[0].clone(), inputs[1].slice_rows(0, 3).unwrap()];
+    let err = model.predict_in_batches(&short, 2).unwrap_err().to_string();
+    assert!(
+        err.contains("input 0 has 5, input 1 has 3"),
+        "the row counts are named: {err}"
+    );
+    let ids = ndarray::Array2::<i32>::from_elem((5, 10), 1).into_dyn();
+    let bad = vec![
+        ids.into(),
+        tensorweave::Value::F32(ndarray::ArrayD::zeros(vec![5, 10])),
+    ];
+    let err = model.predict_in_batches(&bad, 2).unwrap_err().to_string();
+    assert!(
+        err.contains("rows 0..2 of 5"),
+        "the failing batch is named: {err}"
+    );
+}

@@ -174,6 +174,12 @@ impl Fixture {
         let got = model
             .predict(&self.inputs())
             .unwrap_or_else(|e| panic!("{}: predict: {e}", self.name));
+        self.compare(&got)
+    }
+
+    /// Compares outputs computed from the fixture's inputs with Keras' within
+    /// `case.json`'s tolerance. Returns the largest absolute error.
+    pub fn compare(&self, got: &[Value]) -> f32 {
         let expected = self.outputs();
         assert_eq!(
             got.len(),

@@ -45,7 +45,8 @@ impl MemoryBudget {
             .try_fold(elem_size as u64, |acc, &d| acc.checked_mul(d as u64))
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "{what}: shape {shape:?} holds more elements than any computer can store"
+                    "{what}: shape {} holds more elements than any computer can store",
+                    crate::shape::format_dims(shape)
                 ))
             })
     }

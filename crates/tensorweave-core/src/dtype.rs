@@ -1,8 +1,10 @@
-//! Element types and symbolic shapes.
+//! Element types and tensor specs (shape and dtype).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::shape::{format_shape, Shape};
 
 /// The element type of a tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -49,22 +51,6 @@ impl fmt::Display for DType {
     }
 }
 
-/// A symbolic shape: one entry per axis, the batch axis first; `None` is unknown.
-pub type Shape = Vec<Option<usize>>;
-
-/// Formats a shape the way Keras prints it: `(None, 10, 8)`.
-pub fn format_shape(shape: &[Option<usize>]) -> String {
-    let parts: Vec<String> = shape
-        .iter()
-        .map(|d| d.map_or_else(|| "None".to_string(), |n| n.to_string()))
-        .collect();
-    if parts.len() == 1 {
-        format!("({},)", parts[0])
-    } else {
-        format!("({})", parts.join(", "))
-    }
-}
-
 /// Shape and dtype of a symbolic tensor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorSpec {
@@ -76,16 +62,16 @@ pub struct TensorSpec {
 
 impl TensorSpec {
     /// A spec from a shape and a dtype.
-    pub fn new(shape: Shape, dtype: DType) -> Self {
-        TensorSpec { shape, dtype }
+    pub fn new(shape: impl Into<Shape>, dtype: DType) -> Self {
+        TensorSpec {
+            shape: shape.into(),
+            dtype,
+        }
     }
 
     /// A float32 spec.
-    pub fn f32(shape: Shape) -> Self {
-        TensorSpec {
-            shape,
-            dtype: DType::F32,
-        }
+    pub fn f32(shape: impl Into<Shape>) -> Self {
+        TensorSpec::new(shape, DType::F32)
     }
 
     /// Number of axes, batch included.

@@ -71,4 +71,29 @@ impl Error {
             message: message.into(),
         }
     }
+
+    /// The same error, its message prefixed with the rows of the batch it
+    /// came from (used by [`Model::predict_in_batches`](crate::Model::predict_in_batches)).
+    pub fn in_rows(self, start: usize, end: usize, of: usize) -> Self {
+        let at = |m: String| format!("rows {start}..{end} of {of}: {m}");
+        match self {
+            Error::Layer {
+                layer,
+                class,
+                message,
+            } => Error::Layer {
+                layer,
+                class,
+                message: at(message),
+            },
+            Error::Input(m) => Error::Input(at(m)),
+            Error::Graph(m) => Error::Graph(at(m)),
+            Error::Config(m) => Error::Config(at(m)),
+            Error::Weights { layer, message } => Error::Weights {
+                layer,
+                message: at(message),
+            },
+            other => other,
+        }
+    }
 }

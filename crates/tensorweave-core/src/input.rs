@@ -90,7 +90,7 @@ impl Input {
 
     /// Creates the input layer and returns its symbolic tensor.
     pub fn build(self) -> Tensor {
-        let mut shape: Shape = vec![self.batch_size];
+        let mut shape: Shape = vec![self.batch_size].into();
         shape.extend(self.shape.0.iter().copied());
         let name = self.name.unwrap_or_else(|| unique_name("input_layer"));
         input_tensor(name, TensorSpec::new(shape, self.dtype))

@@ -13,6 +13,7 @@ use crate::layer::{CallContext, IntoLayer, Layer, LayerRef, Sublayer};
 use crate::naming::auto_name;
 use crate::plan::Plan;
 use crate::run::RunState;
+use crate::shape::format_dims;
 use crate::tensor::Tensor;
 use crate::value::Value;
 
@@ -162,6 +163,89 @@ impl Model {
         self.predict_with(inputs, &CallContext::default())
     }
 
+    /// Runs the model `batch_size` rows at a time and joins the outputs along
+    /// the first axis (Keras' `model.predict(x, batch_size=...)`); peak memory
+    /// is that of one batch plus the joined outputs.
+    ///
+    /// ```
+    /// use tensorweave_core::{Input, Model, Value};
+    /// let x = Input::new([3]).build();
+    /// let model = Model::new(&[x.clone()], &[x]).unwrap();
+    /// let rows = Value::from(ndarray::Array2::<f32>::zeros((10, 3)));
+    /// let out = model.predict_in_batches(&[rows], 4).unwrap();
+    /// assert_eq!(out[0].shape(), &[10, 3]);
+    /// ```
+    ///
+    /// Fails when `batch_size` is 0, when an input has no batch axis or the
+    /// inputs disagree on the number of rows, and with the first failing
+    /// batch's error (its rows named); no partial output is returned.
+    pub fn predict_in_batches(&self, inputs: &[Value], batch_size: usize) -> Result<Vec<Value>> {
+        self.predict_in_batches_with(inputs, batch_size, &CallContext::default(), |_, _| {})
+    }
+
+    /// [`Model::predict_in_batches`] with explicit run options; `progress` is
+    /// called after each batch with (batches done, batches in all).
+    pub fn predict_in_batches_with(
+        &self,
+        inputs: &[Value],
+        batch_size: usize,
+        ctx: &CallContext,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<Value>> {
+        if batch_size == 0 {
+            return Err(Error::Input(format!(
+                "model '{}': batch_size must be at least 1",
+                self.name()
+            )));
+        }
+        let mut n = None;
+        for (k, v) in inputs.iter().enumerate() {
+            let rows = v.rows().ok_or_else(|| {
+                Error::Input(format!(
+                    "input {k} of model '{}' is a scalar; every input needs a batch axis",
+                    self.name()
+                ))
+            })?;
+            match n {
+                Some(first) if first != rows => {
+                    return Err(Error::Input(format!(
+                        "inputs of model '{}' disagree on the number of rows: input 0 has {first}, input {k} has {rows}",
+                        self.name()
+                    )))
+                }
+                _ => n = Some(rows),
+            }
+        }
+        let n = n.unwrap_or(0);
+        if n <= batch_size {
+            let outs = self.predict_with(inputs, ctx)?;
+            progress(1, 1);
+            return Ok(outs);
+        }
+        let batches = n.div_ceil(batch_size);
+        let mut parts: Vec<Vec<Value>> = Vec::new();
+        for b in 0..batches {
+            let (start, end) = (b * batch_size, ((b + 1) * batch_size).min(n));
+            let chunk = inputs
+                .iter()
+                .map(|v| v.slice_rows(start, end))
+                .collect::<Result<Vec<_>>>()?;
+            let outs = self
+                .predict_with(&chunk, ctx)
+                .map_err(|e| e.in_rows(start, end, n))?;
+            if parts.is_empty() {
+                parts = (0..outs.len())
+                    .map(|_| Vec::with_capacity(batches))
+                    .collect();
+            }
+            for (part, out) in parts.iter_mut().zip(outs) {
+                part.push(out);
+            }
+            progress(b + 1, batches);
+        }
+        parts.iter().map(|p| Value::concat_rows(p)).collect()
+    }
+
     /// [`Model::predict`] with explicit run options.
     pub fn predict_with(&self, inputs: &[Value], ctx: &CallContext) -> Result<Vec<Value>> {
         let refs: Vec<&Value> = inputs.iter().collect();
@@ -202,9 +286,9 @@ impl ModelCore {
             }
             if !shape_matches(t.shape(), v.shape()) {
                 return Err(Error::Input(format!(
-                    "input '{name}' of model '{model}' has shape {}, got an array of shape {:?}",
+                    "input '{name}' of model '{model}' has shape {}, got an array of shape {}",
                     format_shape(t.shape()),
-                    v.shape()
+                    format_dims(v.shape())
                 )));
             }
             let b = v.shape()[0];

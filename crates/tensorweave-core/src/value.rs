@@ -1,6 +1,6 @@
 //! Concrete arrays flowing through a compiled model.
 
-use ndarray::{Array, ArrayBase, ArrayD, ArrayView, Data, Dimension};
+use ndarray::{Array, ArrayBase, ArrayD, ArrayView, Axis, Data, Dimension, Slice};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -15,6 +15,92 @@ pub enum Value {
     I32(ArrayD<i32>),
     /// Boolean data (masks: `true` marks a valid step).
     Bool(ArrayD<bool>),
+}
+
+impl Value {
+    /// The length of the first (batch) axis; `None` for a scalar.
+    pub fn rows(&self) -> Option<usize> {
+        self.shape().first().copied()
+    }
+
+    /// Rows `start..end` of the first axis, copied (what one batch of
+    /// [`Model::predict_in_batches`](crate::Model::predict_in_batches) runs on).
+    ///
+    /// Fails on a scalar or when the range is outside `0..rows`.
+    pub fn slice_rows(&self, start: usize, end: usize) -> Result<Value> {
+        let n = self.rows().ok_or_else(|| {
+            Error::Input("a scalar has no rows to slice; give the array a batch axis".into())
+        })?;
+        if start > end || end > n {
+            return Err(Error::Input(format!(
+                "rows {start}..{end} are outside an array with {n} rows"
+            )));
+        }
+        let s = Slice::from(start..end);
+        Ok(match self {
+            Value::F32(a) => Value::F32(a.slice_axis(Axis(0), s).to_owned()),
+            Value::I32(a) => Value::I32(a.slice_axis(Axis(0), s).to_owned()),
+            Value::Bool(a) => Value::Bool(a.slice_axis(Axis(0), s).to_owned()),
+        })
+    }
+
+    /// Joins values of one dtype along the first axis (the inverse of
+    /// [`Value::slice_rows`]).
+    ///
+    /// Fails when `parts` is empty, when the dtypes differ or when the shapes
+    /// after the first axis differ.
+    pub fn concat_rows(parts: &[Value]) -> Result<Value> {
+        fn join<T: Clone>(arrays: &[&ArrayD<T>]) -> Result<ArrayD<T>> {
+            let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
+            ndarray::concatenate(Axis(0), &views).map_err(|e| {
+                let shapes: Vec<String> = arrays
+                    .iter()
+                    .map(|a| crate::shape::format_dims(a.shape()))
+                    .collect();
+                Error::Input(format!(
+                    "cannot join arrays of shapes {} along the first axis: {e}",
+                    shapes.join(", ")
+                ))
+            })
+        }
+        fn all<'a, T>(
+            parts: &'a [Value],
+            pick: impl Fn(&'a Value) -> Option<&'a ArrayD<T>>,
+        ) -> Result<Vec<&'a ArrayD<T>>> {
+            parts
+                .iter()
+                .map(|v| {
+                    pick(v).ok_or_else(|| {
+                        Error::Input(format!(
+                            "cannot join {} data with {} data",
+                            parts[0].dtype(),
+                            v.dtype()
+                        ))
+                    })
+                })
+                .collect()
+        }
+        let first = parts
+            .first()
+            .ok_or_else(|| Error::Input("no arrays to join".into()))?;
+        if first.rows().is_none() {
+            return Err(Error::Input("scalars have no rows to join".into()));
+        }
+        Ok(match first {
+            Value::F32(_) => Value::F32(join(&all(parts, |v| match v {
+                Value::F32(a) => Some(a),
+                _ => None,
+            })?)?),
+            Value::I32(_) => Value::I32(join(&all(parts, |v| match v {
+                Value::I32(a) => Some(a),
+                _ => None,
+            })?)?),
+            Value::Bool(_) => Value::Bool(join(&all(parts, |v| match v {
+                Value::Bool(a) => Some(a),
+                _ => None,
+            })?)?),
+        })
+    }
 }
 
 impl Value {

@@ -2,6 +2,7 @@
 //! `where`, concatenation along an axis, negative axes.
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use tensorweave_core::format_dims;
 use tensorweave_core::{Error, Result};
 
 /// The shape two concrete shapes broadcast to (NumPy rules), or an error naming both.
@@ -20,7 +21,9 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
             (1, _) => Ok(y),
             (_, 1) => Ok(x),
             _ => Err(Error::invalid(format!(
-                "arrays of shapes {a:?} and {b:?} do not broadcast together"
+                "arrays of shapes {} and {} do not broadcast together",
+                format_dims(a),
+                format_dims(b)
             ))),
         })
         .collect()
@@ -33,8 +36,9 @@ pub fn broadcast_view<'a, A>(
 ) -> Result<ArrayViewD<'a, A>> {
     x.broadcast(IxDyn(shape)).ok_or_else(|| {
         Error::invalid(format!(
-            "an array of shape {:?} does not broadcast to {shape:?}",
-            x.shape()
+            "an array of shape {} does not broadcast to {}",
+            format_dims(x.shape()),
+            format_dims(shape)
         ))
     })
 }
@@ -75,7 +79,7 @@ pub fn concat<A: Clone>(views: &[ArrayViewD<'_, A>], axis: i64) -> Result<ArrayD
     let a = resolve_axis(axis, rank)
         .ok_or_else(|| Error::invalid(format!("axis {axis} is out of range for rank {rank}")))?;
     ndarray::concatenate(Axis(a), views).map_err(|_| {
-        let shapes: Vec<String> = views.iter().map(|v| format!("{:?}", v.shape())).collect();
+        let shapes: Vec<String> = views.iter().map(|v| format_dims(v.shape())).collect();
         Error::invalid(format!(
             "cannot concatenate arrays of shapes [{}] along axis {axis}: every other axis must agree",
             shapes.join(", ")

@@ -103,7 +103,8 @@ pub mod prelude {
     pub use crate::reshaping::*;
     pub use crate::rnn::*;
     pub use tensorweave_core::{
-        reset_names, set_random_seed, CallContext, DType, Initializer, Input, Inputs, IntoArray,
-        IntoLayer, Layer, LayerRef, Model, Param, Tensor, TensorSpec, Value,
+        format_dims, format_shape, reset_names, set_random_seed, CallContext, DType, Initializer,
+        Input, Inputs, IntoArray, IntoLayer, Layer, LayerRef, Model, Param, Shape, Tensor,
+        TensorSpec, Value,
     };
 }

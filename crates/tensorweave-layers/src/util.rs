@@ -1,6 +1,7 @@
 //! Small helpers shared by layer implementations: spec checks and last-axis matmul.
 
 use ndarray::{Array2, ArrayD, ArrayView1, ArrayView2, Ix2, IxDyn};
+use tensorweave_core::format_dims;
 use tensorweave_core::{format_shape, DType, Error, Result, TensorSpec};
 use tensorweave_kernels::{matmul_views, KernelError, Mat};
 
@@ -68,9 +69,9 @@ pub fn matmul_last(
     let k = x.shape().last().copied().unwrap_or(0);
     if k != w.nrows() {
         return Err(Error::invalid(format!(
-            "input last axis {k} does not match the kernel's {} rows (input shape {:?})",
+            "input last axis {k} does not match the kernel's {} rows (input shape {})",
             w.nrows(),
-            x.shape()
+            format_dims(x.shape())
         )));
     }
     let m = w.ncols();
@@ -85,15 +86,15 @@ pub fn matmul_last(
         .into_shape_with_order((n, k))
         .map_err(|e| {
             Error::invalid(format!(
-                "cannot view input {:?} as [{n}, {k}]: {e}",
-                x.shape()
+                "cannot view input {} as [{n}, {k}]: {e}",
+                format_dims(x.shape())
             ))
         })?;
     let bias = match bias {
         Some(b) => Some(b.view().into_shape_with_order(m).map_err(|_| {
             Error::invalid(format!(
-                "the bias must have shape [{m}], has {:?}",
-                b.shape()
+                "the bias must have shape [{m}], has {}",
+                format_dims(b.shape())
             ))
         })?),
         None => None,
@@ -111,8 +112,8 @@ pub fn matmul_last(
 pub fn matrix_view<'a>(w: &'a ArrayD<f32>, what: &str) -> Result<ArrayView2<'a, f32>> {
     w.view().into_dimensionality::<Ix2>().map_err(|_| {
         Error::invalid(format!(
-            "{what} must be a matrix, has shape {:?}",
-            w.shape()
+            "{what} must be a matrix, has shape {}",
+            format_dims(w.shape())
         ))
     })
 }

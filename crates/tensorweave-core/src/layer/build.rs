@@ -7,6 +7,7 @@ use super::Param;
 use crate::budget::MemoryBudget;
 use crate::error::Result;
 use crate::init::Initializer;
+use crate::shape::format_dims;
 
 /// Where the first values of a layer's weights come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,7 +65,7 @@ impl BuildContext {
     /// Checks that a weight `name` of `shape` fits in what is left of the
     /// budget, and counts it.
     pub fn reserve(&mut self, name: &str, shape: &[usize]) -> Result<()> {
-        let what = format!("weight `{name}` {shape:?}");
+        let what = format!("weight `{name}` {}", format_dims(shape));
         let bytes = MemoryBudget::bytes_for(&what, shape, std::mem::size_of::<f32>())?;
         let total = self.reserved.saturating_add(bytes);
         self.budget.check(&what, total)?;

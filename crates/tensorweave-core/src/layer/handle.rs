@@ -10,6 +10,7 @@ use ndarray::ArrayD;
 use super::{BuildContext, Layer, Param};
 use crate::dtype::TensorSpec;
 use crate::error::{Error, Result};
+use crate::shape::format_dims;
 use crate::tensor::{record_call, record_call_with_masks, Tensor};
 
 /// Visitor over a layer's weights: receives the path inside the layer
@@ -416,8 +417,9 @@ impl LayerRef {
                 return Err(Error::Weights {
                     layer: self.name().to_string(),
                     message: format!(
-                        "array {i}: {path} must have shape {shape:?}, got {:?}",
-                        given.shape()
+                        "array {i}: {path} must have shape {}, got {}",
+                        format_dims(shape),
+                        format_dims(given.shape())
                     ),
                 });
             }

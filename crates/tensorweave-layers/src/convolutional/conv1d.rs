@@ -5,6 +5,7 @@
 
 use ndarray::{s, Array2, ArrayD, ArrayView3, Ix3, IxDyn};
 use serde::{Deserialize, Serialize};
+use tensorweave_core::format_dims;
 use tensorweave_core::{
     layer_rng, BuildContext, CallContext, Error, Initializer, Layer, Param, Result, TensorSpec,
     Value,
@@ -239,8 +240,8 @@ impl Layer for Conv1DLayer {
             .value;
         let x = x.view().into_dimensionality::<Ix3>().map_err(|_| {
             Error::invalid(format!(
-                "expects inputs of rank 3 (batch, steps, channels), got shape {:?}",
-                x.shape()
+                "expects inputs of rank 3 (batch, steps, channels), got shape {}",
+                format_dims(x.shape())
             ))
         })?;
         let mut y = conv1d(
@@ -276,10 +277,10 @@ fn conv1d(
     let per_group = channels / groups;
     if channels % groups != 0 || kernel.shape() != [k, per_group, filters] {
         return Err(Error::invalid(format!(
-            "inputs with {channels} channels do not fit the kernel of shape {:?} \
-             (groups={groups}); the input shape is {:?}",
-            kernel.shape(),
-            x.shape()
+            "inputs with {channels} channels do not fit the kernel of shape {} \
+             (groups={groups}); the input shape is {}",
+            format_dims(kernel.shape()),
+            format_dims(x.shape())
         )));
     }
     let (out_steps, left) = c.geometry(steps)?;

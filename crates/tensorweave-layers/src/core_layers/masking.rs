@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayD, Axis, Zip};
 use serde::{Deserialize, Serialize};
+use tensorweave_core::format_dims;
 use tensorweave_core::{
     CallContext, Error, IntoLayer, Layer, MaskCall, Result, Tensor, TensorSpec, Value,
 };
@@ -95,8 +96,8 @@ impl Layer for MaskingLayer {
         let x = inputs.f32(0)?;
         if x.ndim() < 2 {
             return Err(Error::invalid(format!(
-                "expects inputs of rank at least 2, got shape {:?}",
-                x.shape()
+                "expects inputs of rank at least 2, got shape {}",
+                format_dims(x.shape())
             )));
         }
         let last = Axis(x.ndim() - 1);

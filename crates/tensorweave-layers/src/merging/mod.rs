@@ -30,6 +30,7 @@ mod subtract;
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
+use tensorweave_core::format_dims;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
@@ -176,7 +177,7 @@ fn elemwise_shape(a: &[Option<usize>], b: &[Option<usize>], all: &str) -> Result
         return elemwise_shape(b, a, all);
     }
     let lead = a.len() - b.len();
-    let mut out: Shape = a[..lead].to_vec();
+    let mut out: Shape = Shape::from(&a[..lead]);
     for (&i, &j) in a[lead..].iter().zip(b) {
         out.push(match (i, j) {
             (None, _) | (_, None) => None,
@@ -228,7 +229,7 @@ impl<Op: MergeOp> Layer for MergeLayer<Op> {
         let tail = |s: &TensorSpec| s.shape.get(1..).unwrap_or(&[]).to_vec();
         let mut out = tail(&inputs[0]);
         for s in &inputs[1..] {
-            out = elemwise_shape(&out, &tail(s), &all)?;
+            out = elemwise_shape(&out, &tail(s), &all)?.into_vec();
         }
         let mut shape = vec![batch];
         shape.extend(out);
@@ -315,8 +316,8 @@ pub(crate) fn expand_mask(mask: &ArrayD<bool>, shape: &[usize]) -> Result<ArrayD
         .map(|v| v.to_owned())
         .ok_or_else(|| {
             Error::invalid(format!(
-                "the mask of shape {:?} does not fit its input of shape {shape:?}",
-                mask.shape()
+                "the mask of shape {} does not fit its input of shape {shape:?}",
+                format_dims(mask.shape())
             ))
         })
 }
@@ -671,7 +672,7 @@ mod tests {
             ])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("[1, 2]") && err.contains("[1, 3]"), "{err}");
+        assert!(err.contains("(1, 2)") && err.contains("(1, 3)"), "{err}");
     }
 
     #[test]

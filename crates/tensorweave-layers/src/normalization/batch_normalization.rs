@@ -3,6 +3,7 @@
 use ndarray::Axis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
+use tensorweave_core::format_dims;
 use tensorweave_core::{
     format_shape, layer_rng, BuildContext, CallContext, Error, Initializer, Layer, Param, Result,
     TensorSpec, Value,
@@ -186,9 +187,9 @@ impl Layer for BatchNormalizationLayer {
         if let Some(p) = self.weights().into_iter().flatten().next() {
             if p.value.shape() != [d] {
                 return Err(Error::invalid(format!(
-                    "its weights have shape {:?}, built for other inputs; input shape {} \
+                    "its weights have shape {}, built for other inputs; input shape {} \
                      has {d} features along axis {}",
-                    p.value.shape(),
+                    format_dims(p.value.shape()),
                     format_shape(&x.shape),
                     self.config.axis
                 )));
@@ -212,10 +213,10 @@ impl Layer for BatchNormalizationLayer {
         if let Some(Some(m)) = masks.first() {
             if m.shape().len() + 1 != x.ndim() {
                 return Err(Error::invalid(format!(
-                    "the mask must have one axis less than the inputs; got mask shape {:?} \
-                     and input shape {:?}",
-                    m.shape(),
-                    x.shape()
+                    "the mask must have one axis less than the inputs; got mask shape {} \
+                     and input shape {}",
+                    format_dims(m.shape()),
+                    format_dims(x.shape())
                 )));
             }
         }
@@ -231,9 +232,9 @@ impl Layer for BatchNormalizationLayer {
             .any(|p| p.len() != d)
         {
             return Err(Error::invalid(format!(
-                "weights do not fit {d} features along axis {} of input {:?}",
+                "weights do not fit {d} features along axis {} of input {}",
                 self.config.axis,
-                x.shape()
+                format_dims(x.shape())
             )));
         }
         // tf.nn.batch_normalization: inv = rsqrt(var + eps) * gamma;

@@ -3,6 +3,7 @@
 use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
+use tensorweave_core::format_dims;
 use tensorweave_core::{
     format_shape, layer_rng, BuildContext, CallContext, Error, Initializer, Layer, Param, Result,
     TensorSpec, Value,
@@ -174,9 +175,9 @@ impl Layer for LayerNormalizationLayer {
         if let Some(p) = self.gamma.as_ref().or(self.beta.as_ref()) {
             if p.value.shape() != dims.as_slice() {
                 return Err(Error::invalid(format!(
-                    "its weights have shape {:?}, built for other inputs; input shape {} \
+                    "its weights have shape {}, built for other inputs; input shape {} \
                      needs {dims:?}",
-                    p.value.shape(),
+                    format_dims(p.value.shape()),
                     format_shape(&x.shape)
                 )));
             }
@@ -197,9 +198,9 @@ impl Layer for LayerNormalizationLayer {
         for p in [&gamma, &beta].into_iter().flatten() {
             if p.len() != inner {
                 return Err(Error::invalid(format!(
-                    "weights of {} values do not fit the {inner} normalised entries of input {:?}",
+                    "weights of {} values do not fit the {inner} normalised entries of input {}",
                     p.len(),
-                    x.shape()
+                    format_dims(x.shape())
                 )));
             }
         }

@@ -232,7 +232,7 @@ mod tests {
             .call(&x)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("gamma must have shape [5]"), "{err}");
+        assert!(err.contains("gamma must have shape (5,)"), "{err}");
 
         let bn = BatchNormalization::new().into_layer();
         bn.call(&x).unwrap();

@@ -20,6 +20,7 @@ mod max_pooling1d;
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
+use tensorweave_core::format_dims;
 
 use ndarray::{s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis, Ix3};
 use serde::{Deserialize, Serialize};
@@ -263,8 +264,8 @@ fn rank3<'a>(inputs: &Inputs<'a>) -> Result<ArrayView3<'a, f32>> {
     let x = inputs.f32(0)?;
     x.view().into_dimensionality::<Ix3>().map_err(|_| {
         Error::invalid(format!(
-            "expects inputs of rank 3 (batch, steps, channels), got shape {:?}",
-            x.shape()
+            "expects inputs of rank 3 (batch, steps, channels), got shape {}",
+            format_dims(x.shape())
         ))
     })
 }
@@ -347,10 +348,10 @@ impl<R: GlobalReduction> Layer for GlobalPooling1DLayer<R> {
             Some(m) => {
                 if m.shape() != [batch, steps] {
                     return Err(Error::invalid(format!(
-                        "the mask has shape {:?}, but the inputs of shape {:?} need a mask of \
+                        "the mask has shape {}, but the inputs of shape {} need a mask of \
                          shape [{batch}, {steps}]",
-                        m.shape(),
-                        x.shape()
+                        format_dims(m.shape()),
+                        format_dims(x.shape())
                     )));
                 }
                 let m = m

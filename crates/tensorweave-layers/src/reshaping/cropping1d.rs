@@ -3,6 +3,7 @@
 use ndarray::{ArrayD, Axis, Slice};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
+use tensorweave_core::format_dims;
 use tensorweave_core::{CallContext, Error, Layer, Result, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
@@ -69,8 +70,8 @@ pub struct Cropping1DLayer {
 fn crop_array<T: Clone>(a: &ArrayD<T>, start: usize, len: usize) -> Result<ArrayD<T>> {
     if a.ndim() != 3 {
         return Err(Error::invalid(format!(
-            "expects inputs of rank 3 (batch, steps, features), got shape {:?}",
-            a.shape()
+            "expects inputs of rank 3 (batch, steps, features), got shape {}",
+            format_dims(a.shape())
         )));
     }
     Ok(a.slice_axis(Axis(1), Slice::from(start..start + len))
@@ -114,8 +115,8 @@ impl Layer for Cropping1DLayer {
         let x = single(inputs)?;
         if x.shape().len() != 3 {
             return Err(Error::invalid(format!(
-                "expects inputs of rank 3 (batch, steps, features), got shape {:?}",
-                x.shape()
+                "expects inputs of rank 3 (batch, steps, features), got shape {}",
+                format_dims(x.shape())
             )));
         }
         let len = self.config.remaining(x.shape()[1])?;

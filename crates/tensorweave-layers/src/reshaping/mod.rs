@@ -11,6 +11,7 @@ mod repeat_vector;
 mod reshape;
 
 use ndarray::{ArrayD, IxDyn};
+use tensorweave_core::format_dims;
 use tensorweave_core::{Error, Inputs, Result, Value};
 
 pub use cropping1d::{Cropping1D, Cropping1DLayer};
@@ -42,9 +43,10 @@ fn reshape_to<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>> {
     let size: usize = shape.iter().product();
     if size != a.len() {
         return Err(Error::invalid(format!(
-            "cannot reshape an array of shape {:?} ({} elements) to {shape:?} ({size} elements)",
-            a.shape(),
-            a.len()
+            "cannot reshape an array of shape {} ({} elements) to {} ({size} elements)",
+            format_dims(a.shape()),
+            a.len(),
+            format_dims(shape)
         )));
     }
     a.as_standard_layout()
@@ -57,9 +59,9 @@ fn reshape_to<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>> {
 fn permute<T: Clone>(a: &ArrayD<T>, axes: &[usize]) -> Result<ArrayD<T>> {
     if axes.len() != a.ndim() {
         return Err(Error::invalid(format!(
-            "expects inputs of rank {}, got shape {:?}",
+            "expects inputs of rank {}, got shape {}",
             axes.len(),
-            a.shape()
+            format_dims(a.shape())
         )));
     }
     Ok(a.view()
@@ -85,7 +87,7 @@ mod tests {
     fn run(layer: impl IntoLayer, x: Value) -> Result<Value> {
         let layer = layer.into_layer();
         let mut guard = layer.write();
-        let input = TensorSpec::new(x.shape().iter().map(|&d| Some(d)).collect(), x.dtype());
+        let input = TensorSpec::new(tensorweave_core::Shape::known(x.shape()), x.dtype());
         guard.build(std::slice::from_ref(&input), &mut BuildContext::new())?;
         let out_spec = guard.output_specs(&[input])?;
         let y = guard.call(&Inputs::new(vec![&x], vec![None]), &CallContext::default())?;

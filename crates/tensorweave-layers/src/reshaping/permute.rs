@@ -1,7 +1,7 @@
 //! `Permute` (Keras' `layers.Permute`).
 
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, TensorSpec, Value};
+use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, Shape, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
 use super::{per_dtype, permute, single};
@@ -84,7 +84,7 @@ impl Layer for PermuteLayer {
         self.config.validate()?;
         let x = &inputs[0];
         expect_rank(x, self.config.dims.len() + 1, "inputs")?;
-        let shape = self.config.axes().iter().map(|&a| x.shape[a]).collect();
+        let shape: Shape = self.config.axes().iter().map(|&a| x.shape[a]).collect();
         Ok(vec![TensorSpec::new(shape, x.dtype)])
     }
 

@@ -2,6 +2,7 @@
 
 use ndarray::{ArrayD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
+use tensorweave_core::format_dims;
 use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
@@ -54,8 +55,8 @@ pub struct RepeatVectorLayer {
 fn repeat_array<T: Clone>(a: &ArrayD<T>, n: usize) -> Result<ArrayD<T>> {
     if a.ndim() != 2 {
         return Err(Error::invalid(format!(
-            "expects inputs of rank 2 (batch, features), got shape {:?}",
-            a.shape()
+            "expects inputs of rank 2 (batch, features), got shape {}",
+            format_dims(a.shape())
         )));
     }
     let (batch, features) = (a.shape()[0], a.shape()[1]);

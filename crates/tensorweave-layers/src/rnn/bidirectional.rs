@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use tensorweave_core::format_dims;
 
 use ndarray::{ArrayD, Axis, Zip};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -532,9 +533,9 @@ fn merge(mode: MergeMode, y: ArrayD<f32>, y_rev: ArrayD<f32>) -> Result<Vec<Valu
     }
     if y.shape() != y_rev.shape() {
         return Err(Error::invalid(format!(
-            "merge mode {mode} needs outputs of equal shape, got {:?} and {:?}",
-            y.shape(),
-            y_rev.shape()
+            "merge mode {mode} needs outputs of equal shape, got {} and {}",
+            format_dims(y.shape()),
+            format_dims(y_rev.shape())
         )));
     }
     let mut out = y;
@@ -552,9 +553,9 @@ fn concat_last(a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<ArrayD<f32>> {
     let lead = |x: &ArrayD<f32>| x.shape().split_last().map(|(_, l)| l.to_vec());
     if a.ndim() != b.ndim() || lead(a) != lead(b) {
         return Err(Error::invalid(format!(
-            "cannot concatenate outputs of shapes {:?} and {:?}",
-            a.shape(),
-            b.shape()
+            "cannot concatenate outputs of shapes {} and {}",
+            format_dims(a.shape()),
+            format_dims(b.shape())
         )));
     }
     ndarray::concatenate(Axis(a.ndim().saturating_sub(1)), &[a.view(), b.view()])

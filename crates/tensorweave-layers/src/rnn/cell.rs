@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Debug;
+use tensorweave_core::format_dims;
 
 use ndarray::ArrayD;
 use rand::rngs::StdRng;
@@ -427,11 +428,11 @@ impl CellParams {
 fn weight_slice<'a>(p: &'a Param, shape: &[usize]) -> Result<&'a [f32]> {
     if p.value.shape() != shape {
         return Err(Error::invalid(format!(
-            "weight `{}` has shape {:?}, but this layer needs {:?}; set weights with the shapes \
+            "weight `{}` has shape {}, but this layer needs {}; set weights with the shapes \
              from `weight_specs()`",
             p.name,
-            p.value.shape(),
-            shape
+            format_dims(p.value.shape()),
+            format_dims(shape)
         )));
     }
     p.value.as_slice().ok_or_else(|| {

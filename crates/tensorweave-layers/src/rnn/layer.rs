@@ -2,6 +2,7 @@
 //! Keras' `RNN` base: shapes, masks, direction, returned sequence and states.
 
 use ndarray::{Array, ArrayView, ArrayView2, ArrayView3, Axis, Ix2, Ix3, RemoveAxis};
+use tensorweave_core::format_dims;
 use tensorweave_core::{
     format_shape, BuildContext, CallContext, Error, Layer, LayerRef, MaskCall, Param, Recurrence,
     Result, Sublayer, Tensor, TensorSpec, Value,
@@ -232,8 +233,8 @@ pub(crate) fn sequence_inputs<'a>(
     let x = inputs.f32(0)?;
     let x = x.view().into_dimensionality::<Ix3>().map_err(|_| {
         Error::invalid(format!(
-            "expects a sequence of shape [batch, time, features] (rank 3), got an array of shape {:?}",
-            x.shape()
+            "expects a sequence of shape [batch, time, features] (rank 3), got an array of shape {}",
+            format_dims(x.shape())
         ))
     })?;
     let mask = match inputs.mask(0) {
@@ -242,8 +243,8 @@ pub(crate) fn sequence_inputs<'a>(
             let m = m.as_bool()?;
             let m = m.view().into_dimensionality::<Ix2>().map_err(|_| {
                 Error::invalid(format!(
-                    "the mask must have shape [batch, time], got {:?}",
-                    m.shape()
+                    "the mask must have shape [batch, time], got {}",
+                    format_dims(m.shape())
                 ))
             })?;
             Some(m)

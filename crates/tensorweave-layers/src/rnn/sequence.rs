@@ -17,6 +17,7 @@
 //! repeated token): it reuses that projection, which is in the same chunk.
 
 use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3};
+use tensorweave_core::format_dims;
 use tensorweave_core::{Error, Result};
 
 use super::cell::{Cell, CellWeights};
@@ -58,17 +59,17 @@ pub(crate) fn run_sequence<C: Cell>(
     if features != cell.input_dim() {
         return Err(Error::invalid(format!(
             "expects inputs with {} features (its kernel was built for them), got an array of \
-             shape {:?}",
+             shape {}",
             cell.input_dim(),
-            x.shape()
+            format_dims(x.shape())
         )));
     }
     if let Some(m) = &mask {
         if m.dim() != (batch, steps) {
             return Err(Error::invalid(format!(
-                "the mask must have shape [batch, time] = {:?}, got {:?}",
-                [batch, steps],
-                m.shape()
+                "the mask must have shape (batch, time) = {}, got {}",
+                format_dims(&[batch, steps]),
+                format_dims(m.shape())
             )));
         }
     }

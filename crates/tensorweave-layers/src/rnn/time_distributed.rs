@@ -11,6 +11,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 use serde_json::json;
+use tensorweave_core::format_dims;
 use tensorweave_core::{
     format_shape, BuildContext, CallContext, Error, IntoArray, IntoLayer, Layer, LayerRef,
     LayerRegistry, MaskCall, Result, Sublayer, Tensor, TensorSpec, Value,
@@ -163,7 +164,8 @@ fn fold<A: Clone>(a: &ArrayD<A>) -> Result<ArrayD<A>> {
     let shape = a.shape();
     if shape.len() < 2 {
         return Err(Error::invalid(format!(
-            "expected an array with batch and time axes, got shape {shape:?}"
+            "expected an array with batch and time axes, got shape {}",
+            format_dims(shape)
         )));
     }
     let mut folded = vec![shape[0] * shape[1]];
@@ -179,7 +181,8 @@ fn unfold<A: Clone>(a: ArrayD<A>, batch: usize, steps: usize) -> Result<ArrayD<A
     let shape = a.shape().to_vec();
     if shape.first() != Some(&(batch * steps)) {
         return Err(Error::invalid(format!(
-            "the inner layer returned shape {shape:?} for {batch}x{steps} folded steps"
+            "the inner layer returned shape {} for {batch}x{steps} folded steps",
+            format_dims(&shape)
         )));
     }
     let mut unfolded = vec![batch, steps];
@@ -307,7 +310,8 @@ impl Layer for TimeDistributedLayer {
             [b, t, _, ..] => (*b, *t),
             other => {
                 return Err(Error::invalid(format!(
-                    "`TimeDistributed` needs arrays with at least 3 axes, got shape {other:?}"
+                    "`TimeDistributed` needs arrays with at least 3 axes, got shape {}",
+                    format_dims(other)
                 )))
             }
         };

@@ -96,7 +96,7 @@ fn weight_counts_and_shapes_are_checked() {
             .call(&x),
     );
     assert!(
-        msg.contains("lstm_cell/kernel") && msg.contains("[2, 12]") && msg.contains("[2, 8]"),
+        msg.contains("lstm_cell/kernel") && msg.contains("(2, 12)") && msg.contains("(2, 8)"),
         "{msg}"
     );
 
@@ -111,7 +111,7 @@ fn weight_counts_and_shapes_are_checked() {
             .call(&x),
     );
     assert!(
-        msg.contains("gru_cell/bias") && msg.contains("[2, 3]"),
+        msg.contains("gru_cell/bias") && msg.contains("(2, 3)"),
         "{msg}"
     );
 
@@ -176,12 +176,12 @@ fn run_time_arrays_are_checked() {
     let guard = layer.read();
     let flat = Value::F32(ArrayD::zeros(vec![2, 3]));
     let msg = err_of(guard.call(&Inputs::new(vec![&flat], vec![None]), &ctx));
-    assert!(msg.contains("rank 3") && msg.contains("[2, 3]"), "{msg}");
+    assert!(msg.contains("rank 3") && msg.contains("(2, 3)"), "{msg}");
 
     let wide = Value::F32(ArrayD::zeros(vec![2, 4, 5]));
     let msg = err_of(guard.call(&Inputs::new(vec![&wide], vec![None]), &ctx));
     assert!(
-        msg.contains("3 features") && msg.contains("[2, 4, 5]"),
+        msg.contains("3 features") && msg.contains("(2, 4, 5)"),
         "{msg}"
     );
 
@@ -189,7 +189,7 @@ fn run_time_arrays_are_checked() {
     let bad_mask = Value::Bool(ArrayD::from_elem(vec![2, 5], true));
     let msg = err_of(guard.call(&Inputs::new(vec![&x], vec![Some(&bad_mask)]), &ctx));
     assert!(
-        msg.contains("mask") && msg.contains("[2, 4]") && msg.contains("[2, 5]"),
+        msg.contains("mask") && msg.contains("(2, 4)") && msg.contains("(2, 5)"),
         "{msg}"
     );
 
@@ -213,7 +213,7 @@ fn weights_replaced_with_wrong_shapes_are_an_error_not_a_panic() {
         &CallContext::with_threads(1),
     ));
     assert!(
-        msg.contains("recurrent_kernel") && msg.contains("[2, 2]"),
+        msg.contains("recurrent_kernel") && msg.contains("(2, 2)"),
         "{msg}"
     );
 }
