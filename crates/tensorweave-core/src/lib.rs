@@ -5,6 +5,7 @@
 //! crate and the built-in layers.
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod dtype;
 pub mod error;
 pub mod graph;
@@ -19,6 +20,7 @@ pub mod summary;
 pub mod tensor;
 pub mod value;
 
+pub use budget::MemoryBudget;
 pub use dtype::{format_shape, DType, Shape, TensorSpec};
 pub use error::{Error, Result};
 pub use graph::{Graph, LayerId};
