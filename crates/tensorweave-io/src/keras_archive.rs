@@ -10,7 +10,7 @@ use std::path::Path;
 use tensorweave_core::{Error, MemoryBudget, Model, Result};
 
 use crate::h5_weights::{load_keras_h5_weights_file_with, load_keras_h5_weights_with};
-use crate::limits::{invalid_data, open_file, read_file, read_zip_member, shown};
+use crate::limits::{invalid_data, open_file, read_file, read_zip_member, shown_at_most};
 use crate::npz::load_keras_npz_weights_with;
 
 /// The weights file found in a `.keras` archive.
@@ -86,7 +86,7 @@ pub fn read_keras_archive_from<R: Read + Seek>(reader: R, source: &str) -> Resul
 }
 
 /// How many member names an error lists before "… and N more".
-const LISTED_MEMBERS: usize = 8;
+const LISTED_MEMBERS: usize = 6;
 
 /// The members of an archive, for messages: "the archive is empty", or their
 /// first names (shortened) and how many more there are.
@@ -97,7 +97,7 @@ fn listing(names: &[String]) -> String {
     let mut shown_names: Vec<String> = names
         .iter()
         .take(LISTED_MEMBERS)
-        .map(|n| shown(n))
+        .map(|n| shown_at_most(n, 40))
         .collect();
     if names.len() > LISTED_MEMBERS {
         shown_names.push(format!("… and {} more", names.len() - LISTED_MEMBERS));

@@ -15,9 +15,15 @@ pub(crate) const SHOWN_CHARS: usize = 80;
 /// `text` cut to [`SHOWN_CHARS`] characters with an ellipsis, control
 /// characters shown as escapes, so a message stays one short line.
 pub(crate) fn shown(text: &str) -> String {
+    shown_at_most(text, SHOWN_CHARS)
+}
+
+/// `text` cut to `max` characters with an ellipsis, control characters shown
+/// as escapes.
+pub(crate) fn shown_at_most(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (count, c) in text.chars().enumerate() {
-        if count == SHOWN_CHARS {
+        if count == max {
             out.push('…');
             break;
         }

@@ -149,17 +149,18 @@ impl Npy {
                 ))
             }
         };
-        let (len_bytes, header_start) =
-            match major {
-                1 => (2usize, 10usize),
-                2 | 3 => (4, 12),
-                _ => return Err(npy_error(
+        let (len_bytes, header_start) = match major {
+            1 => (2usize, 10usize),
+            2 | 3 => (4, 12),
+            _ => {
+                return Err(npy_error(
                     &source,
                     format!(
                         "unsupported .npy format version {major}.{minor} (NumPy writes 1.0 to 3.0)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let len_field = bytes
             .get(8..8 + len_bytes)
             .ok_or_else(|| npy_error(&source, "the file is truncated inside its header"))?;

@@ -12,11 +12,11 @@ use std::path::Path;
 use ndarray::ArrayD;
 use tensorweave_core::{MemoryBudget, Model, Result};
 
-use crate::limits::{invalid_data, open_file, read_zip_member, shown};
+use crate::limits::{invalid_data, open_file, read_zip_member, shown, shown_at_most};
 use crate::npy::Npy;
 
 /// How many member names an error lists.
-const LISTED: usize = 8;
+const LISTED: usize = 6;
 
 /// Reads `arr_0`, `arr_1`, … from an `.npz` archive, in index order, within
 /// the default [`MemoryBudget`] (see [`read_npz_arrays_with`]).
@@ -59,8 +59,11 @@ pub fn read_npz_arrays_with<R: Read + Seek>(
         let bytes = match found {
             Some(b) => b,
             None => {
-                let mut shown_names: Vec<String> =
-                    names.iter().take(LISTED).map(|n| shown(n)).collect();
+                let mut shown_names: Vec<String> = names
+                    .iter()
+                    .take(LISTED)
+                    .map(|n| shown_at_most(n, 40))
+                    .collect();
                 shown_names.sort();
                 if n > LISTED {
                     shown_names.push(format!("… and {} more", n - LISTED));
