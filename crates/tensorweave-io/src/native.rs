@@ -171,6 +171,19 @@ pub fn load_weights_safetensors_with(
     model.set_weights(&weights)
 }
 
+/// Reads every weight of `model` from safetensors bytes held in memory, in
+/// [`Model::get_weights`] order, without assigning them; `source` names the
+/// bytes in errors. Every size in the header is checked first (see
+/// [`load_native_with`]).
+pub fn weights_from_safetensors(
+    model: &Model,
+    bytes: &[u8],
+    source: &Path,
+    budget: &MemoryBudget,
+) -> Result<Vec<ArrayD<f32>>> {
+    read_weights(model, bytes, source, budget)
+}
+
 /// The largest safetensors header read (the safetensors crate's own limit).
 const MAX_HEADER: u64 = 100_000_000;
 

@@ -93,7 +93,9 @@ fn reader_error(what: &str, err: hdf5_pure::Error) -> Error {
 fn type_name(dtype: &DType) -> String {
     match dtype {
         DType::Other(dt) => match dt.as_ref() {
-            Datatype::FloatingPoint { size, .. } => format!("float{} dataset", size * 8),
+            Datatype::FloatingPoint { size, .. } => {
+                format!("float{} dataset", u64::from(*size) * 8)
+            }
             other => format!("dataset of HDF5 type {other:?}")
                 .chars()
                 .take(80)
