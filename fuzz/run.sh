@@ -48,8 +48,12 @@ for target in "${TARGETS[@]}"; do
     echo "== fuzzing $target for ${SECONDS_EACH}s"
     mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
     log="fuzz/artifacts/$target/last-run.log"
+    dict=()
+    case "$target" in
+        keras_config|keras_archive|native) dict=(-dict=dicts/keras_json.dict) ;;
+    esac
     set +e
-    (cd fuzz && cargo fuzz run "${FUZZ_FLAGS[@]}" "$target" "corpus/$target" -- \
+    (cd fuzz && cargo fuzz run "${FUZZ_FLAGS[@]}" "$target" "corpus/$target" -- "${dict[@]}" \
         -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=3072 \
         -malloc_limit_mb=1024 -max_len=262144 -print_final_stats=1) >"$log" 2>&1
     rc=$?

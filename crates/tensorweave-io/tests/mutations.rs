@@ -175,13 +175,51 @@ fn huge_value(choice: usize) -> Json {
     values[choice % values.len()].clone()
 }
 
+/// Config keys whose values are sizes (or lists of sizes).
+const SIZE_KEYS: [&str; 14] = [
+    "units",
+    "input_dim",
+    "output_dim",
+    "filters",
+    "kernel_size",
+    "pool_size",
+    "strides",
+    "n",
+    "batch_shape",
+    "target_shape",
+    "dims",
+    "shape",
+    "input_shape",
+    "size",
+];
+
+/// Whether the pointer names a size: a size key, or an element of one.
+fn is_size(ptr: &str) -> bool {
+    let mut parts = ptr.rsplit('/');
+    let last = parts.next().unwrap_or("");
+    let parent = parts.next().unwrap_or("");
+    SIZE_KEYS.contains(&last) || (last.parse::<usize>().is_ok() && SIZE_KEYS.contains(&parent))
+}
+
 /// `config` with up to three mutations: each replaces the value at one
-/// pointer (chosen by index) by `value(choice)`, or removes it.
-fn mutate_config(config: &Json, edits: &[(usize, usize, bool)], value: fn(usize) -> Json) -> Json {
+/// pointer (chosen by index; among sizes only when `sizes_only`) by
+/// `value(choice)`, or removes it.
+fn mutate_config(
+    config: &Json,
+    edits: &[(usize, usize, bool)],
+    value: fn(usize) -> Json,
+    sizes_only: bool,
+) -> Json {
     let mut config = config.clone();
     for &(at, choice, remove) in edits {
         let mut ptrs = Vec::new();
         pointers(&config, String::new(), &mut ptrs);
+        if sizes_only {
+            ptrs.retain(|p| is_size(p));
+            if ptrs.is_empty() {
+                continue;
+            }
+        }
         let ptr = &ptrs[at % ptrs.len()];
         if ptr.is_empty() {
             continue;
@@ -240,6 +278,18 @@ fn exercise_config(f: &Fixture, config: &Json) -> Result<(), TestCaseError> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 192, failure_persistence: None, ..ProptestConfig::default() })]
 
+    /// Small values in the sizes of the config (units, dims, kernel sizes,
+    /// batch shapes): zero, negative, fractional, null, lists.
+    #[test]
+    fn config_size_mutations_with_small_values_never_panic(
+        pick in 0usize..64,
+        edits in prop::collection::vec((0usize..100_000, 0usize..64, any::<bool>()), 1..3),
+    ) {
+        let f = fixture(pick);
+        let config = mutate_config(&f.config, &edits, small_value, true);
+        exercise_config(f, &config)?;
+    }
+
     /// Small values anywhere in the config (names, node references, shapes,
     /// dtypes, options), or keys removed.
     #[test]
@@ -248,7 +298,7 @@ proptest! {
         edits in prop::collection::vec((0usize..100_000, 0usize..64, any::<bool>()), 1..4),
     ) {
         let f = fixture(pick);
-        let config = mutate_config(&f.config, &edits, small_value);
+        let config = mutate_config(&f.config, &edits, small_value, false);
         exercise_config(f, &config)?;
     }
 
@@ -401,7 +451,7 @@ proptest! {
         edits in prop::collection::vec((0usize..100_000, 0usize..64, Just(false)), 1..3),
     ) {
         let f = fixture(pick);
-        let config = mutate_config(&f.config, &edits, huge_value);
+        let config = mutate_config(&f.config, &edits, huge_value, true);
         exercise_config(f, &config)?;
     }
 }
