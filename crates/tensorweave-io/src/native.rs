@@ -309,7 +309,7 @@ fn check_safetensors(bytes: &[u8], budget: &MemoryBudget) -> std::result::Result
 
 /// The first few of `problems`, joined, with a count of the rest.
 fn first_problems(problems: &[String]) -> String {
-    const SHOWN: usize = 3;
+    const SHOWN: usize = 4;
     let mut text = problems
         .iter()
         .take(SHOWN)
