@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(keras_archive keras_config h5_weights native npy npz)
+TARGETS=(keras_archive keras_config h5_weights native safetensors npy npz)
 SHORT=0
 SECONDS_EACH=60
 case "${1:-}" in
@@ -35,6 +35,7 @@ short_runs() {
         keras_config) echo 250000 ;;
         h5_weights) echo 150000 ;;
         native) echo 150000 ;;
+        safetensors) echo 300000 ;;
         npy) echo 3000000 ;;
         npz) echo 500000 ;;
         *) echo 20000 ;;

@@ -7,6 +7,7 @@
 //!   of fixtures), then its `model.weights.h5`;
 //! - `native/`: one byte naming the fixture, then the length of the native
 //!   JSON as 4 little-endian bytes, the JSON, and the safetensors bytes;
+//! - `safetensors/`: one byte naming the fixture, then the safetensors bytes;
 //! - `npy/`: each `input_*.npy` and `output_*.npy`;
 //! - `npz/`: each `weights.npz`.
 //!
@@ -52,18 +53,22 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).expect("seed written");
 }
 
-fn native_seed(index: u8, model: &Model) -> Vec<u8> {
+/// The native seed (`index`, JSON length, JSON, safetensors) and the
+/// safetensors seed (`index`, safetensors) of a model.
+fn native_seeds(index: u8, model: &Model) -> (Vec<u8>, Vec<u8>) {
     let json = model.to_json().expect("model to JSON");
     let tmp = std::env::temp_dir().join(format!("tw-fuzz-seed-{}-{index}", std::process::id()));
     model.save(&tmp).expect("native save");
     let weights = std::fs::read(tmp.with_extension("safetensors")).expect("safetensors");
     let _ = std::fs::remove_file(tmp.with_extension("json"));
     let _ = std::fs::remove_file(tmp.with_extension("safetensors"));
-    let mut seed = vec![index];
-    seed.extend((json.len() as u32).to_le_bytes());
-    seed.extend(json.as_bytes());
-    seed.extend(weights);
-    seed
+    let mut native = vec![index];
+    native.extend((json.len() as u32).to_le_bytes());
+    native.extend(json.as_bytes());
+    native.extend(&weights);
+    let mut st = vec![index];
+    st.extend(weights);
+    (native, st)
 }
 
 fn main() {
@@ -103,7 +108,9 @@ fn main() {
         }
         count += 1;
         if let Ok(model) = load_model(&archive, None) {
-            write(&out.join("native"), &name, &native_seed(index, &model));
+            let (native, st) = native_seeds(index, &model);
+            write(&out.join("native"), &name, &native);
+            write(&out.join("safetensors"), &name, &st);
         }
     }
     println!(

@@ -72,6 +72,18 @@ fn run(target: &str, data: &[u8]) {
                 }
             }
         }
+        "safetensors" => {
+            if let Some((&pick, weights)) = data.split_first() {
+                if let Some(model) = model_for(pick) {
+                    let _ = tensorweave_io::native::weights_from_safetensors(
+                        &model,
+                        weights,
+                        Path::new("f.safetensors"),
+                        &BUDGET,
+                    );
+                }
+            }
+        }
         "npy" => {
             if let Ok(npy) = tensorweave_io::npy::Npy::from_bytes(data.to_vec(), "f.npy", &BUDGET) {
                 let _ = (npy.to_f32(), npy.to_i32(), npy.to_bool());
