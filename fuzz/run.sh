@@ -6,6 +6,7 @@
 #                                  number of runs per target (15-25 s each here)
 #   fuzz/run.sh --long [TARGET…]   every target for 30 min
 #   fuzz/run.sh --time S [TARGET…] every (or each named) target for S seconds
+#   FUZZ_ASAN=1 fuzz/run.sh …      the same with AddressSanitizer (opt-in; see docs)
 #
 # The corpus of each target is seeded from tests/fixtures/keras/* (by the
 # tensorweave-io example fuzz_seeds) into fuzz/corpus/TARGET, and grows there.
@@ -23,7 +24,7 @@ case "${1:-}" in
     --long) SECONDS_EACH=1800; shift ;;
     --time) SECONDS_EACH="$2"; shift 2 ;;
     "") SHORT=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
 esac
 
 # Runs per target in --short mode: 15-25 s each on this machine (2 min in all). With a
@@ -63,7 +64,14 @@ cargo run --quiet -p tensorweave-io --example fuzz_seeds -- "fuzz/$CORPUS"
 # -s none: no AddressSanitizer (it needs nightly's -Zsanitizer); the code under
 # test is safe Rust, and libFuzzer still catches panics, aborts, big mallocs,
 # timeouts and memory growth. -a: debug assertions and overflow checks on.
+# FUZZ_ASAN=1 builds with AddressSanitizer instead, by letting the stable
+# compiler take nightly flags (RUSTC_BOOTSTRAP=1): an opt-in for long runs,
+# about 4x slower, and not for CI (see docs/fuzzing.md).
 FUZZ_FLAGS=(-s none -a)
+if [ "${FUZZ_ASAN:-0}" = 1 ]; then
+    export RUSTC_BOOTSTRAP=1
+    FUZZ_FLAGS=(-s address -a)
+fi
 echo "== building the fuzz targets"
 (cd fuzz && cargo fuzz build "${FUZZ_FLAGS[@]}")
 
