@@ -121,7 +121,7 @@ fn inputs(model: &Model, mask: bool) -> Vec<(usize, Value)> {
 }
 
 fn bench(c: &mut Criterion) {
-    let ctx = CallContext { threads: 2 };
+    let ctx = CallContext::with_threads(2);
     for mask in [true, false] {
         let model = build(mask);
         let name = variant_name(mask);
@@ -144,7 +144,7 @@ fn bench(c: &mut Criterion) {
 /// before it, one pass over all four configurations warms the process (the
 /// allocator's first large blocks, the threads' first stacks).
 fn medians(iters: usize) {
-    let ctx = CallContext { threads: 2 };
+    let ctx = CallContext::with_threads(2);
     let cases: Vec<(bool, Model)> = [true, false].into_iter().map(|m| (m, build(m))).collect();
     let inputs: Vec<Vec<(usize, Value)>> =
         cases.iter().map(|(m, model)| inputs(model, *m)).collect();

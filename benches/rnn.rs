@@ -37,8 +37,8 @@ fn bench(c: &mut Criterion) {
     {
         let x = [sequence(batch, steps, features)];
         let tag = format!("b{batch}_t{steps}_f{features}_u{units}");
-        let one = CallContext { threads: 1 };
-        let two = CallContext { threads: 2 };
+        let one = CallContext::with_threads(1);
+        let two = CallContext::with_threads(2);
         let cases: Vec<(&str, Model, &CallContext)> = vec![
             ("lstm", model_of(Lstm::new(units).seed(1), features), &one),
             (

@@ -22,6 +22,7 @@ use std::path::Path;
 
 use ndarray::{array, Array2};
 use tensorweave::prelude::*;
+use tensorweave::Error;
 
 /// Reads `word v1 … vd` lines into a map, checking that every vector has `dim` values.
 fn read_glove(path: &Path, dim: usize) -> tensorweave::Result<HashMap<String, Vec<f32>>> {

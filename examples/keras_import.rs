@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 use tensorweave::prelude::*;
+use tensorweave::Error;
 
 fn main() -> tensorweave::Result<()> {
     let fixture =

@@ -29,9 +29,11 @@ pub use tensorweave_core as core;
 pub use tensorweave_core::{Error, Model, Result, Tensor, Value};
 pub use tensorweave_io as io;
 pub use tensorweave_layers as layers;
+pub use tensorweave_viz as viz;
 
 /// Everything needed to build and run models.
 pub mod prelude {
     pub use tensorweave_io::{register_layer, LayerRegistry, ModelIo};
     pub use tensorweave_layers::prelude::*;
+    pub use tensorweave_viz::{ModelInspect, PlotOptions, SummaryOptions};
 }

@@ -252,13 +252,22 @@ fn the_plan_frees_each_intermediate_after_its_last_use() {
     let c = Dense::new(2).name("c").call(&b).unwrap();
     let model = Model::new(&[x], &[c]).unwrap();
     let plan = model.plan();
-    assert_eq!(plan.steps.len(), 3);
-    let out_slot = plan.output_slots[0];
+    assert_eq!(plan.steps().len(), 3);
+    let out_slot = plan.output_slots()[0];
     // step 0 (a) reads the input; step 1 (b) is the last reader of a's output, ...
-    assert_eq!(plan.steps[0].free_after, vec![plan.input_slots[0]]);
-    assert_eq!(plan.steps[1].free_after, vec![plan.steps[0].outputs[0]]);
-    assert_eq!(plan.steps[2].free_after, vec![plan.steps[1].outputs[0]]);
-    assert!(!plan.steps.iter().any(|s| s.free_after.contains(&out_slot)));
+    assert_eq!(plan.steps()[0].free_after(), vec![plan.input_slots()[0]]);
+    assert_eq!(
+        plan.steps()[1].free_after(),
+        vec![plan.steps()[0].outputs()[0]]
+    );
+    assert_eq!(
+        plan.steps()[2].free_after(),
+        vec![plan.steps()[1].outputs()[0]]
+    );
+    assert!(!plan
+        .steps()
+        .iter()
+        .any(|s| s.free_after().contains(&out_slot)));
 }
 
 #[test]

@@ -20,25 +20,7 @@ macro_rules! fixture_tests {
     )*};
 }
 
-fixture_tests!(
-    bigru_merge_ave,
-    bigru_merge_mul,
-    bigru_merge_none,
-    bigru_merge_sum,
-    bilstm_classifier,
-    bilstm_return_state,
-    bilstm_sequences,
-    cnn_branches,
-    custom_attention,
-    dynamic_length,
-    gru_reset_before,
-    nested_multi_output,
-    shape_ops,
-    siamese_shared,
-    simplernn_backwards,
-    stacked_bidirectional,
-    timedistributed_model,
-);
+for_each_fixture!(fixture_tests);
 
 #[test]
 fn every_fixture_directory_has_a_test() {

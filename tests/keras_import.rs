@@ -6,6 +6,7 @@
 mod support;
 
 use support::{att_layer, fixture, models};
+use tensorweave::io::builtin_registry;
 use tensorweave::prelude::*;
 
 fn keras_file(name: &str) -> std::path::PathBuf {
@@ -42,10 +43,9 @@ fn an_unregistered_user_layer_is_named_with_a_fix() {
     let archive =
         tensorweave::io::keras_archive::read_keras_archive(&keras_file("custom_attention"))
             .unwrap();
-    let err =
-        tensorweave::io::model_from_keras_config(&archive.config, &LayerRegistry::with_builtins())
-            .unwrap_err()
-            .to_string();
+    let err = tensorweave::io::model_from_keras_config(&archive.config, &builtin_registry())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("AttLayer") && err.contains("register"),
         "{err}"

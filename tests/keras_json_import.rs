@@ -7,12 +7,13 @@ mod support;
 
 use serde_json::Value;
 use support::{att_layer, fixture, models};
+use tensorweave::io::builtin_registry;
 use tensorweave::io::keras_json::model_from_keras_config;
 use tensorweave::io::registry::LayerRegistry;
 use tensorweave::prelude::*;
 
 fn registry() -> LayerRegistry {
-    let mut registry = LayerRegistry::with_builtins();
+    let mut registry = builtin_registry();
     registry.register("textclf>AttLayer", att_layer::from_config);
     registry
 }
@@ -59,25 +60,7 @@ macro_rules! import_tests {
     )*};
 }
 
-import_tests!(
-    bigru_merge_ave,
-    bigru_merge_mul,
-    bigru_merge_none,
-    bigru_merge_sum,
-    bilstm_classifier,
-    bilstm_return_state,
-    bilstm_sequences,
-    cnn_branches,
-    custom_attention,
-    dynamic_length,
-    gru_reset_before,
-    nested_multi_output,
-    shape_ops,
-    siamese_shared,
-    simplernn_backwards,
-    stacked_bidirectional,
-    timedistributed_model,
-);
+for_each_fixture!(import_tests);
 
 #[test]
 fn every_fixture_is_imported() {
@@ -118,7 +101,7 @@ fn nested_models_keep_their_layers() {
 #[test]
 fn unknown_user_layers_are_named_with_how_to_register_them() {
     let json = model_json("custom_attention");
-    let err = model_from_keras_config(&json, &LayerRegistry::with_builtins())
+    let err = model_from_keras_config(&json, &builtin_registry())
         .unwrap_err()
         .to_string();
     assert!(err.contains("AttLayer"), "{err}");
@@ -253,10 +236,10 @@ fn imported_models_write_what_they_read() {
     for name in ["masked_merges", "shared_nested"] {
         let case = IoCase::new(name);
         let first = model_from_keras_config(&case.json(), &registry()).unwrap();
-        let written = model_to_keras_config_with(&first, &registry());
+        let written = model_to_keras_config_with(&first, &registry()).unwrap();
         let second = model_from_keras_config(&written, &registry()).unwrap();
         assert_eq!(
-            model_to_keras_config_with(&second, &registry()),
+            model_to_keras_config_with(&second, &registry()).unwrap(),
             written,
             "{name}"
         );

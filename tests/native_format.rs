@@ -94,25 +94,7 @@ macro_rules! round_trip_tests {
     )*};
 }
 
-round_trip_tests!(
-    bigru_merge_ave,
-    bigru_merge_mul,
-    bigru_merge_none,
-    bigru_merge_sum,
-    bilstm_classifier,
-    bilstm_return_state,
-    bilstm_sequences,
-    cnn_branches,
-    custom_attention,
-    dynamic_length,
-    gru_reset_before,
-    nested_multi_output,
-    shape_ops,
-    siamese_shared,
-    simplernn_backwards,
-    stacked_bidirectional,
-    timedistributed_model,
-);
+for_each_fixture!(round_trip_tests);
 
 // ---------------------------------------------------------------------------
 // Random graphs of built-in layers.

@@ -7,9 +7,9 @@ mod support;
 use std::collections::HashSet;
 
 use support::models;
-use tensorweave::core::plot::{to_dot, to_svg, PlotOptions};
 use tensorweave::core::{FunctionalLayer, LayerRef};
 use tensorweave::prelude::*;
+use tensorweave::viz::plot::{to_dot, to_svg, PlotOptions};
 
 /// Every layer of the model and of the nested models, with its id in the plot
 /// (`block/dense` inside `block`), and every edge as (source id, target id).
@@ -35,7 +35,14 @@ fn nested_layers(layer: &LayerRef) -> Option<Vec<LayerRef>> {
             .downcast_ref::<FunctionalLayer>()
             .map(|f| f.graph().ordered_layers().cloned().collect::<Vec<_>>())
     };
-    of_model(layer).or_else(|| match layer.read().wrapped().as_slice() {
+    let wrapped: Vec<LayerRef> = layer
+        .read()
+        .sublayers()
+        .into_iter()
+        .filter(|s| s.config_key.is_some())
+        .map(|s| s.layer)
+        .collect();
+    of_model(layer).or_else(|| match wrapped.as_slice() {
         [inner] => of_model(inner),
         _ => None,
     })
@@ -136,12 +143,12 @@ fn dot_names_every_layer_and_edge() {
         }
         // Every tensor passed to a call of the top-level graph is an edge.
         let graph = model.graph();
-        for ix in graph.dag.node_indices() {
-            let node = &graph.dag[ix].node;
-            let target = node.layer();
-            let sources = node.inputs().iter().chain(node.masks().iter().flatten());
+        for ix in graph.nodes() {
+            let target = graph.node_layer(ix);
+            let masks = graph.node_masks(ix).into_iter().flatten();
+            let sources = graph.node_inputs(ix).into_iter().chain(masks);
             for t in sources {
-                let (src, dst) = (t.layer().name(), target.name());
+                let (src, dst) = (graph.node_layer(t.node).name(), target.name());
                 let ends = |id: &str, end: &str| {
                     // Edges into or out of a cluster end at the inner box.
                     if nested.contains(id) {

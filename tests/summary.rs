@@ -15,8 +15,9 @@ use std::path::PathBuf;
 
 use serde_json::Value as Json;
 use support::models;
-use tensorweave::core::summary::{summary_with, Summary, SummaryOptions};
 use tensorweave::core::{FunctionalLayer, LayerRef};
+use tensorweave::viz::summary::{summary_with, Summary, SummaryOptions};
+use tensorweave::viz::ModelInspect;
 
 fn fixture_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -12,11 +12,11 @@
 //! ```
 #![allow(dead_code)]
 
-use std::any::Any;
-
 use ndarray::{Array2, Axis, Ix3};
-use tensorweave::core::{layer_rng, CallContext, ParamVisitor, ParamVisitorMut};
+use tensorweave::core::Inputs;
+use tensorweave::core::{layer_rng, BuildContext, CallContext};
 use tensorweave::prelude::*;
+use tensorweave::{Error, Result};
 
 /// Builder: `AttLayer::new(attention_dim)`.
 #[derive(Debug, Clone)]
@@ -66,17 +66,19 @@ impl Layer for Attention {
         serde_json::json!({ "attention_dim": self.attention_dim })
     }
 
-    fn build(&mut self, inputs: &[TensorSpec]) -> Result<()> {
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
         let d = inputs[0]
             .last_dim()
             .ok_or_else(|| Error::invalid("the feature axis must be known"))?;
         let a = self.attention_dim;
         let mut rng = layer_rng(None);
         let init = Initializer::random_normal();
+        // Through the context: sizes are checked against the memory budget,
+        // and a model being loaded gets placeholders the file fills.
         self.params = vec![
-            Param::trainable("W", init.sample(&[d, a], &mut rng)),
-            Param::trainable("b", init.sample(&[a], &mut rng)),
-            Param::trainable("u", init.sample(&[a, 1], &mut rng)),
+            ctx.add_weight("W", &[d, a], &init, true, &mut rng)?,
+            ctx.add_weight("b", &[a], &init, true, &mut rng)?,
+            ctx.add_weight("u", &[a, 1], &init, true, &mut rng)?,
         ];
         Ok(())
     }
@@ -95,12 +97,8 @@ impl Layer for Attention {
         true
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let (inputs, masks) = (inputs.values(), inputs.masks());
         let x = inputs[0]
             .as_f32()?
             .view()
@@ -147,20 +145,12 @@ impl Layer for Attention {
         Ok(vec![Value::from(out)])
     }
 
-    fn visit_params(&self, visitor: &mut ParamVisitor<'_>) {
-        for p in &self.params {
-            visitor(&p.name, p);
-        }
+    fn params(&self) -> Vec<&Param> {
+        self.params.iter().collect()
     }
 
-    fn visit_params_mut(&mut self, visitor: &mut ParamVisitorMut<'_>) {
-        for p in &mut self.params {
-            visitor(&p.name.clone(), p);
-        }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.params.iter_mut().collect()
     }
 }
 

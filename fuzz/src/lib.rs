@@ -26,7 +26,7 @@ pub fn models() -> &'static [Option<Model>] {
         dirs.retain(|p| p.join("model.keras").is_file());
         dirs.sort();
         dirs.iter()
-            .map(|d| tensorweave_io::keras_archive::load_model(&d.join("model.keras"), None).ok())
+            .map(|d| tensorweave_io::load::load_model(&d.join("model.keras"), None).ok())
             .collect()
     })
 }

@@ -6,6 +6,33 @@
 pub mod att_layer;
 pub mod models;
 
+/// Invokes `$tests!` with the names of the 17 Keras fixtures (one test per
+/// fixture in each suite).
+#[macro_export]
+macro_rules! for_each_fixture {
+    ($tests:ident) => {
+        $tests!(
+            bigru_merge_ave,
+            bigru_merge_mul,
+            bigru_merge_none,
+            bigru_merge_sum,
+            bilstm_classifier,
+            bilstm_return_state,
+            bilstm_sequences,
+            cnn_branches,
+            custom_attention,
+            dynamic_length,
+            gru_reset_before,
+            nested_multi_output,
+            shape_ops,
+            siamese_shared,
+            simplernn_backwards,
+            stacked_bidirectional,
+            timedistributed_model,
+        );
+    };
+}
+
 use std::fs::File;
 use std::path::PathBuf;
 

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use tensorweave_core::plot::{to_dot, to_svg, PlotOptions};
 use tensorweave_core::{MemoryBudget, Model};
 use tensorweave_io::ModelIo;
+use tensorweave_viz::plot::{to_dot, to_svg, PlotOptions};
+use tensorweave_viz::ModelInspect;
 
 use crate::npy::strip_kind;
 
@@ -85,7 +86,7 @@ pub fn load(model: &Path, weights: Option<&Path>, budget: &MemoryBudget) -> Resu
             return Err(format!("weights file {} does not exist", w.display()));
         }
     }
-    tensorweave_io::keras_archive::load_model_with(model, weights, budget).map_err(|e| {
+    tensorweave_io::load::load_model_with(model, weights, budget).map_err(|e| {
         format!(
             "cannot load model {}: {}",
             model.display(),

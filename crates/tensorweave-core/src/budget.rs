@@ -84,7 +84,7 @@ impl MemoryBudget {
     /// The bytes `shape` needs at `elem_size` bytes per element, computed
     /// without overflow. Fails, naming `what` and the shape, when the product
     /// does not fit in 64 bits (or a dimension does not).
-    pub fn bytes_for<S>(what: &str, shape: &[S], elem_size: u64) -> Result<u64>
+    pub fn bytes_for<S>(what: &str, shape: &[S], elem_size: usize) -> Result<u64>
     where
         S: Copy + TryInto<u64> + fmt::Debug,
     {
@@ -94,7 +94,7 @@ impl MemoryBudget {
                  than a 64-bit size can count; the file or config is corrupt or hostile"
             ))
         };
-        let mut bytes = elem_size;
+        let mut bytes = u64::try_from(elem_size).map_err(|_| overflow())?;
         for &d in shape {
             let d: u64 = d.try_into().map_err(|_| overflow())?;
             bytes = bytes.checked_mul(d).ok_or_else(overflow)?;
@@ -118,7 +118,7 @@ impl MemoryBudget {
 
     /// [`MemoryBudget::bytes_for`] then [`MemoryBudget::check`]: the bytes of
     /// `shape`, when they are countable and within the budget.
-    pub fn check_shape<S>(&self, what: &str, shape: &[S], elem_size: u64) -> Result<u64>
+    pub fn check_shape<S>(&self, what: &str, shape: &[S], elem_size: usize) -> Result<u64>
     where
         S: Copy + TryInto<u64> + fmt::Debug,
     {
@@ -177,6 +177,11 @@ impl FromStr for MemoryBudget {
         }
         Ok(MemoryBudget::new(bytes as u64))
     }
+}
+
+/// A byte count in binary units for messages: `16 GiB`, `38.1 MiB`, `512 B`.
+pub fn format_bytes(bytes: u64) -> String {
+    HumanBytes(bytes).to_string()
 }
 
 /// A byte count in binary units for messages (`40.0 TiB`, `512 B`).

@@ -28,6 +28,22 @@ pub enum Error {
         /// What is wrong: counts or shapes, expected and found.
         message: String,
     },
+    /// A configuration names a layer class no constructor is registered for.
+    #[error(
+        "layer '{layer}': unknown layer class '{class}'{}; register a constructor for it before \
+         loading, e.g. `register_layer(\"{}\", |config, registry| ...)` (process-wide) or \
+         `LayerRegistry::register` on the registry you pass to the loader",
+        registered_name.as_ref().map(|r| format!(" (registered name '{r}')")).unwrap_or_default(),
+        registered_name.as_deref().unwrap_or(class)
+    )]
+    UnknownLayer {
+        /// The layer's name in the configuration.
+        layer: String,
+        /// Its Keras class name.
+        class: String,
+        /// The name it was registered under in Keras, when that differs.
+        registered_name: Option<String>,
+    },
     /// A configuration value is invalid or unsupported.
     #[error("config: {0}")]
     Config(String),

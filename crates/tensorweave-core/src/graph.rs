@@ -9,8 +9,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
 use slotmap::{new_key_type, SlotMap};
 
+use crate::dtype::TensorSpec;
 use crate::error::{Error, Result};
 use crate::layer::LayerRef;
 use crate::tensor::{Node, Tensor};
@@ -32,32 +35,70 @@ pub struct Edge {
     pub is_mask: bool,
 }
 
-/// One call of a layer inside a model.
-#[derive(Debug, Clone)]
-pub struct GraphNode {
-    /// The recorded call.
-    pub node: Arc<Node>,
-    /// The called layer, in the arena.
-    pub layer: LayerId,
-    /// Which call of this layer inside this model (Keras' re-indexed node index).
-    pub node_index: usize,
+/// A tensor of the captured graph: output `output` of call `node`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TensorRef {
+    /// The producing call.
+    pub node: NodeIndex,
+    /// Which of its outputs.
+    pub output: usize,
 }
 
-/// The captured DAG of a model.
+/// One call of a layer inside a model. Its inputs are the DAG's incoming edges
+/// ([`Graph::node_inputs`], [`Graph::node_masks`]).
+#[derive(Debug, Clone)]
+pub struct GraphNode {
+    layer: LayerId,
+    node_index: usize,
+    call_index: usize,
+    n_inputs: usize,
+    list_input: bool,
+    outputs: Vec<TensorSpec>,
+}
+
+impl GraphNode {
+    /// The called layer, in the arena.
+    pub fn layer(&self) -> LayerId {
+        self.layer
+    }
+
+    /// Which call of this layer inside this model (Keras' re-indexed node index).
+    pub fn node_index(&self) -> usize {
+        self.node_index
+    }
+
+    /// Which call of its layer this is, counting every call ever made (Keras'
+    /// `keras_history` node index, which summaries print).
+    pub fn call_index(&self) -> usize {
+        self.call_index
+    }
+
+    /// How many positional inputs the call has (0 for an `Input`).
+    pub fn n_inputs(&self) -> usize {
+        self.n_inputs
+    }
+
+    /// Whether the inputs were passed as one list (merge layers).
+    pub fn list_input(&self) -> bool {
+        self.list_input
+    }
+
+    /// The output specs.
+    pub fn output_specs(&self) -> &[TensorSpec] {
+        &self.outputs
+    }
+}
+
+/// The captured DAG of a model: the one copy of its structure that the plan,
+/// the writers, the summary and the pictures read.
 #[derive(Debug, Clone)]
 pub struct Graph {
-    /// One entry per distinct layer (a shared layer is one entry).
-    pub layers: SlotMap<LayerId, LayerRef>,
-    /// Layers in Keras' `model.layers` order (depth, then traversal order).
-    pub layer_order: Vec<LayerId>,
-    /// Calls and the tensors between them.
-    pub dag: DiGraph<GraphNode, Edge>,
-    /// Calls in execution order (topological: every call after its inputs).
-    pub order: Vec<NodeIndex>,
-    /// The declared inputs.
-    pub inputs: Vec<Tensor>,
-    /// The declared outputs.
-    pub outputs: Vec<Tensor>,
+    layers: SlotMap<LayerId, LayerRef>,
+    layer_order: Vec<LayerId>,
+    dag: DiGraph<GraphNode, Edge>,
+    order: Vec<NodeIndex>,
+    inputs: Vec<TensorRef>,
+    outputs: Vec<TensorRef>,
 }
 
 struct Walk<'a> {
@@ -200,9 +241,12 @@ impl Graph {
                 .binary_search(&node.call_index())
                 .unwrap_or(0);
             let ix = dag.add_node(GraphNode {
-                node: node.clone(),
                 layer,
                 node_index,
+                call_index: node.call_index(),
+                n_inputs: node.inputs().len(),
+                list_input: node.list_input(),
+                outputs: node.output_specs().to_vec(),
             });
             index_of.insert(node.id(), ix);
         }
@@ -242,23 +286,131 @@ impl Graph {
             return Err(Error::Graph("the recorded calls form a cycle".into()));
         }
 
+        let first_reached: HashMap<LayerId, i64> = first_reached
+            .iter()
+            .filter_map(|(id, &rank)| by_layer.get(id).map(|&l| (l, rank)))
+            .collect();
         let layer_order = keras_layer_order(&dag, &order, &first_reached);
+        let refs = |tensors: &[Tensor]| {
+            tensors
+                .iter()
+                .map(|t| TensorRef {
+                    node: index_of[&t.node().id()],
+                    output: t.output_index(),
+                })
+                .collect()
+        };
         Ok(Graph {
             layers,
             layer_order,
             dag,
             order,
-            inputs: inputs.to_vec(),
-            outputs: outputs.to_vec(),
+            inputs: refs(inputs),
+            outputs: refs(outputs),
         })
     }
 
-    /// The layers in Keras' `model.layers` order.
+    /// The distinct layers (a shared layer once), in arena order.
+    pub fn layers(&self) -> impl Iterator<Item = (LayerId, &LayerRef)> {
+        self.layers.iter()
+    }
+
+    /// The layer with arena id `id`.
+    pub fn layer(&self, id: LayerId) -> &LayerRef {
+        &self.layers[id]
+    }
+
+    /// The layers in Keras' `model.layers` order (depth, then traversal order).
     pub fn ordered_layers(&self) -> impl Iterator<Item = &LayerRef> {
         self.layer_order.iter().map(|id| &self.layers[*id])
     }
 
-    /// The calls in Keras' summary order: layers by `layer_order`, each layer's calls by node index.
+    /// The arena ids in Keras' `model.layers` order.
+    pub fn layer_order(&self) -> &[LayerId] {
+        &self.layer_order
+    }
+
+    /// The calls in execution order (topological: every call after its inputs).
+    pub fn order(&self) -> &[NodeIndex] {
+        &self.order
+    }
+
+    /// One call.
+    pub fn node(&self, ix: NodeIndex) -> &GraphNode {
+        &self.dag[ix]
+    }
+
+    /// The layer a call calls.
+    pub fn node_layer(&self, ix: NodeIndex) -> &LayerRef {
+        &self.layers[self.dag[ix].layer]
+    }
+
+    /// All calls, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeIndex> + '_ {
+        self.dag.node_indices()
+    }
+
+    /// The declared inputs.
+    pub fn inputs(&self) -> &[TensorRef] {
+        &self.inputs
+    }
+
+    /// The declared outputs.
+    pub fn outputs(&self) -> &[TensorRef] {
+        &self.outputs
+    }
+
+    /// The spec of a tensor.
+    pub fn spec(&self, t: TensorRef) -> &TensorSpec {
+        &self.dag[t.node].outputs[t.output]
+    }
+
+    /// The positional inputs of a call, in order.
+    pub fn node_inputs(&self, ix: NodeIndex) -> Vec<TensorRef> {
+        let mut inputs: Vec<Option<TensorRef>> = vec![None; self.dag[ix].n_inputs];
+        for e in self.dag.edges_directed(ix, Direction::Incoming) {
+            let w = e.weight();
+            if !w.is_mask {
+                if let Some(slot) = inputs.get_mut(w.to_input) {
+                    *slot = Some(TensorRef {
+                        node: e.source(),
+                        output: w.from_output,
+                    });
+                }
+            }
+        }
+        inputs.into_iter().flatten().collect()
+    }
+
+    /// One entry per positional input of a call: the mask passed with it.
+    pub fn node_masks(&self, ix: NodeIndex) -> Vec<Option<TensorRef>> {
+        let mut masks: Vec<Option<TensorRef>> = vec![None; self.dag[ix].n_inputs];
+        for e in self.dag.edges_directed(ix, Direction::Incoming) {
+            let w = e.weight();
+            if w.is_mask {
+                if let Some(slot) = masks.get_mut(w.to_input) {
+                    *slot = Some(TensorRef {
+                        node: e.source(),
+                        output: w.from_output,
+                    });
+                }
+            }
+        }
+        masks
+    }
+
+    /// The calls whose outputs a call reads (data or masks), each once.
+    pub fn parents(&self, ix: NodeIndex) -> Vec<NodeIndex> {
+        let mut parents: Vec<NodeIndex> = self
+            .dag
+            .neighbors_directed(ix, Direction::Incoming)
+            .collect();
+        parents.sort_unstable();
+        parents.dedup();
+        parents
+    }
+
+    /// The calls of layer `layer`, in node-index order.
     pub fn nodes_of(&self, layer: LayerId) -> Vec<NodeIndex> {
         let mut nodes: Vec<NodeIndex> = self
             .dag
@@ -284,7 +436,7 @@ impl Graph {
 fn keras_layer_order(
     dag: &DiGraph<GraphNode, Edge>,
     order: &[NodeIndex],
-    first_reached: &HashMap<u64, i64>,
+    first_reached: &HashMap<LayerId, i64>,
 ) -> Vec<LayerId> {
     let mut node_depth: HashMap<NodeIndex, usize> = HashMap::new();
     let mut layer_depth: HashMap<LayerId, usize> = HashMap::new();
@@ -294,25 +446,14 @@ fn keras_layer_order(
         depth = depth.max(layer_depth.get(&layer).copied().unwrap_or(0));
         layer_depth.insert(layer, depth);
         node_depth.insert(ix, depth);
-        for parent in dag.neighbors_directed(ix, petgraph::Direction::Incoming) {
+        for parent in dag.neighbors_directed(ix, Direction::Incoming) {
             let d = node_depth.entry(parent).or_insert(0);
             *d = (*d).max(depth + 1);
         }
     }
     let mut ids: Vec<(LayerId, usize, i64)> = layer_depth
         .iter()
-        .map(|(&id, &d)| {
-            let layer_key = dag
-                .node_weights()
-                .find(|n| n.layer == id)
-                .map(|n| n.node.layer().id())
-                .unwrap_or(0);
-            (
-                id,
-                d,
-                first_reached.get(&layer_key).copied().unwrap_or(i64::MAX),
-            )
-        })
+        .map(|(&id, &d)| (id, d, first_reached.get(&id).copied().unwrap_or(i64::MAX)))
         .collect();
     ids.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
     ids.into_iter().map(|(id, _, _)| id).collect()

@@ -1,11 +1,10 @@
 //! `Input`: where a model's data enters, as a symbolic [`Tensor`].
 
-use std::any::Any;
-
 use serde_json::json;
 
 use crate::dtype::{DType, Shape, TensorSpec};
 use crate::error::{Error, Result};
+use crate::layer::Inputs;
 use crate::layer::{CallContext, Layer, LayerRef};
 use crate::naming::unique_name;
 use crate::tensor::{record_source, Tensor};
@@ -137,18 +136,9 @@ impl Layer for InputLayer {
         Ok(vec![self.spec.clone()])
     }
 
-    fn call(
-        &self,
-        _inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        _ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, _inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         Err(Error::invalid(
             "an input layer is fed by the model, never called",
         ))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -1,5 +1,6 @@
 //! The core of tensorweave: symbolic tensors, the [`Layer`] trait, graph capture
-//! ([`Graph`]), the compiled [`Plan`] and [`Model`].
+//! ([`Graph`]), the compiled [`Plan`] and its per-run [`RunState`], [`Model`],
+//! and the [`LayerRegistry`] that rebuilds layers from their configurations.
 //!
 //! Most users depend on the `tensorweave` facade crate, which re-exports this
 //! crate and the built-in layers.
@@ -15,22 +16,25 @@ pub mod layer;
 pub mod model;
 pub mod naming;
 pub mod plan;
-pub mod plot;
-pub mod summary;
+pub mod registry;
+pub mod run;
 pub mod tensor;
 pub mod value;
 
 pub use budget::MemoryBudget;
 pub use dtype::{format_shape, DType, Shape, TensorSpec};
 pub use error::{Error, Result};
-pub use graph::{Graph, LayerId};
+pub use graph::{Graph, GraphNode, LayerId, TensorRef};
 pub use init::{layer_rng, set_random_seed, Initializer};
 pub use input::{input_tensor, Input, InputLayer, InputShape};
-pub use layer::{CallContext, IntoLayer, Layer, LayerRef, Param, ParamVisitor, ParamVisitorMut};
+pub use layer::{
+    AsAny, BuildContext, CallContext, Inputs, IntoLayer, Layer, LayerRef, MaskCall, Param,
+    ParamVisitor, ParamVisitorMut, Recurrence, Sublayer, WeightInit,
+};
 pub use model::{FunctionalLayer, Model};
-pub use naming::{auto_name, reset_names, unique_name};
+pub use naming::{auto_name, reset_names, to_snake_case, unique_name};
 pub use plan::Plan;
-pub use plot::PlotOptions;
-pub use summary::SummaryOptions;
+pub use registry::{ClassIdentity, LayerConstructor, LayerRegistry};
+pub use run::RunState;
 pub use tensor::{Node, Tensor};
-pub use value::Value;
+pub use value::{IntoArray, Value};

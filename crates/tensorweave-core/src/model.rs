@@ -1,7 +1,6 @@
 //! [`Model`]: a captured graph with its compiled plan, runnable on arrays and
 //! callable as a layer.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use ndarray::ArrayD;
@@ -9,9 +8,11 @@ use ndarray::ArrayD;
 use crate::dtype::{dims_compatible, format_shape, shape_matches, TensorSpec};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::layer::{CallContext, IntoLayer, Layer, LayerRef, ParamVisitor, ParamVisitorMut};
+use crate::layer::Inputs;
+use crate::layer::{CallContext, IntoLayer, Layer, LayerRef, Sublayer};
 use crate::naming::auto_name;
 use crate::plan::Plan;
+use crate::run::RunState;
 use crate::tensor::Tensor;
 use crate::value::Value;
 
@@ -20,6 +21,10 @@ use crate::value::Value;
 pub struct ModelCore {
     graph: Graph,
     plan: Plan,
+    /// The declared inputs and outputs as the symbolic tensors the model was
+    /// made from (what [`Model::inputs`] and [`Model::outputs`] hand out).
+    inputs: Vec<Tensor>,
+    outputs: Vec<Tensor>,
 }
 
 /// A functional model: the layers between some inputs and some outputs.
@@ -53,7 +58,12 @@ impl Model {
     ) -> Result<Model> {
         let graph = Graph::capture(inputs, outputs)?;
         let plan = Plan::compile(&graph);
-        let core = Arc::new(ModelCore { graph, plan });
+        let core = Arc::new(ModelCore {
+            graph,
+            plan,
+            inputs: inputs.to_vec(),
+            outputs: outputs.to_vec(),
+        });
         let layer = LayerRef::new(name, FunctionalLayer { core: core.clone() });
         layer.mark_built();
         Ok(Model { core, layer })
@@ -66,12 +76,12 @@ impl Model {
 
     /// The declared inputs.
     pub fn inputs(&self) -> &[Tensor] {
-        &self.core.graph.inputs
+        &self.core.inputs
     }
 
     /// The declared outputs.
     pub fn outputs(&self) -> &[Tensor] {
-        &self.core.graph.outputs
+        &self.core.outputs
     }
 
     /// The captured graph.
@@ -125,18 +135,6 @@ impl Model {
         }
     }
 
-    /// Keras' `model.summary()` table (see [`crate::summary`]; for options, use
-    /// [`crate::summary::summary_with`]).
-    pub fn summary(&self) -> String {
-        crate::summary::summary(self)
-    }
-
-    /// The model drawn as SVG, like Keras' `plot_model` (see [`crate::plot`];
-    /// Graphviz DOT text comes from [`crate::plot::to_dot`]).
-    pub fn plot(&self, options: &crate::plot::PlotOptions) -> String {
-        crate::plot::to_svg(self, options)
-    }
-
     /// All weights, in Keras' `model.get_weights()` order.
     pub fn get_weights(&self) -> Vec<ArrayD<f32>> {
         self.layer.get_weights()
@@ -179,7 +177,7 @@ impl IntoLayer for &Model {
 
 impl ModelCore {
     fn check_inputs(&self, inputs: &[&Value], model: &str) -> Result<()> {
-        let declared = &self.graph.inputs;
+        let declared = &self.inputs;
         if inputs.len() != declared.len() {
             return Err(Error::Input(format!(
                 "model '{model}' takes {} input(s) ({}), got {}",
@@ -224,110 +222,7 @@ impl ModelCore {
     /// Runs the plan.
     pub fn run(&self, inputs: &[&Value], ctx: &CallContext, model: &str) -> Result<Vec<Value>> {
         self.check_inputs(inputs, model)?;
-        let plan = &self.plan;
-        let mut slots: Vec<Option<Held<'_>>> = (0..plan.n_slots).map(|_| None).collect();
-        for (&slot, value) in plan.input_slots.iter().zip(inputs) {
-            slots[slot] = Some(Held::Borrowed(value));
-        }
-        for step in &plan.steps {
-            let layer = &self.graph.layers[step.layer];
-            let outputs = {
-                let fetch = |s: usize| {
-                    slots[s].as_ref().map(Held::get).ok_or_else(|| {
-                        Error::Graph(format!(
-                            "internal: value for layer '{}' was freed too early",
-                            layer.name()
-                        ))
-                    })
-                };
-                let ins = step
-                    .inputs
-                    .iter()
-                    .map(|&s| fetch(s))
-                    .collect::<Result<Vec<_>>>()?;
-                let masks = step
-                    .masks
-                    .iter()
-                    .map(|m| m.map(fetch).transpose())
-                    .collect::<Result<Vec<_>>>()?;
-                layer
-                    .read()
-                    .call(&ins, &masks, ctx)
-                    .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?
-            };
-            let node = &self.graph.dag[step.node].node;
-            check_outputs(layer, node.output_specs(), &outputs)?;
-            for (&slot, value) in step.outputs.iter().zip(outputs) {
-                slots[slot] = Some(Held::Owned(value));
-            }
-            for &slot in &step.free_after {
-                slots[slot] = None;
-            }
-        }
-        let mut results = Vec::with_capacity(plan.output_slots.len());
-        for (i, &slot) in plan.output_slots.iter().enumerate() {
-            let used_again = plan.output_slots[i + 1..].contains(&slot);
-            let held = if used_again {
-                slots[slot].as_ref().map(|h| Held::Borrowed(h.get()))
-            } else {
-                slots[slot].take()
-            };
-            let value = match held {
-                Some(Held::Owned(v)) => v,
-                Some(Held::Borrowed(v)) => v.clone(),
-                None => {
-                    return Err(Error::Graph(format!(
-                        "internal: output {i} of model '{model}' was not computed"
-                    )))
-                }
-            };
-            results.push(value);
-        }
-        Ok(results)
-    }
-}
-
-fn check_outputs(layer: &LayerRef, specs: &[TensorSpec], outputs: &[Value]) -> Result<()> {
-    if specs.len() != outputs.len() {
-        return Err(Error::layer(
-            layer.name(),
-            layer.class_name(),
-            format!(
-                "returned {} outputs, its call recorded {}",
-                outputs.len(),
-                specs.len()
-            ),
-        ));
-    }
-    for (i, (spec, v)) in specs.iter().zip(outputs).enumerate() {
-        if spec.dtype != v.dtype() || !shape_matches(&spec.shape, v.shape()) {
-            return Err(Error::layer(
-                layer.name(),
-                layer.class_name(),
-                format!(
-                    "output {i} is {:?} {}, but the graph expects {} {}; the input arrays do not fit this model",
-                    v.shape(),
-                    v.dtype(),
-                    format_shape(&spec.shape),
-                    spec.dtype
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-enum Held<'a> {
-    Borrowed(&'a Value),
-    Owned(Value),
-}
-
-impl Held<'_> {
-    fn get(&self) -> &Value {
-        match self {
-            Held::Borrowed(v) => v,
-            Held::Owned(v) => v,
-        }
+        RunState::new(&self.plan, inputs).run(&self.graph, &self.plan, ctx, model)
     }
 }
 
@@ -354,7 +249,7 @@ impl Layer for FunctionalLayer {
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        let declared = &self.core.graph.inputs;
+        let declared = &self.core.inputs;
         if inputs.len() != declared.len() {
             return Err(Error::invalid(format!(
                 "takes {} input(s), got {}",
@@ -384,7 +279,6 @@ impl Layer for FunctionalLayer {
         let batch = inputs[0].shape[0];
         Ok(self
             .core
-            .graph
             .outputs
             .iter()
             .map(|t| {
@@ -395,35 +289,18 @@ impl Layer for FunctionalLayer {
             .collect())
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        _masks: &[Option<&Value>],
-        ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
+        let inputs = inputs.values();
         self.core.run(inputs, ctx, "nested")
     }
 
-    fn visit_params(&self, visitor: &mut ParamVisitor<'_>) {
-        for layer in self.core.graph.ordered_layers() {
-            let prefix = layer.name().to_string();
-            layer
-                .read()
-                .visit_params(&mut |path, p| visitor(&format!("{prefix}/{path}"), p));
-        }
-    }
-
-    fn visit_params_mut(&mut self, visitor: &mut ParamVisitorMut<'_>) {
-        for layer in self.core.graph.ordered_layers() {
-            let prefix = layer.name().to_string();
-            let mut guard = layer.write();
-            guard.visit_params_mut(&mut |path, p| visitor(&format!("{prefix}/{path}"), p));
-            guard.weights_changed();
-        }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn sublayers(&self) -> Vec<Sublayer> {
+        self.core
+            .graph
+            .ordered_layers()
+            .filter(|l| !l.read().is_op())
+            .map(|l| Sublayer::listed(l.clone()))
+            .collect()
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::dtype::{format_shape, DType, Shape, TensorSpec};
 use crate::error::Result;
-use crate::layer::LayerRef;
+use crate::layer::{LayerRef, MaskCall};
 
 static NEXT_NODE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -210,7 +210,11 @@ pub(crate) fn record_call_with_masks(
     });
     let out_masks = layer
         .read()
-        .compute_mask(inputs, input_masks, n_outputs)
+        .compute_mask(&MaskCall {
+            inputs,
+            masks: input_masks,
+            n_outputs,
+        })
         .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?;
     Ok((0..n_outputs)
         .map(|i| Tensor::new(node.clone(), i, out_masks.get(i).cloned().flatten()))

@@ -1,6 +1,6 @@
 //! Concrete arrays flowing through a compiled model.
 
-use ndarray::{ArrayBase, ArrayD, Dimension, OwnedRepr};
+use ndarray::{Array, ArrayBase, ArrayD, ArrayView, Data, Dimension};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -90,20 +90,77 @@ impl Value {
     }
 }
 
-impl<D: Dimension> From<ArrayBase<OwnedRepr<f32>, D>> for Value {
-    fn from(a: ArrayBase<OwnedRepr<f32>, D>) -> Self {
-        Value::F32(a.into_dyn())
+/// `From` for owned arrays and views of one element type.
+macro_rules! value_from {
+    ($elem:ty, $variant:ident) => {
+        impl<D: Dimension> From<Array<$elem, D>> for Value {
+            fn from(a: Array<$elem, D>) -> Self {
+                Value::$variant(a.into_dyn())
+            }
+        }
+
+        impl<D: Dimension> From<ArrayView<'_, $elem, D>> for Value {
+            fn from(a: ArrayView<'_, $elem, D>) -> Self {
+                Value::$variant(a.to_owned().into_dyn())
+            }
+        }
+    };
+}
+
+value_from!(f32, F32);
+value_from!(i32, I32);
+value_from!(bool, Bool);
+
+impl Value {
+    /// Token ids given as int64 (NumPy's default integer type), narrowed to
+    /// int32; an id outside int32's range is an error naming it and its
+    /// position.
+    pub fn from_i64<S: Data<Elem = i64>, D: Dimension>(a: &ArrayBase<S, D>) -> Result<Value> {
+        if let Some((position, &bad)) = a
+            .iter()
+            .enumerate()
+            .find(|(_, v)| i32::try_from(**v).is_err())
+        {
+            return Err(Error::Input(format!(
+                "the int64 array holds {bad} at flat position {position}, outside int32's range \
+                 (token ids must fit in int32)"
+            )));
+        }
+        Ok(Value::I32(a.mapv(|v| v as i32).into_dyn()))
     }
 }
 
-impl<D: Dimension> From<ArrayBase<OwnedRepr<i32>, D>> for Value {
-    fn from(a: ArrayBase<OwnedRepr<i32>, D>) -> Self {
-        Value::I32(a.into_dyn())
+impl<D: Dimension> TryFrom<Array<i64, D>> for Value {
+    type Error = Error;
+
+    fn try_from(a: Array<i64, D>) -> Result<Self> {
+        Value::from_i64(&a)
     }
 }
 
-impl<D: Dimension> From<ArrayBase<OwnedRepr<bool>, D>> for Value {
-    fn from(a: ArrayBase<OwnedRepr<bool>, D>) -> Self {
-        Value::Bool(a.into_dyn())
+impl<D: Dimension> TryFrom<ArrayView<'_, i64, D>> for Value {
+    type Error = Error;
+
+    fn try_from(a: ArrayView<'_, i64, D>) -> Result<Self> {
+        Value::from_i64(&a)
+    }
+}
+
+/// Float arrays handed to tensorweave (weights given to a builder): owned or
+/// borrowed, views included, of any dimension.
+pub trait IntoArray {
+    /// The array as an owned `ArrayD<f32>` (no copy for an owned array).
+    fn into_array(self) -> ArrayD<f32>;
+}
+
+impl<S: Data<Elem = f32>, D: Dimension> IntoArray for ArrayBase<S, D> {
+    fn into_array(self) -> ArrayD<f32> {
+        self.into_owned().into_dyn()
+    }
+}
+
+impl<S: Data<Elem = f32>, D: Dimension> IntoArray for &ArrayBase<S, D> {
+    fn into_array(self) -> ArrayD<f32> {
+        self.to_owned().into_dyn()
     }
 }

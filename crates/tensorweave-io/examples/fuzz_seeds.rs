@@ -19,7 +19,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use tensorweave_core::Model;
-use tensorweave_io::keras_archive::load_model;
+use tensorweave_io::load::load_model;
 use tensorweave_io::ModelIo;
 
 fn fixtures() -> PathBuf {

@@ -42,6 +42,8 @@ use tensorweave_core::{Error, MemoryBudget, Model, Result};
 mod layout;
 #[path = "h5/store.rs"]
 mod store;
+#[path = "h5/writer.rs"]
+pub mod writer;
 
 use layout::Planner;
 use store::H5Store;

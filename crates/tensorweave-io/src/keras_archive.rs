@@ -1,8 +1,7 @@
 //! Keras `.keras` archives (`model.save("x.keras")`): a zip holding
 //! `config.json` (the model as `to_json` gives it), `metadata.json`
 //! (`keras_version`, `date_saved`) and the weights, `model.weights.h5` (or
-//! `model.weights.npz` when saved with `weights_format="npz"`). Also
-//! [`load_model`], which opens any model file the `tensorweave` command takes.
+//! `model.weights.npz` when saved with `weights_format="npz"`).
 
 use std::io::{Read, Seek};
 use std::path::Path;
@@ -10,7 +9,7 @@ use std::path::Path;
 use tensorweave_core::{Error, MemoryBudget, Model, Result};
 
 use crate::h5_weights::{load_keras_h5_weights_file_with, load_keras_h5_weights_with};
-use crate::limits::{invalid_data, open_file, read_file, read_zip_member, shown_at_most};
+use crate::limits::{invalid_data, open_file, read_zip_member, shown_at_most};
 use crate::npz::load_keras_npz_weights_with;
 
 /// The weights file found in a `.keras` archive.
@@ -185,78 +184,6 @@ pub fn load_weights_file_with(model: &Model, path: &Path, budget: &MemoryBudget)
     }
 }
 
-/// Opens a model file for prediction, within the default [`MemoryBudget`]
-/// (see [`load_model_with`]).
-pub fn load_model(path: &Path, weights: Option<&Path>) -> Result<Model> {
-    load_model_with(path, weights, &MemoryBudget::default())
-}
-
-/// Opens a model file for prediction:
-///
-/// - `NAME.keras`: a Keras archive (config and weights; `weights` replaces
-///   the archive's weights when given);
-/// - `NAME.json` with `weights`: a Keras `model.to_json()` file, with weights
-///   from a `.weights.h5` or an `.npz` (see [`load_weights_file`]);
-/// - `NAME.json` without `weights`: a tensorweave model, its weights in
-///   `NAME.safetensors` beside it.
-///
-/// Every size read from the files is checked against `budget` before memory
-/// is reserved for it.
-pub fn load_model_with(
-    path: &Path,
-    weights: Option<&Path>,
-    budget: &MemoryBudget,
-) -> Result<Model> {
-    let name = path.to_string_lossy().to_lowercase();
-    if name.ends_with(".keras") {
-        let archive = read_keras_archive_with(path, budget)?;
-        let model = model_from_keras_config(&archive.config)?;
-        match weights {
-            Some(w) => load_weights_file_with(&model, w, budget)?,
-            None => archive.load_weights_into_with(&model, budget)?,
-        }
-        Ok(model)
-    } else if name.ends_with(".json") {
-        match weights {
-            Some(w) => {
-                let text = read_file(path, "model file", budget)?;
-                let config: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
-                    invalid_data(format!("{} is not valid JSON: {e}", path.display()))
-                })?;
-                let model = model_from_keras_config(&config)?;
-                load_weights_file_with(&model, w, budget)?;
-                Ok(model)
-            }
-            None if path.with_extension("safetensors").exists() => {
-                crate::native::load_native_with(path, &crate::registry::default_registry(), budget)
-            }
-            None => Err(Error::Config(format!(
-                "no weights for {}: pass --weights FILE (.weights.h5 or .npz) for a Keras to_json file, \
-                 or put {} beside a tensorweave model",
-                path.display(),
-                path.with_extension("safetensors").display()
-            ))),
-        }
-    } else if name.ends_with(".h5") || name.ends_with(".hdf5") {
-        Err(Error::Config(format!(
-            "{} is an HDF5 file: a legacy Keras model (model.save(\"x.h5\")) or a weights file; \
-             give the model as .keras (or as to_json .json with --weights FILE.weights.h5)",
-            path.display()
-        )))
-    } else {
-        Err(Error::Config(format!(
-            "unsupported model file {}: expected a Keras .keras archive or a model .json",
-            path.display()
-        )))
-    }
-}
-
-/// Builds a model from a Keras config (`to_json` / `config.json`) with the
-/// process-wide layer registry, so registered user layers are found.
-fn model_from_keras_config(config: &serde_json::Value) -> Result<Model> {
-    crate::keras_json::model_from_keras_config(config, &crate::registry::default_registry())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,18 +285,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(".weights.h5"), "{err}");
-    }
-
-    #[test]
-    fn unsupported_model_files_are_named() {
-        for (file, needle) in [
-            ("m.h5", "legacy Keras model"),
-            ("m.onnx", "unsupported model file"),
-            ("/nonexistent/m.keras", "does not exist"),
-            ("/nonexistent/m.json", "no weights"),
-        ] {
-            let err = load_model(Path::new(file), None).unwrap_err().to_string();
-            assert!(err.contains(needle), "{file}: {err}");
-        }
     }
 }

@@ -22,7 +22,7 @@
 mod read;
 mod write;
 
-pub use read::model_from_keras_config;
+pub use read::{model_from_keras_config, model_from_keras_config_with};
 pub use write::{model_to_keras_config, model_to_keras_config_with};
 
 /// The version of tensorweave's graph format written by this crate.

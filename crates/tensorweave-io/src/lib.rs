@@ -6,11 +6,18 @@ pub mod h5_weights;
 pub mod keras_archive;
 pub mod keras_json;
 mod limits;
+pub mod load;
 pub mod native;
 pub mod npy;
 pub mod npz;
 pub mod registry;
 
-pub use keras_json::{model_from_keras_config, model_to_keras_config};
+#[cfg(test)]
+mod registry_tests;
+
+pub use keras_json::{
+    model_from_keras_config, model_from_keras_config_with, model_to_keras_config,
+};
+pub use load::load_model;
 pub use native::ModelIo;
-pub use registry::{default_registry, register_layer, LayerRegistry};
+pub use registry::{builtin_registry, default_registry, register_layer, LayerRegistry};

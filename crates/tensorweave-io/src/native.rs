@@ -31,11 +31,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-use tensorweave_core::{Error, MemoryBudget, Model, Result};
+use tensorweave_core::{BuildContext, Error, MemoryBudget, Model, Result, WeightInit};
 
 use crate::limits::{read_file, shown};
 
-use crate::keras_json::{model_from_keras_config, model_to_keras_config, FORMAT_VERSION};
+use crate::keras_json::{
+    model_from_keras_config, model_from_keras_config_with, model_to_keras_config, FORMAT_VERSION,
+};
 use crate::registry::{default_registry, LayerRegistry};
 
 /// Saving and loading models in tensorweave's native format.
@@ -80,7 +82,7 @@ pub trait ModelIo: Sized {
 
 impl ModelIo for Model {
     fn to_json(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(&model_to_keras_config(self))?)
+        Ok(serde_json::to_string_pretty(&model_to_keras_config(self)?)?)
     }
 
     fn from_json(json: &str) -> Result<Self> {
@@ -112,7 +114,7 @@ impl ModelIo for Model {
     }
 
     fn from_keras(path: impl AsRef<Path>, weights: Option<&Path>) -> Result<Self> {
-        crate::keras_archive::load_model(path.as_ref(), weights)
+        crate::load::load_model(path.as_ref(), weights)
     }
 
     fn load(path: impl AsRef<Path>) -> Result<Self> {
@@ -151,11 +153,19 @@ pub fn load_native_with(
             e.utf8_error().valid_up_to()
         ))
     })?;
-    let model = Model::from_json_with(&json, registry).map_err(|e| match e {
-        Error::Config(message) => Error::Config(format!("{}: {message}", json_path.display())),
-        Error::Json(e) => Error::Config(format!("{}: invalid JSON: {e}", json_path.display())),
-        other => other,
-    })?;
+    // The weights come from the safetensors file next: none are drawn, and
+    // layer sizes are checked against the budget as layers are built.
+    let model = serde_json::from_str(&json)
+        .map_err(Error::from)
+        .and_then(|value: serde_json::Value| {
+            let mut ctx = BuildContext::with(WeightInit::Placeholder, *budget);
+            model_from_keras_config_with(&value, registry, &mut ctx)
+        })
+        .map_err(|e| match e {
+            Error::Config(message) => Error::Config(format!("{}: {message}", json_path.display())),
+            Error::Json(e) => Error::Config(format!("{}: invalid JSON: {e}", json_path.display())),
+            other => other,
+        })?;
     load_weights_safetensors_with(&model, &weights_path, budget)?;
     Ok(model)
 }
@@ -248,7 +258,7 @@ fn check_safetensors(bytes: &[u8], budget: &MemoryBudget) -> std::result::Result
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .ok_or_else(|| format!("{} has no data_offsets [begin, end]", tensor()))?;
         let [begin, end] = offsets;
-        let bits = MemoryBudget::bytes_for(&tensor(), &shape, dtype.bitsize() as u64)
+        let bits = MemoryBudget::bytes_for(&tensor(), &shape, dtype.bitsize())
             .map_err(|e| e.to_string().trim_start_matches("config: ").to_string())?;
         if bits % 8 != 0 {
             return Err(format!(

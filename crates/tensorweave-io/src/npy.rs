@@ -187,7 +187,7 @@ impl Npy {
         let (dtype, big_endian) = parse_descr(&header.descr).map_err(|m| npy_error(&source, m))?;
 
         let elements = MemoryBudget::bytes_for(&source, &header.shape, 1)?;
-        let needed = MemoryBudget::bytes_for(&source, &header.shape, dtype.size() as u64)?;
+        let needed = MemoryBudget::bytes_for(&source, &header.shape, dtype.size())?;
         let present = (bytes.len() - header_end) as u64;
         if needed != present {
             let what = if needed > present {

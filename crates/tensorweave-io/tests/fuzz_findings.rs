@@ -23,7 +23,7 @@ fn model_for(byte: u8) -> Option<Model> {
         .collect();
     dirs.sort();
     let dir = &dirs[usize::from(byte) % dirs.len()];
-    tensorweave_io::keras_archive::load_model(&dir.join("model.keras"), None).ok()
+    tensorweave_io::load::load_model(&dir.join("model.keras"), None).ok()
 }
 
 fn run(target: &str, data: &[u8]) {

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use tensorweave_core::{MemoryBudget, Model};
-use tensorweave_io::keras_archive::{load_model, load_weights_file_with};
+use tensorweave_io::keras_archive::load_weights_file_with;
+use tensorweave_io::load::load_model;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")

@@ -59,7 +59,7 @@ fn all() -> &'static [Fixture] {
                     KerasWeights::H5(b) => b.clone(),
                     KerasWeights::Npz(_) => unreachable!("fixtures hold .h5 weights"),
                 };
-                let model = tensorweave_io::keras_archive::load_model(&archive_path, None).ok();
+                let model = tensorweave_io::load::load_model(&archive_path, None).ok();
                 let native = model.as_ref().map(|m| {
                     let base = std::env::temp_dir().join(format!(
                         "tw-mutations-{}-{}",
@@ -439,13 +439,13 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Huge sizes anywhere in the config (units, dims, kernel sizes, batch
-    /// shapes, `n`): the model must be refused by a budget or shape check
-    /// before anything is allocated. Ignored until layer sizes are checked
-    /// against the budget at build time (issue 9, the lead's part): today
-    /// these abort the process (see the report of the `harden` branch).
+    /// Huge sizes in the config (units, dims, kernel sizes, batch shapes,
+    /// `n`): the model must be refused by a budget or shape check before
+    /// anything is allocated (an abort would end the test process).
+    /// Ignored while `tests/fixtures/hostile/open_findings/` is not empty: a
+    /// GRU with 2^63 units overflows `GATES * units` in `rnn/cell.rs`.
     #[test]
-    #[ignore = "layer sizes are not yet checked before allocation (issue 9, layers)"]
+    #[ignore = "open finding: rnn/cell.rs:122 overflows on units = 2^63 (see tests/fixtures/hostile/open_findings)"]
     fn config_size_mutations_never_panic_or_abort(
         pick in 0usize..64,
         edits in prop::collection::vec((0usize..100_000, 0usize..64, Just(false)), 1..3),

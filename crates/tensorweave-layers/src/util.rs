@@ -1,7 +1,8 @@
 //! Small helpers shared by layer implementations: spec checks and last-axis matmul.
 
-use ndarray::{ArrayD, ArrayView2, Ix2, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView1, ArrayView2, Ix2, IxDyn};
 use tensorweave_core::{format_shape, DType, Error, Result, TensorSpec};
+use tensorweave_kernels::{matmul_views, KernelError, Mat};
 
 /// Checks that a layer got exactly `n` inputs.
 pub fn expect_inputs(inputs: &[TensorSpec], n: usize) -> Result<()> {
@@ -73,7 +74,10 @@ pub fn matmul_last(
         )));
     }
     let m = w.ncols();
-    let n = x.len().checked_div(k).unwrap_or(0);
+    let n: usize = x
+        .shape()
+        .split_last()
+        .map_or(1, |(_, lead)| lead.iter().product());
     // Borrowed when the input is already contiguous (the usual case): no copy.
     let contiguous = x.as_standard_layout();
     let rows = contiguous
@@ -85,14 +89,16 @@ pub fn matmul_last(
                 x.shape()
             ))
         })?;
-    let mut out = rows.dot(&w);
-    if let Some(b) = bias {
-        let b = b
-            .view()
-            .into_shape_with_order(m)
-            .map_err(|e| Error::invalid(format!("bias shape: {e}")))?;
-        out += &b;
-    }
+    let bias = match bias {
+        Some(b) => Some(b.view().into_shape_with_order(m).map_err(|_| {
+            Error::invalid(format!(
+                "the bias must have shape [{m}], has {:?}",
+                b.shape()
+            ))
+        })?),
+        None => None,
+    };
+    let out = matmul_2d(rows, w, bias)?;
     let mut shape = x.shape().to_vec();
     if let Some(last) = shape.last_mut() {
         *last = m;
@@ -109,4 +115,76 @@ pub fn matrix_view<'a>(w: &'a ArrayD<f32>, what: &str) -> Result<ArrayView2<'a, 
             w.shape()
         ))
     })
+}
+
+/// A kernel's size error, as a layer error (the framework names the layer).
+pub(crate) fn internal(e: KernelError) -> Error {
+    Error::invalid(e.to_string())
+}
+
+/// A row-major view of `a` for the GEMM kernel, borrowing when its rows are
+/// contiguous (any row stride), copying otherwise.
+fn row_major<'a>(a: &'a ArrayView2<'_, f32>, copy: &'a mut Vec<f32>) -> Mat<'a> {
+    let (rows, cols) = a.dim();
+    let strides = a.strides();
+    if let Some(data) = contiguous_rows(a) {
+        let stride = if rows > 1 { strides[0] as usize } else { cols };
+        return Mat {
+            data,
+            rows,
+            cols,
+            stride,
+        };
+    }
+    *copy = a.iter().copied().collect();
+    Mat::dense(copy, rows, cols)
+}
+
+/// The elements of `a` from its first to its last, when each row is
+/// contiguous and rows follow each other at a non-negative stride.
+fn contiguous_rows<'a>(a: &'a ArrayView2<'_, f32>) -> Option<&'a [f32]> {
+    let (rows, cols) = a.dim();
+    let s = a.strides();
+    if rows == 0 || cols == 0 {
+        return Some(&[]);
+    }
+    if (cols > 1 && s[1] != 1) || (rows > 1 && (s[0] < cols as isize)) {
+        return None;
+    }
+    let len = (rows - 1) * (if rows > 1 { s[0] as usize } else { 0 }) + cols;
+    // SAFETY: the view addresses `len` elements from its first one (rows at a
+    // stride of at least `cols`, unit column stride), all inside its array.
+    Some(unsafe { std::slice::from_raw_parts(a.as_ptr(), len) })
+}
+
+/// `a·b (+ bias)` through the kernels' GEMM: `[m, k]·[k, n]` gives `[m, n]`.
+pub fn matmul_2d(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+) -> Result<Array2<f32>> {
+    let ((m, k), (k2, n)) = (a.dim(), b.dim());
+    if k != k2 {
+        return Err(Error::invalid(format!(
+            "internal: matrix product of [{m}, {k}] by [{k2}, {n}]"
+        )));
+    }
+    let (mut a_copy, mut b_copy) = (Vec::new(), Vec::new());
+    let (a_mat, b_mat) = (row_major(&a, &mut a_copy), row_major(&b, &mut b_copy));
+    let mut out = match bias {
+        Some(bias) if bias.len() == n => Array2::from_shape_fn((m, n), |(_, j)| bias[j]),
+        Some(bias) => {
+            return Err(Error::invalid(format!(
+                "the bias has {} values for {n} outputs",
+                bias.len()
+            )))
+        }
+        None => Array2::zeros((m, n)),
+    };
+    let accumulate = bias.is_some();
+    let data = out
+        .as_slice_mut()
+        .ok_or_else(|| Error::invalid("internal: product output is not contiguous"))?;
+    matmul_views(a_mat, b_mat, data, n, accumulate).map_err(internal)?;
+    Ok(out)
 }

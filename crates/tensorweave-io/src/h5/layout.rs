@@ -8,18 +8,16 @@
 //!   name. A layer met a second time (shared between nested models) is stored
 //!   only where it was met first, but still takes its key.
 //! - Every saveable's own variables are datasets `<path>/vars/0`, `1`, …:
-//!   trainable ones first, then non-trainable ones (our `visit_params` order).
-//! - Recurrent layers keep their variables in their cell: `<path>/cell/vars/i`.
-//! - `Bidirectional`: `<path>/forward_layer/cell/vars/i`, then
-//!   `<path>/backward_layer/cell/vars/i`.
-//! - `TimeDistributed`: the wrapped layer at `<path>/layer` (a nested model
-//!   there has its own `layers/…`).
+//!   trainable ones first, then non-trainable ones (`Layer::params` order);
+//!   its sublayers follow under their attribute (`Layer::sublayers`): a
+//!   recurrent layer's cell at `<path>/cell`, a `Bidirectional`'s directions
+//!   at `<path>/forward_layer` and `<path>/backward_layer`, a
+//!   `TimeDistributed`'s inner layer at `<path>/layer` (a nested model there
+//!   has its own `layers/…`).
 
 use std::collections::HashMap;
 
-use tensorweave_core::{Error, FunctionalLayer, Graph, LayerRef, Result};
-use tensorweave_layers::rnn::{BidirectionalLayer, RecurrentLayer};
-use tensorweave_layers::time_distributed::TimeDistributedLayer;
+use tensorweave_core::{to_snake_case, Error, FunctionalLayer, Graph, LayerRef, Result};
 
 use super::store::H5Store;
 
@@ -34,32 +32,6 @@ pub(crate) struct Slot {
     pub dataset: String,
     /// The shape, equal in the model and in the file.
     pub shape: Vec<usize>,
-}
-
-/// Keras' `naming.to_snake_case`, applied to a Python class name:
-/// drop non-word characters, then `(.)([A-Z][a-z]+)` → `\1_\2`, then
-/// `([a-z])([A-Z])` → `\1_\2`, then lower-case.
-pub(crate) fn to_snake_case(name: &str) -> String {
-    let chars: Vec<char> = name
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == '_')
-        .collect();
-    let mut first = Vec::with_capacity(chars.len() + 4);
-    for (i, &c) in chars.iter().enumerate() {
-        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-        if i > 0 && c.is_ascii_uppercase() && next_lower {
-            first.push('_');
-        }
-        first.push(c);
-    }
-    let mut out = String::with_capacity(first.len() + 4);
-    for (i, &c) in first.iter().enumerate() {
-        if i > 0 && c.is_ascii_uppercase() && first[i - 1].is_ascii_lowercase() {
-            out.push('_');
-        }
-        out.push(c);
-    }
-    out.to_lowercase()
 }
 
 /// The Python class name behind a Keras class name: registered user classes
@@ -222,38 +194,42 @@ impl<'a> Planner<'a> {
         })
     }
 
-    /// Plans one layer stored at `h5`.
+    /// Plans one layer of a `layers` container, stored at `h5`.
     fn layer(&mut self, layer: &LayerRef, h5: &str, ours: &str) -> Result<()> {
         let start = self.slots.len();
-        let guard = layer.read();
-        let any = guard.as_any();
-        if let Some(f) = any.downcast_ref::<FunctionalLayer>() {
-            self.functional(f.graph(), h5, ours)?;
-        } else if let Some(td) = any.downcast_ref::<TimeDistributedLayer>() {
-            let inner = td.inner().clone();
-            let inner_ours = join(ours, inner.name());
-            self.layer(&inner, &join(h5, "layer"), &inner_ours)?;
-        } else {
-            let mut params: Vec<(String, Vec<usize>)> = Vec::new();
-            guard.visit_params(&mut |path, p| {
-                params.push((join(ours, path), p.value.shape().to_vec()))
-            });
-            if let Some(b) = any.downcast_ref::<BidirectionalLayer>() {
-                let forward_prefix = join(ours, &format!("{}/", b.sublayer_names().0));
-                let (fwd, bwd): (Vec<_>, Vec<_>) = params
-                    .into_iter()
-                    .partition(|(p, _)| p.starts_with(&forward_prefix));
-                self.vars(layer, &join(h5, "forward_layer/cell/vars"), fwd)?;
-                self.vars(layer, &join(h5, "backward_layer/cell/vars"), bwd)?;
-            } else if any.downcast_ref::<RecurrentLayer>().is_some() {
-                self.vars(layer, &join(h5, "cell/vars"), params)?;
-            } else {
-                self.vars(layer, &join(h5, "vars"), params)?;
-            }
-        }
-        drop(guard);
+        self.saveable(layer, layer, h5, ours)?;
         let planned = self.slots[start..].to_vec();
         self.visited.insert(layer.id(), (ours.to_string(), planned));
+        Ok(())
+    }
+
+    /// Plans `layer` at `h5` as Keras' `_save_state` walks it: a model's
+    /// `layers`, or the layer's own variables in `vars` followed by each
+    /// sublayer under its attribute (`cell`, `forward_layer`, `layer`, …).
+    /// Errors name `report`, the layer of the model being loaded.
+    fn saveable(
+        &mut self,
+        report: &LayerRef,
+        layer: &LayerRef,
+        h5: &str,
+        ours: &str,
+    ) -> Result<()> {
+        let guard = layer.read();
+        if let Some(f) = guard.as_any().downcast_ref::<FunctionalLayer>() {
+            return self.functional(f.graph(), h5, ours);
+        }
+        let own: Vec<(String, Vec<usize>)> = guard
+            .params()
+            .iter()
+            .map(|p| (join(ours, &p.name), p.value.shape().to_vec()))
+            .collect();
+        let subs = guard.sublayers();
+        drop(guard);
+        self.vars(report, &join(h5, "vars"), own)?;
+        for sub in subs {
+            let inner = join(ours, sub.layer.name());
+            self.saveable(report, &sub.layer, &join(h5, sub.attribute), &inner)?;
+        }
         Ok(())
     }
 

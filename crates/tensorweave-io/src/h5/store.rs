@@ -250,6 +250,8 @@ impl H5Store {
     fn check_storage(&self, ds: &hdf5_pure::Dataset, path: &str, shape: &[usize]) -> Result<()> {
         let what = format!("dataset {}", shown(path));
         let elem = ds.element_size().map_err(|e| reader_error(path, e))?;
+        let elem = usize::try_from(elem)
+            .map_err(|_| corrupt(path, format!("an element size of {elem} bytes")))?;
         let stored = MemoryBudget::bytes_for(&what, shape, elem)?;
         self.budget
             .check(&format!("{what} (shape {shape:?})"), stored)?;

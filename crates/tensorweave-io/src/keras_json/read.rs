@@ -3,18 +3,22 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
+use tensorweave_core::registry::{brief, is_op_module};
 use tensorweave_core::{
-    input_tensor, unique_name, DType, Error, LayerRef, Model, Result, Tensor, TensorSpec,
+    input_tensor, unique_name, BuildContext, DType, Error, LayerRef, LayerRegistry, Model, Result,
+    Tensor, TensorSpec,
 };
+use tensorweave_layers::config::check_dtype_policy;
 use tensorweave_layers::ops::NotEqual;
 
 use super::{FORMAT_VERSION, FORMAT_VERSION_KEY, MASKS_KEY};
-use crate::registry::{brief, check_dtype_policy, is_op_module, LayerRegistry};
 
 /// Builds a model from a Keras functional configuration: the top-level object of
 /// `model.to_json()` / a `.keras` file's `config.json` / tensorweave's JSON, or
 /// its `config` object. Layers are created by `registry` (see
-/// [`LayerRegistry::with_builtins`] and [`crate::registry::default_registry`]).
+/// [`crate::registry::default_registry`]), with initial weights drawn from
+/// their initializers; loaders that read weights next use
+/// [`model_from_keras_config_with`].
 ///
 /// `input_layers` and `output_layers` may be one `[layer, node, tensor]`
 /// triple, a list of them, or a dict (taken in sorted key order, as Keras
@@ -24,6 +28,26 @@ use crate::registry::{brief, check_dtype_policy, is_op_module, LayerRegistry};
 /// `logical_or`, …) are moved past the names in the file, so that ops the
 /// layers record while the graph is replayed never clash with the file's.
 pub fn model_from_keras_config(json: &Value, registry: &LayerRegistry) -> Result<Model> {
+    model_from_keras_config_with(json, registry, &mut BuildContext::new())
+}
+
+/// [`model_from_keras_config`], building every layer through `ctx`: with
+/// [`tensorweave_core::WeightInit::Placeholder`] no initial weight is drawn (the
+/// caller reads them from a file next), and every weight is checked against
+/// the context's memory budget before it is allocated. Nested models are read
+/// the same way.
+pub fn model_from_keras_config_with(
+    json: &Value,
+    registry: &LayerRegistry,
+    ctx: &mut BuildContext,
+) -> Result<Model> {
+    let (init, budget) = (ctx.init(), ctx.budget());
+    let mut registry = registry.clone();
+    registry.set_model_reader(move |config, registry| {
+        let mut nested = BuildContext::with(init, budget);
+        model_from_keras_config_with(config, registry, &mut nested).map(|m| m.as_layer().clone())
+    });
+    let registry = &registry;
     let Value::Object(map) = json else {
         return Err(Error::Config(format!(
             "a model configuration must be a JSON object, got {}",
@@ -35,14 +59,14 @@ pub fn model_from_keras_config(json: &Value, registry: &LayerRegistry) -> Result
         map.get("class_name").and_then(Value::as_str),
         map.get("config"),
     ) {
-        (Some("Functional" | "Model"), Some(config)) => functional(config, registry),
-        (Some("Sequential"), Some(config)) => sequential(config, registry),
+        (Some("Functional" | "Model"), Some(config)) => functional(config, registry, ctx),
+        (Some("Sequential"), Some(config)) => sequential(config, registry, ctx),
         (Some(other), Some(_)) => Err(Error::Config(format!(
             "the top-level object is a '{other}'; only Functional and Sequential models can be \
              read from a configuration"
         ))),
-        _ if map.contains_key("input_layers") => functional(json, registry),
-        _ if map.contains_key("layers") => sequential(json, registry),
+        _ if map.contains_key("input_layers") => functional(json, registry, ctx),
+        _ if map.contains_key("layers") => sequential(json, registry, ctx),
         _ => Err(Error::Config(format!(
             "not a Keras model configuration: expected {{\"class_name\": \"Functional\", \
              \"config\": {{...}}}} or a config with \"layers\", got {}",
@@ -317,7 +341,7 @@ fn model_name(config: &Value, default: &str) -> String {
 }
 
 /// A Functional model's `config`.
-fn functional(config: &Value, registry: &LayerRegistry) -> Result<Model> {
+fn functional(config: &Value, registry: &LayerRegistry, ctx: &mut BuildContext) -> Result<Model> {
     let model = model_name(config, "functional");
     let entries = layer_entries(config, &model)?;
     let mut names = Vec::with_capacity(entries.len());
@@ -337,7 +361,7 @@ fn functional(config: &Value, registry: &LayerRegistry) -> Result<Model> {
         slots.push(create_slot(entry, name, registry, &model)?);
     }
 
-    replay(&mut slots, &index, &model)?;
+    replay(&mut slots, &index, &model, ctx)?;
 
     let resolve = |key: &str| -> Result<Vec<Tensor>> {
         let spec = config.get(key).ok_or_else(|| {
@@ -535,7 +559,12 @@ fn lookup(
 }
 
 /// Replays the recorded calls in sweeps, as Keras' `functional_from_config`.
-fn replay(slots: &mut [Slot], index: &HashMap<String, usize>, model: &str) -> Result<()> {
+fn replay(
+    slots: &mut [Slot],
+    index: &HashMap<String, usize>,
+    model: &str,
+    ctx: &mut BuildContext,
+) -> Result<()> {
     loop {
         let mut pending = false;
         let mut progress = false;
@@ -546,7 +575,7 @@ fn replay(slots: &mut [Slot], index: &HashMap<String, usize>, model: &str) -> Re
                     "model '{model}', layer '{}', inbound node {node}",
                     slots[i].name
                 );
-                match run_call(slots, index, i, &call, &what)? {
+                match run_call(slots, index, i, &call, &what, ctx)? {
                     Some(outputs) => {
                         slots[i].outputs.push(outputs);
                         progress = true;
@@ -597,6 +626,7 @@ fn run_call(
     i: usize,
     call: &Call,
     what: &str,
+    ctx: &mut BuildContext,
 ) -> Result<Option<Vec<Tensor>>> {
     let mut found = HashMap::new();
     for h in call.histories() {
@@ -661,6 +691,8 @@ fn run_call(
             )))
         }
     };
+    let specs: Vec<TensorSpec> = inputs.iter().map(|t| t.spec().clone()).collect();
+    layer.build_with(&specs, ctx)?;
     let refs: Vec<&Tensor> = inputs.iter().collect();
     layer.call_with_masks(&refs, &masks, list_input).map(Some)
 }
@@ -753,7 +785,7 @@ fn endpoint(
 /// A Sequential model's `config`: its layers called one after the other, on an
 /// input made from the `InputLayer` entry, the first layer's
 /// `batch_input_shape` / `batch_shape` (Keras 2) or `build_input_shape`.
-fn sequential(config: &Value, registry: &LayerRegistry) -> Result<Model> {
+fn sequential(config: &Value, registry: &LayerRegistry, ctx: &mut BuildContext) -> Result<Model> {
     let model = model_name(config, "sequential");
     let entries = layer_entries(config, &model)?;
     let mut names = Vec::with_capacity(entries.len());
@@ -796,6 +828,7 @@ fn sequential(config: &Value, registry: &LayerRegistry) -> Result<Model> {
     let mut x = input.clone();
     for (entry, _) in rest {
         let layer = registry.create(entry)?;
+        layer.build_with(std::slice::from_ref(x.spec()), ctx)?;
         x = layer.call(&x)?;
     }
     Model::with_name(model, &[input], &[x])

@@ -6,7 +6,7 @@ use tensorweave_core::{Model, Value as Array};
 use tensorweave_layers::prelude::*;
 
 use super::*;
-use crate::registry::LayerRegistry;
+use crate::registry::builtin_registry;
 
 fn dense(name: &str, units: usize, activation: &str) -> serde_json::Value {
     json!({"module": "keras.layers", "class_name": "Dense",
@@ -48,7 +48,7 @@ fn sequential_models_are_read() {
         dense("d1", 2, "relu"),
         dense("d2", 1, "linear"),
     ]}});
-    let model = model_from_keras_config(&keras3, &LayerRegistry::with_builtins()).unwrap();
+    let model = model_from_keras_config(&keras3, &builtin_registry()).unwrap();
     assert_eq!(model.name(), "seq");
     assert_eq!(run(&model), EXPECTED);
 
@@ -57,7 +57,7 @@ fn sequential_models_are_read() {
     first["config"]["batch_input_shape"] = json!([null, 3]);
     let keras2 = json!({"class_name": "Sequential", "config": {
         "name": "seq2", "layers": [first, dense("d2", 1, "linear")]}});
-    let model = model_from_keras_config(&keras2, &LayerRegistry::with_builtins()).unwrap();
+    let model = model_from_keras_config(&keras2, &builtin_registry()).unwrap();
     assert_eq!(run(&model), EXPECTED);
 }
 
@@ -71,19 +71,19 @@ fn functional_configs_are_read_at_both_levels() {
         .unwrap();
     let y = Dense::new(1).name("d2").call(&h).unwrap();
     let model = Model::with_name("f", &[x], &[y]).unwrap();
-    let written = model_to_keras_config_with(&model, &LayerRegistry::with_builtins());
+    let written = model_to_keras_config_with(&model, &builtin_registry()).unwrap();
     assert_eq!(written[FORMAT_VERSION_KEY], json!(FORMAT_VERSION));
     assert_eq!(written["config"]["input_layers"], json!(["x", 0, 0]));
     assert_eq!(written["config"]["output_layers"], json!(["d2", 0, 0]));
     for json in [&written, &written["config"]] {
-        let read = model_from_keras_config(json, &LayerRegistry::with_builtins()).unwrap();
+        let read = model_from_keras_config(json, &builtin_registry()).unwrap();
         assert_eq!(read.name(), "f");
         assert_eq!(run(&read), EXPECTED);
     }
-    assert!(model_from_keras_config(&json!([1]), &LayerRegistry::with_builtins()).is_err());
-    assert!(model_from_keras_config(&json!({"a": 1}), &LayerRegistry::with_builtins()).is_err());
+    assert!(model_from_keras_config(&json!([1]), &builtin_registry()).is_err());
+    assert!(model_from_keras_config(&json!({"a": 1}), &builtin_registry()).is_err());
     let other = json!({"class_name": "Dense", "config": {}});
-    let err = model_from_keras_config(&other, &LayerRegistry::with_builtins()).unwrap_err();
+    let err = model_from_keras_config(&other, &builtin_registry()).unwrap_err();
     assert!(err.to_string().contains("'Dense'"), "{err}");
 }
 
@@ -95,7 +95,7 @@ fn nested_models_are_numbered_from_one_in_outputs() {
     let x = Input::new([3]).name("x").build();
     let y = inner.call(&x).unwrap();
     let outer = Model::with_name("outer", &[x], &[y]).unwrap();
-    let written = model_to_keras_config_with(&outer, &LayerRegistry::with_builtins());
+    let written = model_to_keras_config_with(&outer, &builtin_registry()).unwrap();
     assert_eq!(written["config"]["output_layers"], json!(["inner", 1, 0]));
     let entry = &written["config"]["layers"][1];
     assert_eq!(entry["class_name"], json!("Functional"));
@@ -103,14 +103,14 @@ fn nested_models_are_numbered_from_one_in_outputs() {
         entry["config"]["output_layers"],
         json!(["inner_dense", 0, 0])
     );
-    let read = model_from_keras_config(&written, &LayerRegistry::with_builtins()).unwrap();
+    let read = model_from_keras_config(&written, &builtin_registry()).unwrap();
     assert_eq!(
-        model_to_keras_config_with(&read, &LayerRegistry::with_builtins()),
+        model_to_keras_config_with(&read, &builtin_registry()).unwrap(),
         written
     );
     let mut broken = written.clone();
     broken["config"]["output_layers"] = json!(["inner", 0, 0]);
-    let err = model_from_keras_config(&broken, &LayerRegistry::with_builtins()).unwrap_err();
+    let err = model_from_keras_config(&broken, &builtin_registry()).unwrap_err();
     assert!(err.to_string().contains("numbered from 1"), "{err}");
 }
 
@@ -133,6 +133,6 @@ fn nested_sequential_models_are_read() {
             seq,
         ],
         "input_layers": [["x", 0, 0]], "output_layers": [["mlp", 0, 0]]}});
-    let model = model_from_keras_config(&outer, &LayerRegistry::with_builtins()).unwrap();
+    let model = model_from_keras_config(&outer, &builtin_registry()).unwrap();
     assert_eq!(run(&model), EXPECTED);
 }

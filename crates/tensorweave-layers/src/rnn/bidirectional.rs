@@ -1,22 +1,24 @@
-//! `Bidirectional`: one recurrent layer reading forward, a copy reading
-//! backward, outputs merged.
+//! `Bidirectional`: a recurrent layer reading forward, a copy reading
+//! backward, outputs merged. It wraps any recurrent layer, through its
+//! configuration and the layer registry, as Keras' wrapper does.
 
-use std::any::Any;
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{ArrayD, ArrayView2, ArrayView3, Axis, Zip};
+use ndarray::{ArrayD, Axis, Zip};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::json;
+use serde_json::{json, Value as Json};
+use tensorweave_core::registry::{brief, truncate};
 use tensorweave_core::{
-    auto_name, CallContext, Error, IntoLayer, Layer, LayerRef, ParamVisitor, ParamVisitorMut,
-    Result, Tensor, TensorSpec, Value,
+    BuildContext, CallContext, ClassIdentity, Error, IntoLayer, Layer, LayerRef, LayerRegistry,
+    MaskCall, Recurrence, Result, Sublayer, Tensor, TensorSpec, Value,
 };
 
-use super::layer::{sequence_inputs, Recurrent, RnnCore};
-use super::sequence::RnnRun;
+use crate::class::{Common, LayerBuilder, LayerClass};
+use crate::config::{parse, prepare_config};
+use crate::registry::default_registry;
 use crate::util::expect_inputs;
-use crate::weights::{assign_initial, Preset};
+use tensorweave_core::Inputs;
 
 /// How `Bidirectional` combines the forward and backward outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -85,10 +87,12 @@ impl<'de> Deserialize<'de> for MergeMode {
 
 /// Builder of a `Bidirectional` wrapper (Keras' `layers.Bidirectional`).
 ///
-/// The wrapped builder is the configuration of two layers: `forward_<name>`,
-/// and `backward_<name>` with `go_backwards` set (or the `backward_layer` given),
-/// each with its own weights. `<name>` is the inner builder's name or its
-/// automatic name (`lstm`, `lstm_1`, …), taken when the wrapper is created, as
+/// The wrapped layer (any recurrent layer: `LSTM`, `GRU`, `SimpleRNN`, or a
+/// user-defined one whose [`Layer::recurrence`] says it is recurrent and whose
+/// class is registered) is the configuration of two layers, rebuilt from it
+/// as Keras does: `forward_<name>`, and `backward_<name>` with `go_backwards`
+/// set (or the `backward_layer` given), each with its own weights.
+/// `<name>` is the inner layer's name, taken when the wrapper is created, as
 /// Keras names the inner layer when it is constructed. Both halves output zeros
 /// at masked steps when they return sequences. The backward sequence is flipped
 /// back into input order before the merge. Outputs: the merged output (two with
@@ -103,31 +107,28 @@ impl<'de> Deserialize<'de> for MergeMode {
 /// assert_eq!(y.shape(), &vec![None, None, Some(8)]);
 /// assert!(y.mask().is_some());
 /// ```
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Bidirectional {
-    /// The wrapped layer's configuration.
-    pub layer: Recurrent,
+    /// The wrapped recurrent layer.
+    pub layer: LayerRef,
     /// How the two outputs are combined (default concat).
-    #[serde(default)]
     pub merge_mode: MergeMode,
     /// The backward layer, if not derived from `layer`.
-    #[serde(default)]
-    pub backward_layer: Option<Recurrent>,
-    #[serde(skip)]
-    name: Option<String>,
-    #[serde(skip)]
-    preset: Preset,
+    pub backward_layer: Option<LayerRef>,
+    /// Name and initial weights (the forward layer's, then the backward
+    /// layer's).
+    pub common: Common,
 }
 
 impl Bidirectional {
-    /// Wraps an `Lstm`, `Gru` or `SimpleRnn` builder.
-    pub fn new(layer: impl Into<Recurrent>) -> Self {
+    /// Wraps a recurrent layer (a builder such as `Lstm::new(64)`, or a
+    /// [`LayerRef`]).
+    pub fn new(layer: impl IntoLayer) -> Self {
         Bidirectional {
-            layer: layer.into(),
+            layer: layer.into_layer(),
             merge_mode: MergeMode::Concat,
             backward_layer: None,
-            name: None,
-            preset: Preset::default(),
+            common: Common::default(),
         }
     }
 
@@ -141,104 +142,89 @@ impl Bidirectional {
     /// wrapped one. It must have the opposite `go_backwards` and the same
     /// `return_sequences` and `return_state`; it keeps its own name (explicit or
     /// automatic), as in Keras.
-    pub fn backward_layer(mut self, layer: impl Into<Recurrent>) -> Self {
-        self.backward_layer = Some(layer.into());
+    pub fn backward_layer(mut self, layer: impl IntoLayer) -> Self {
+        self.backward_layer = Some(layer.into_layer());
         self
     }
 
     /// Initial weights: the forward layer's followed by the backward layer's
-    /// (`[kernel, recurrent_kernel, bias]` each), checked when the layer is built.
-    pub fn weights(mut self, weights: Vec<ArrayD<f32>>) -> Self {
-        self.preset = Preset(Some(weights));
+    /// (`[kernel, recurrent_kernel, bias]` each for the built-in cells),
+    /// checked when the layer is built.
+    pub fn weights<A: tensorweave_core::IntoArray>(
+        mut self,
+        weights: impl IntoIterator<Item = A>,
+    ) -> Self {
+        self.common.preset = Some(weights.into_iter().map(|w| w.into_array()).collect());
         self
     }
 
     /// Names the wrapper (default `bidirectional`, `bidirectional_1`, …).
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
+        self.common.name = Some(name.into());
         self
+    }
+}
+
+impl LayerBuilder for Bidirectional {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
     }
 }
 
 impl IntoLayer for Bidirectional {
     fn into_layer(self) -> LayerRef {
-        // Keras constructs (and so names) the inner layers before the wrapper.
-        let inner = name_of(&self.layer);
-        let backward_given = self.backward_layer.map(|b| {
-            let name = name_of(&b);
-            (b, name)
-        });
-        let name = self.name.unwrap_or_else(|| auto_name("Bidirectional"));
-
-        let mut forward = self.layer.clone();
-        let mut had_inner_weights = take_name_and_preset(&mut forward);
-        let forward_name = format!(
-            "forward_{}",
-            inner.strip_prefix("forward_").unwrap_or(&inner)
-        );
-        let (mut backward, backward_name) = match backward_given {
-            Some((b, name)) => (b, name),
-            None => {
-                let mut b = self.layer;
-                b.options_mut().go_backwards = true;
-                let name = format!(
-                    "backward_{}",
-                    inner.strip_prefix("backward_").unwrap_or(&inner)
-                );
-                (b, name)
-            }
-        };
-        had_inner_weights |= take_name_and_preset(&mut backward);
-        for spec in [&mut forward, &mut backward] {
-            let options = spec.options_mut();
-            options.zero_output_for_mask = options.return_sequences;
-        }
-        LayerRef::new(
-            name,
-            BidirectionalLayer {
-                forward: Direction {
-                    name: forward_name,
-                    core: RnnCore::new(forward),
-                },
-                backward: Direction {
-                    name: backward_name,
-                    core: RnnCore::new(backward),
-                },
-                merge_mode: self.merge_mode,
-                preset: self.preset,
-                had_inner_weights,
-            },
-        )
+        crate::class::into_layer::<BidirectionalLayer>(self)
     }
 }
 
-fn name_of(spec: &Recurrent) -> String {
-    spec.options()
-        .explicit_name()
-        .map_or_else(|| auto_name(spec.class_name()), str::to_string)
-}
-
-/// Clears a sublayer's name and preset; returns whether it had a preset.
-fn take_name_and_preset(spec: &mut Recurrent) -> bool {
-    let options = spec.options_mut();
-    options.name = None;
-    options.preset.take().is_some()
-}
-
-#[derive(Debug)]
-struct Direction {
-    name: String,
-    core: RnnCore,
+/// The registry entry that rebuilds `layer` with changed configuration keys.
+fn rebuilt(
+    layer: &LayerRef,
+    name: &str,
+    go_backwards: Option<bool>,
+    zero_output: bool,
+) -> Result<LayerRef> {
+    let registry = default_registry();
+    let class = layer.class_name();
+    let registered_name = match registry.identity(class, false) {
+        Some(ClassIdentity::Builtin) => Json::Null,
+        Some(ClassIdentity::User { registered_name }) => Json::String(registered_name),
+        _ => {
+            return Err(Error::invalid(format!(
+                "the wrapped layer '{}' ({}) is not a registered class, so its forward and \
+                 backward copies cannot be made from its configuration; register it with \
+                 `register_layer`",
+                truncate(layer.name(), 80),
+                truncate(class, 80)
+            )))
+        }
+    };
+    let mut config = layer.config();
+    if let Json::Object(map) = &mut config {
+        map.insert("name".into(), json!(name));
+        map.insert("zero_output_for_mask".into(), json!(zero_output));
+        if let Some(back) = go_backwards {
+            map.insert("go_backwards".into(), json!(back));
+        }
+    }
+    registry.create(&json!({
+        "class_name": class,
+        "config": config,
+        "registered_name": registered_name,
+    }))
 }
 
 /// The `Bidirectional` layer: two recurrent layers and a merge mode.
 #[derive(Debug)]
 pub struct BidirectionalLayer {
-    forward: Direction,
-    backward: Direction,
+    /// The two directions, or why they could not be made (reported when the
+    /// layer is built).
+    directions: std::result::Result<(LayerRef, LayerRef), String>,
     merge_mode: MergeMode,
-    preset: Preset,
-    had_inner_weights: bool,
 }
 
 impl BidirectionalLayer {
@@ -247,30 +233,48 @@ impl BidirectionalLayer {
         self.merge_mode
     }
 
-    /// The names of the two sublayers: `(forward_…, backward_…)`.
-    pub fn sublayer_names(&self) -> (&str, &str) {
-        (&self.forward.name, &self.backward.name)
+    /// The forward and backward layers.
+    pub fn directions(&self) -> Result<(&LayerRef, &LayerRef)> {
+        match &self.directions {
+            Ok((f, b)) => Ok((f, b)),
+            Err(e) => Err(Error::invalid(e.clone())),
+        }
     }
 
-    /// The configurations of the two sublayers.
-    pub fn sublayers(&self) -> (&Recurrent, &Recurrent) {
-        (&self.forward.core.spec, &self.backward.core.spec)
+    /// The names of the two sublayers: `(forward_…, backward_…)`.
+    pub fn sublayer_names(&self) -> (&str, &str) {
+        match &self.directions {
+            Ok((f, b)) => (f.name(), b.name()),
+            Err(_) => ("", ""),
+        }
+    }
+
+    fn recurrences(&self) -> Result<(Recurrence, Recurrence)> {
+        let (f, b) = self.directions()?;
+        let info = |l: &LayerRef| {
+            l.read().recurrence().ok_or_else(|| {
+                Error::invalid(format!(
+                    "wraps '{}' ({}), which is not a recurrent layer; `Bidirectional` takes \
+                     LSTM, GRU, SimpleRNN or a layer whose `recurrence()` describes it",
+                    truncate(l.name(), 80),
+                    truncate(l.class_name(), 80)
+                ))
+            })
+        };
+        Ok((info(f)?, info(b)?))
     }
 
     fn return_sequences(&self) -> bool {
-        self.forward.core.spec.options().return_sequences
+        self.recurrences().is_ok_and(|(f, _)| f.return_sequences)
     }
 
     fn return_state(&self) -> bool {
-        self.forward.core.spec.options().return_state
+        self.recurrences().is_ok_and(|(f, _)| f.return_state)
     }
 
-    /// Keras' `_verify_layer_config`, plus the rule on inner weights.
+    /// Keras' `_verify_layer_config`.
     fn verify(&self) -> Result<()> {
-        let (f, b) = (
-            self.forward.core.spec.options(),
-            self.backward.core.spec.options(),
-        );
+        let (f, b) = self.recurrences()?;
         if f.go_backwards == b.go_backwards {
             return Err(Error::invalid(format!(
                 "the forward and backward layers must have different `go_backwards`, got {} for \
@@ -289,12 +293,6 @@ impl BidirectionalLayer {
                 )));
             }
         }
-        if self.had_inner_weights {
-            return Err(Error::invalid(
-                "weights set on the wrapped layers are not used (Keras rebuilds them from their \
-                 configuration); pass all of them to `Bidirectional::weights`, forward first",
-            ));
-        }
         if self.merge_mode != MergeMode::Concat
             && self.merge_mode != MergeMode::None
             && f.units != b.units
@@ -310,19 +308,24 @@ impl BidirectionalLayer {
     /// Runs both directions, on two threads when allowed.
     fn run_both(
         &self,
-        x: ArrayView3<'_, f32>,
-        mask: Option<ArrayView2<'_, bool>>,
+        x: &Value,
+        mask: Option<&Value>,
         ctx: &CallContext,
-    ) -> Result<(RnnRun, RnnRun)> {
+    ) -> Result<(Vec<Value>, Vec<Value>)> {
+        let (f, b) = self.directions()?;
+        let run = |l: &LayerRef, ctx: &CallContext| {
+            l.read()
+                .call(&Inputs::new(vec![x], vec![mask]), ctx)
+                .map_err(|e| e.in_layer(l.name(), l.class_name()))
+        };
         if ctx.threads < 2 {
-            return Ok((
-                self.forward.core.run(x, mask)?,
-                self.backward.core.run(x, mask)?,
-            ));
+            return Ok((run(f, ctx)?, run(b, ctx)?));
         }
+        let mut half = ctx.clone();
+        half.threads = (ctx.threads / 2).max(1);
         std::thread::scope(|scope| {
-            let backward = scope.spawn(|| self.backward.core.run(x, mask));
-            let forward = self.forward.core.run(x, mask);
+            let backward = scope.spawn(|| run(b, &half));
+            let forward = run(f, &half);
             let backward = backward.join().map_err(|_| {
                 Error::invalid("the thread running the backward direction panicked")
             })?;
@@ -331,39 +334,116 @@ impl BidirectionalLayer {
     }
 }
 
+impl LayerClass for BidirectionalLayer {
+    const CLASS_NAME: &'static str = "Bidirectional";
+    type Builder = Bidirectional;
+
+    fn from_builder(b: Bidirectional) -> Self {
+        let directions = (|| {
+            if b.layer.take_preset().is_some() {
+                return Err(
+                    "weights set on the wrapped layers are not used (Keras rebuilds them from \
+                     their configuration); pass all of them to `Bidirectional::weights`, forward \
+                     first"
+                        .to_string(),
+                );
+            }
+            let info = b.layer.read().recurrence();
+            let return_sequences = info.is_some_and(|r| r.return_sequences);
+            let inner = b.layer.name();
+            let forward_name = format!(
+                "forward_{}",
+                inner.strip_prefix("forward_").unwrap_or(inner)
+            );
+            let forward = rebuilt(&b.layer, &forward_name, None, return_sequences)
+                .map_err(|e| e.to_string())?;
+            let backward = match &b.backward_layer {
+                Some(given) => {
+                    if given.take_preset().is_some() {
+                        return Err(
+                            "weights set on the backward layer are not used; pass all of \
+                                    them to `Bidirectional::weights`, forward first"
+                                .to_string(),
+                        );
+                    }
+                    rebuilt(given, given.name(), None, return_sequences)
+                }
+                None => {
+                    let name = format!(
+                        "backward_{}",
+                        inner.strip_prefix("backward_").unwrap_or(inner)
+                    );
+                    // Keras 3.15.1 sets `go_backwards=True` (it does not flip it).
+                    rebuilt(&b.layer, &name, Some(true), return_sequences)
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            Ok((forward, backward))
+        })();
+        BidirectionalLayer {
+            directions,
+            merge_mode: b.merge_mode,
+        }
+    }
+
+    /// `layer` and `backward_layer` are nested layer objects (the forward
+    /// layer named `forward_…`), created through the registry.
+    fn from_config(config: &Json, registry: &LayerRegistry) -> Result<LayerRef> {
+        let (name, config) = prepare_config("Bidirectional", config)?;
+        let shown = name.as_deref().unwrap_or("?");
+        let nested = |key: &str| -> Result<Option<LayerRef>> {
+            match config.get(key).filter(|v| !v.is_null()) {
+                None => Ok(None),
+                Some(entry) => registry.create(entry).map(Some).map_err(|e| {
+                    Error::layer(
+                        shown,
+                        "Bidirectional",
+                        format!("`{key}` = {}: {e}", brief(entry)),
+                    )
+                }),
+            }
+        };
+        let layer = nested("layer")?.ok_or_else(|| {
+            Error::layer(shown, "Bidirectional", "the config has no `layer` to wrap")
+        })?;
+        let mut builder = Bidirectional::new(&layer);
+        if let Some(backward) = nested("backward_layer")? {
+            builder = builder.backward_layer(&backward);
+        }
+        if let Some(mode) = config.get("merge_mode") {
+            let mode: MergeMode = parse("Bidirectional", name.as_deref(), mode.clone())?;
+            builder = builder.merge_mode(mode);
+        }
+        builder.common.name = name;
+        Ok(builder.into_layer())
+    }
+}
+
 impl Layer for BidirectionalLayer {
     fn class_name(&self) -> &str {
-        "Bidirectional"
+        Self::CLASS_NAME
     }
 
-    fn config(&self) -> serde_json::Value {
-        let nested = |d: &Direction| {
-            let mut config = d.core.spec.config();
-            if let serde_json::Value::Object(map) = &mut config {
-                map.insert("name".into(), json!(d.name));
-            }
-            json!({ "class_name": d.core.spec.class_name(), "config": config })
-        };
-        json!({
-            "merge_mode": self.merge_mode,
-            "layer": nested(&self.forward),
-            "backward_layer": nested(&self.backward),
-        })
+    fn config(&self) -> Json {
+        json!({ "trainable": true, "merge_mode": self.merge_mode })
     }
 
-    fn build(&mut self, inputs: &[TensorSpec]) -> Result<()> {
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
         expect_inputs(inputs, 1)?;
         self.verify()?;
-        self.forward.core.build(&inputs[0])?;
-        self.backward.core.build(&inputs[0])?;
-        let preset = self.preset.take();
-        assign_initial(self, preset)
+        let (f, b) = self.directions()?;
+        f.build_with(&inputs[..1], ctx)?;
+        b.build_with(&inputs[..1], ctx)
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         expect_inputs(inputs, 1)?;
-        let mut fwd = self.forward.core.output_specs(&inputs[0])?;
-        let mut bwd = self.backward.core.output_specs(&inputs[0])?;
+        let (f, b) = self.directions()?;
+        let mut fwd = f.read().output_specs(inputs)?;
+        let mut bwd = b.read().output_specs(inputs)?;
+        if fwd.is_empty() || bwd.is_empty() {
+            return Err(Error::invalid("internal: a direction has no output"));
+        }
         let (y, y_rev) = (fwd.remove(0), bwd.remove(0));
         let mut out = match self.merge_mode {
             MergeMode::None => vec![y, y_rev],
@@ -387,12 +467,8 @@ impl Layer for BidirectionalLayer {
         true
     }
 
-    fn compute_mask(
-        &self,
-        _inputs: &[Tensor],
-        masks: &[Option<Tensor>],
-        n_outputs: usize,
-    ) -> Result<Vec<Option<Tensor>>> {
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+        let (masks, n_outputs) = (call.masks, call.n_outputs);
         let mut out = vec![None; n_outputs];
         if self.return_sequences() {
             let mask = masks.first().cloned().flatten();
@@ -408,46 +484,40 @@ impl Layer for BidirectionalLayer {
         Ok(out)
     }
 
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let (x, mask) = sequence_inputs(inputs, masks)?;
-        let (fwd, bwd) = self.run_both(x, mask, ctx)?;
-        let (y, mut y_rev) = (fwd.output, bwd.output);
+    fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
+        let masks = inputs.masks();
+        let x = inputs.value(0)?;
+        let mask = masks.first().copied().flatten();
+        let (mut fwd, mut bwd) = self.run_both(x, mask, ctx)?;
+        if fwd.is_empty() || bwd.is_empty() {
+            return Err(Error::invalid("internal: a direction returned no output"));
+        }
+        let y = fwd.remove(0).into_f32()?;
+        let mut y_rev = bwd.remove(0).into_f32()?;
         if self.return_sequences() {
             // The backward layer returns its sequence in processing order.
             y_rev.invert_axis(Axis(1));
         }
         let mut out = merge(self.merge_mode, y, y_rev)?;
         if self.return_state() {
-            out.extend(fwd.states.into_iter().map(Value::from));
-            out.extend(bwd.states.into_iter().map(Value::from));
+            out.extend(fwd);
+            out.extend(bwd);
         }
         Ok(out)
     }
 
-    fn visit_params(&self, visitor: &mut ParamVisitor<'_>) {
-        for d in [&self.forward, &self.backward] {
-            d.core.visit_params(&format!("{}/", d.name), visitor);
+    fn sublayers(&self) -> Vec<Sublayer> {
+        match &self.directions {
+            Ok((f, b)) => vec![
+                Sublayer {
+                    attribute: "forward_layer",
+                    config_key: Some("layer"),
+                    layer: f.clone(),
+                },
+                Sublayer::nested("backward_layer", b.clone()),
+            ],
+            Err(_) => Vec::new(),
         }
-    }
-
-    fn visit_params_mut(&mut self, visitor: &mut ParamVisitorMut<'_>) {
-        for d in [&mut self.forward, &mut self.backward] {
-            d.core.visit_params_mut(&format!("{}/", d.name), visitor);
-        }
-    }
-
-    fn weights_changed(&mut self) {
-        self.forward.core.weights_changed();
-        self.backward.core.weights_changed();
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -1,83 +1,279 @@
-//! The recurrent cells: their weights (Keras' `LSTMCell`, `GRUCell`,
-//! `SimpleRNNCell`), checked and prepared for the kernels.
+//! The recurrent cells (Keras' `LSTMCell`, `GRUCell`, `SimpleRNNCell`): what a
+//! cell must give the sequence loop ([`Cell`]), and the weights every cell has
+//! ([`CellParams`]), checked and prepared for the kernels.
 //!
 //! Gate blocks stay fused as Keras stores them (`kernel [in, gates·units]`),
 //! so the input projection is one matrix product and each step one
 //! `[rows, units] × [units, gates·units]` product. What the kernels need besides
 //! the weights themselves (the recurrent kernel packed into column panels for
-//! the one-row product) is prepared once, when the layer is built or its
-//! weights are set ([`Cell::prepare`]), not at every call.
+//! the one-row product) is prepared once, when the weights are built or set
+//! ([`CellParams::prepare`]), not at every call.
 
 use std::borrow::Cow;
+use std::fmt::Debug;
 
+use ndarray::ArrayD;
 use rand::rngs::StdRng;
-use tensorweave_core::{Error, Initializer, Param, Result};
+use tensorweave_core::{
+    layer_rng, BuildContext, CallContext, Error, Layer, Param, Result, TensorSpec, Value,
+};
+use tensorweave_kernels::{same_bits, Mat, Panels};
 
-use super::kernels::{same_bits, Mat, Panels};
-use super::options::RnnOptions;
-use crate::activations::Activation;
+use super::options::{RnnBuilder, RnnOptions};
+use super::step::{Scratch, StepRows};
+use crate::class::LayerBuilder;
+use crate::util::{internal, known_last_dim};
+use tensorweave_core::Inputs;
 
-/// Which cell, with the options that change its weights or its step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CellKind {
-    /// LSTM: gates i, f, c, o; states h, c.
-    Lstm,
-    /// GRU: gates z, r, h; state h.
-    Gru {
-        /// Reset gate after the recurrent product (bias `[2, 3u]`).
-        reset_after: bool,
-    },
-    /// SimpleRNN: one block; state h.
-    Simple,
+/// A recurrent cell: its weights and one step over the active rows of a
+/// batch, run by the sequence loop of [`super::Rnn`]. The built-in cells are
+/// [`RnnCell`]s over a [`CellKind`]; a cell with other weights implements
+/// `Cell` itself.
+pub trait Cell: Layer + Sized {
+    /// The Keras class of the layer over this cell (`LSTM`).
+    const LAYER_CLASS: &'static str;
+    /// Keras' fixed name of the cell, used in weight paths (`lstm_cell`).
+    const CELL_NAME: &'static str;
+    /// The configuration of the layer over this cell (`Lstm`).
+    type Builder: RnnBuilder + LayerBuilder + serde::Serialize + Debug + Send + Sync;
+
+    /// The cell, without weights yet, for a layer configuration.
+    fn from_builder(builder: &Self::Builder) -> Self;
+
+    /// Number of gate blocks of `units` columns in the kernels (4 for LSTM).
+    fn gates(&self) -> usize;
+
+    /// Number of state tensors (2 for LSTM: `h`, `c`).
+    fn states(&self) -> usize;
+
+    /// The state size.
+    fn units(&self) -> usize;
+
+    /// The checked weights as slices for the kernels.
+    fn weights(&self) -> Result<CellWeights<'_>>;
+
+    /// Work buffers for steps of up to `rows` rows.
+    fn scratch(&self, rows: usize) -> Scratch;
+
+    /// Advances the active rows by one step (see [`StepRows`]).
+    fn step(&self, w: &CellWeights<'_>, rows: StepRows<'_>, scratch: &mut Scratch) -> Result<()>;
+
+    /// Number of input features the kernel was built for.
+    fn input_dim(&self) -> usize;
 }
 
-impl CellKind {
+/// What distinguishes one kind of cell with Keras' three weights (`kernel`,
+/// `recurrent_kernel`, `bias`): its names, gate count, bias layout and step.
+/// A new cell of this shape is one file: its builder, its kind, and one line
+/// in the list of built-in layers for `Rnn<RnnCell<ItsKind>>`.
+pub trait CellKind: Debug + Send + Sync + Sized + 'static {
+    /// The Keras class of the cell (`LSTMCell`).
+    const CELL_CLASS: &'static str;
+    /// The Keras class of the layer over this cell (`LSTM`).
+    const LAYER_CLASS: &'static str;
+    /// Keras' fixed name of the cell, used in weight paths (`lstm_cell`).
+    const CELL_NAME: &'static str;
     /// Number of gate blocks of `units` columns in the kernels.
-    pub(crate) fn gates(self) -> usize {
-        match self {
-            CellKind::Lstm => 4,
-            CellKind::Gru { .. } => 3,
-            CellKind::Simple => 1,
-        }
+    const GATES: usize;
+    /// Number of state tensors.
+    const STATES: usize;
+    /// The configuration of the layer over this cell.
+    type Builder: RnnBuilder + LayerBuilder + serde::Serialize + Debug + Send + Sync;
+
+    /// How the bias is laid out (default: one input bias).
+    fn bias_layout(_config: &Self::Builder) -> BiasLayout {
+        BiasLayout::Input
     }
 
-    /// Number of state tensors (`[h, c]` for LSTM, `[h]` otherwise).
-    pub(crate) fn n_states(self) -> usize {
-        match self {
-            CellKind::Lstm => 2,
-            _ => 1,
-        }
+    /// How the recurrent kernel is packed (default: whole).
+    fn packing(_config: &Self::Builder) -> Packing {
+        Packing::Whole
     }
 
-    /// Keras' fixed cell name, used in weight paths (`lstm_cell/kernel`).
-    pub(crate) fn cell_name(self) -> &'static str {
-        match self {
-            CellKind::Lstm => "lstm_cell",
-            CellKind::Gru { .. } => "gru_cell",
-            CellKind::Simple => "simple_rnn_cell",
+    /// The initial bias of `shape` (default: the bias initializer).
+    fn draw_bias(config: &Self::Builder, shape: &[usize], rng: &mut StdRng) -> ArrayD<f32> {
+        config.options().bias_initializer.sample(shape, rng)
+    }
+
+    /// Rows of the reset buffer for `rows` active rows (default none).
+    fn reset_rows(_config: &Self::Builder, _rows: usize) -> usize {
+        0
+    }
+
+    /// One step over the active rows (see [`Cell::step`]), whose buffers have
+    /// been checked to hold them.
+    fn step(
+        config: &Self::Builder,
+        w: &CellWeights<'_>,
+        rows: StepRows<'_>,
+        scratch: &mut Scratch,
+    ) -> Result<()>;
+}
+
+/// A cell of kind `K`: the layer's configuration and the cell's weights.
+#[derive(Debug)]
+pub struct RnnCell<K: CellKind> {
+    config: K::Builder,
+    params: CellParams,
+}
+
+impl<K: CellKind> RnnCell<K> {
+    fn bias_shape(&self) -> Vec<usize> {
+        let g = K::GATES * self.units();
+        match K::bias_layout(&self.config) {
+            BiasLayout::Input => vec![g],
+            BiasLayout::InputAndRecurrent => vec![2, g],
         }
     }
 }
 
-/// A built cell: activations and weights.
-#[derive(Debug)]
-pub(crate) struct Cell {
-    pub(crate) kind: CellKind,
-    pub(crate) units: usize,
-    pub(crate) activation: Activation,
-    pub(crate) recurrent_activation: Activation,
-    pub(crate) kernel: Param,
-    pub(crate) recurrent_kernel: Param,
-    pub(crate) bias: Option<Param>,
-    /// Data derived from the weights, rebuilt by [`Cell::prepare`].
+impl<K: CellKind> Layer for RnnCell<K> {
+    fn class_name(&self) -> &str {
+        K::CELL_CLASS
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
+
+    /// `inputs`: the spec of one step, `[batch, features]`.
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
+        let input = inputs
+            .first()
+            .ok_or_else(|| Error::invalid("a cell is built for one step's input"))?;
+        let mut rng = layer_rng(self.config.common().seed);
+        let config = &self.config;
+        self.params = CellParams::build(
+            config.options(),
+            K::GATES,
+            &self.bias_shape(),
+            known_last_dim(input)?,
+            ctx,
+            &mut rng,
+            |shape, rng| K::draw_bias(config, shape, rng),
+        )?;
+        self.weights_changed();
+        Ok(())
+    }
+
+    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        let batch = inputs
+            .first()
+            .and_then(|s| s.shape.first().copied())
+            .flatten();
+        Ok(vec![TensorSpec::f32(vec![batch, Some(self.units())])])
+    }
+
+    fn call(&self, _inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        Err(Error::invalid(format!(
+            "a cell runs inside its recurrent layer; call the {} layer",
+            K::LAYER_CLASS
+        )))
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        self.params.params()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        self.params.params_mut()
+    }
+
+    fn weights_changed(&mut self) {
+        let (bias, packing) = (K::bias_layout(&self.config), K::packing(&self.config));
+        self.params.prepare(self.units(), K::GATES, bias, packing);
+    }
+}
+
+impl<K: CellKind> Cell for RnnCell<K> {
+    const LAYER_CLASS: &'static str = K::LAYER_CLASS;
+    const CELL_NAME: &'static str = K::CELL_NAME;
+    type Builder = K::Builder;
+
+    fn from_builder(builder: &K::Builder) -> Self {
+        RnnCell {
+            config: builder.clone(),
+            params: CellParams::default(),
+        }
+    }
+
+    fn gates(&self) -> usize {
+        K::GATES
+    }
+
+    fn states(&self) -> usize {
+        K::STATES
+    }
+
+    fn units(&self) -> usize {
+        self.config.options().units
+    }
+
+    fn input_dim(&self) -> usize {
+        self.params.input_dim()
+    }
+
+    fn weights(&self) -> Result<CellWeights<'_>> {
+        let (bias, packing) = (K::bias_layout(&self.config), K::packing(&self.config));
+        self.params.weights(self.units(), K::GATES, bias, packing)
+    }
+
+    fn scratch(&self, rows: usize) -> Scratch {
+        let reset_rows = K::reset_rows(&self.config, rows);
+        Scratch::new(rows, K::GATES * self.units(), reset_rows, self.units())
+    }
+
+    fn step(&self, w: &CellWeights<'_>, rows: StepRows<'_>, scratch: &mut Scratch) -> Result<()> {
+        let (u, g, n) = (self.units(), K::GATES * self.units(), rows.n);
+        let fits = rows.xp_off.len() >= n
+            && rows.xp_off[..n].iter().all(|&o| o + g <= rows.xp.len())
+            && rows.h.len() >= n * u
+            && (K::STATES < 2 || rows.c.len() >= n * u)
+            && scratch.gates.len() >= n * g;
+        if !fits {
+            return Err(Error::invalid(
+                "internal: step buffers are smaller than the active rows",
+            ));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        K::step(&self.config, w, rows, scratch)
+    }
+}
+
+/// How a cell's bias is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BiasLayout {
+    /// One bias `[gates·units]`, added to the input projection.
+    Input,
+    /// GRU with `reset_after`: `[2, gates·units]`, input bias then recurrent bias.
+    InputAndRecurrent,
+}
+
+/// How the recurrent kernel is packed for one-row products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// All columns in one set of panels.
+    Whole,
+    /// GRU with the reset gate first: columns `[0, 2u)`, then `[2u, 3u)`.
+    SplitAt2U,
+}
+
+/// The weights of a built cell: `kernel`, `recurrent_kernel`, `bias`, and the
+/// recurrent kernel packed for the one-row product.
+#[derive(Debug, Default)]
+pub struct CellParams {
+    kernel: Option<Param>,
+    recurrent_kernel: Option<Param>,
+    bias: Option<Param>,
     prepared: Option<Prepared>,
 }
 
-/// The recurrent kernel packed for [`super::kernels::gemv`], with a copy of
-/// the weight it was made from: a weight changed without [`Cell::prepare`]
-/// being called (through `visit_params_mut` alone) is noticed, at the cost of
-/// one comparison per call (a few µs for `[100, 400]`), and packed afresh for
-/// the call.
+/// The recurrent kernel packed for [`tensorweave_kernels::gemv`], with a copy
+/// of the weight it was made from: a weight changed in place without
+/// [`CellParams::prepare`] is noticed, at the cost of one comparison per call
+/// (a few µs for `[100, 400]`), and packed afresh for the call.
 #[derive(Debug)]
 struct Prepared {
     source: Vec<f32>,
@@ -86,137 +282,136 @@ struct Prepared {
 
 /// The checked weights of a cell, as row-major slices, ready for the kernels.
 #[derive(Debug)]
-pub(crate) struct CellWeights<'a> {
+pub struct CellWeights<'a> {
     /// `kernel`, `[input_dim, gates·units]`.
-    pub(crate) kernel: Mat<'a>,
+    pub kernel: Mat<'a>,
     /// `recurrent_kernel`, `[units, gates·units]`.
-    pub(crate) recurrent: Mat<'a>,
+    pub recurrent: Mat<'a>,
     /// The bias added to the input projection (`[gates·units]`).
-    pub(crate) input_bias: Option<&'a [f32]>,
+    pub input_bias: Option<&'a [f32]>,
     /// GRU with `reset_after`: the bias of the recurrent product.
-    pub(crate) recurrent_bias: Option<&'a [f32]>,
-    /// `recurrent` packed for one-row products: all columns, or for the GRU
-    /// with the reset gate first, columns `[0, 2u)` then `[2u, 3u)`.
-    pub(crate) panels: Cow<'a, [Panels]>,
+    pub recurrent_bias: Option<&'a [f32]>,
+    /// `recurrent` packed for one-row products (see [`Packing`]).
+    pub panels: Cow<'a, [Panels]>,
 }
 
-impl Cell {
-    /// Creates the weights for inputs of `input_dim` features with the
-    /// initializers of `options`; `unit_forget_bias` is LSTM's option.
-    pub(crate) fn init(
-        kind: CellKind,
+impl CellParams {
+    /// Creates the weights of a cell for inputs of `input_dim` features with
+    /// the initializers of `options`; `bias` draws the bias (Keras' LSTM
+    /// starts its forget gate at one) for its shape.
+    pub fn build(
         options: &RnnOptions,
-        recurrent_activation: Activation,
-        unit_forget_bias: bool,
+        gates: usize,
+        bias_shape: &[usize],
         input_dim: usize,
+        ctx: &mut BuildContext,
         rng: &mut StdRng,
-    ) -> Cell {
+        bias: impl FnOnce(&[usize], &mut StdRng) -> ArrayD<f32>,
+    ) -> Result<CellParams> {
         let u = options.units;
-        let g = kind.gates() * u;
-        let param = |name: &str, value| Param {
-            name: name.to_string(),
-            value,
-            trainable: options.trainable,
-        };
-        let kernel = options.kernel_initializer.sample(&[input_dim, g], rng);
-        let recurrent = options.recurrent_initializer.sample(&[u, g], rng);
-        let bias = options.use_bias.then(|| {
-            let init = &options.bias_initializer;
-            let value = match kind {
-                CellKind::Lstm if unit_forget_bias => {
-                    // Keras: concat[init(u), ones(u), init(2u)].
-                    let first = init.sample(&[u], rng);
-                    let ones = Initializer::Ones.sample(&[u], rng);
-                    let rest = init.sample(&[2 * u], rng);
-                    let data: Vec<f32> = first.iter().chain(&ones).chain(&rest).copied().collect();
-                    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[g]), data)
-                        .unwrap_or_else(|_| ndarray::ArrayD::zeros(ndarray::IxDyn(&[g])))
-                }
-                CellKind::Gru { reset_after: true } => init.sample(&[2, g], rng),
-                _ => init.sample(&[g], rng),
-            };
-            param("bias", value)
-        });
-        Cell {
-            kind,
-            units: u,
-            activation: options.activation,
-            recurrent_activation,
-            kernel: param("kernel", kernel),
-            recurrent_kernel: param("recurrent_kernel", recurrent),
+        let g = gates.checked_mul(u).ok_or_else(|| {
+            Error::invalid(format!("{gates} gates of {u} units do not fit in memory"))
+        })?;
+        let t = options.trainable;
+        let kernel = ctx.add_weight(
+            "kernel",
+            &[input_dim, g],
+            &options.kernel_initializer,
+            t,
+            rng,
+        )?;
+        let recurrent = ctx.add_weight(
+            "recurrent_kernel",
+            &[u, g],
+            &options.recurrent_initializer,
+            t,
+            rng,
+        )?;
+        let bias = options
+            .use_bias
+            .then(|| ctx.add_weight_with("bias", bias_shape, t, |shape| bias(shape, rng)))
+            .transpose()?;
+        Ok(CellParams {
+            kernel: Some(kernel),
+            recurrent_kernel: Some(recurrent),
             bias,
             prepared: None,
-        }
+        })
     }
 
     /// The weights in Keras' order.
-    pub(crate) fn params(&self) -> impl Iterator<Item = &Param> {
-        [
-            Some(&self.kernel),
-            Some(&self.recurrent_kernel),
-            self.bias.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
+    pub fn params(&self) -> Vec<&Param> {
+        [&self.kernel, &self.recurrent_kernel, &self.bias]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// The weights in Keras' order, mutably.
-    pub(crate) fn params_mut(&mut self) -> impl Iterator<Item = &mut Param> {
-        [
-            Some(&mut self.kernel),
-            Some(&mut self.recurrent_kernel),
-            self.bias.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
+    pub fn params_mut(&mut self) -> Vec<&mut Param> {
+        [&mut self.kernel, &mut self.recurrent_kernel, &mut self.bias]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
-    /// Number of input features the kernel was built for.
-    pub(crate) fn input_dim(&self) -> usize {
-        self.kernel.value.shape().first().copied().unwrap_or(0)
+    /// Number of input features the kernel was built for (0 before the build).
+    pub fn input_dim(&self) -> usize {
+        self.kernel
+            .as_ref()
+            .and_then(|k| k.value.shape().first().copied())
+            .unwrap_or(0)
     }
 
     /// Rebuilds the data derived from the weights (call after they change).
     /// Weights of the wrong shape leave nothing prepared; the next call
     /// reports them.
-    pub(crate) fn prepare(&mut self) {
+    pub fn prepare(&mut self, units: usize, gates: usize, bias: BiasLayout, packing: Packing) {
         self.prepared = None;
         for p in self.params_mut() {
             if !p.value.is_standard_layout() {
                 p.value = p.value.as_standard_layout().into_owned();
             }
         }
-        let prepared = self.weights().map(|w| Prepared {
+        let prepared = self.weights(units, gates, bias, packing).map(|w| Prepared {
             source: w.recurrent.data.to_vec(),
             panels: w.panels.into_owned(),
         });
         self.prepared = prepared.ok();
     }
 
-    /// Checks that the weights still have the shapes this cell needs (they are
-    /// public through `visit_params_mut`) and returns them as slices.
-    pub(crate) fn weights(&self) -> Result<CellWeights<'_>> {
-        let u = self.units;
-        let g = self.kind.gates() * u;
+    /// Checks that the weights still have the shapes the cell needs (they can
+    /// be replaced from outside) and returns them as slices.
+    pub fn weights(
+        &self,
+        units: usize,
+        gates: usize,
+        bias_layout: BiasLayout,
+        packing: Packing,
+    ) -> Result<CellWeights<'_>> {
+        let (u, g) = (units, gates * units);
         let f = self.input_dim();
-        let kernel = Mat::dense(weight_slice(&self.kernel, &[f, g])?, f, g);
-        let recurrent = Mat::dense(weight_slice(&self.recurrent_kernel, &[u, g])?, u, g);
-        let (input_bias, recurrent_bias) = match (&self.bias, self.kind) {
+        let (Some(kernel), Some(recurrent)) = (&self.kernel, &self.recurrent_kernel) else {
+            return Err(Error::invalid("called before it was built"));
+        };
+        let kernel = Mat::dense(weight_slice(kernel, &[f, g])?, f, g);
+        let recurrent = Mat::dense(weight_slice(recurrent, &[u, g])?, u, g);
+        let (input_bias, recurrent_bias) = match (&self.bias, bias_layout) {
             (None, _) => (None, None),
-            (Some(b), CellKind::Gru { reset_after: true }) => {
+            (Some(b), BiasLayout::InputAndRecurrent) => {
                 let (input, rec) = weight_slice(b, &[2, g])?.split_at(g);
                 (Some(input), Some(rec))
             }
-            (Some(b), _) => (Some(weight_slice(b, &[g])?), None),
+            (Some(b), BiasLayout::Input) => (Some(weight_slice(b, &[g])?), None),
         };
         let panels = match &self.prepared {
             Some(p) if same_bits(&p.source, recurrent.data) => Cow::Borrowed(p.panels.as_slice()),
-            _ => Cow::Owned(match self.kind {
-                CellKind::Gru { reset_after: false } => vec![
-                    Panels::pack(recurrent.columns(0, 2 * u))?,
-                    Panels::pack(recurrent.columns(2 * u, u))?,
+            _ => Cow::Owned(match packing {
+                Packing::SplitAt2U => vec![
+                    Panels::pack(recurrent.columns(0, 2 * u)).map_err(internal)?,
+                    Panels::pack(recurrent.columns(2 * u, u)).map_err(internal)?,
                 ],
-                _ => vec![Panels::pack(recurrent)?],
+                Packing::Whole => vec![Panels::pack(recurrent).map_err(internal)?],
             }),
         };
         Ok(CellWeights {

@@ -1,235 +1,43 @@
-//! [`Recurrent`] (any of the three recurrent builders) and [`RecurrentLayer`],
-//! the layer that runs one of them over a sequence.
-
-use std::any::Any;
+//! [`Rnn`]: the recurrent layer over any [`Cell`] (`LSTM` is `Rnn<LstmCell>`),
+//! Keras' `RNN` base: shapes, masks, direction, returned sequence and states.
 
 use ndarray::{Array, ArrayView, ArrayView2, ArrayView3, Axis, Ix2, Ix3, RemoveAxis};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::json;
 use tensorweave_core::{
-    format_shape, layer_rng, CallContext, Error, IntoLayer, Layer, LayerRef, ParamVisitor,
-    ParamVisitorMut, Result, Tensor, TensorSpec, Value,
+    format_shape, BuildContext, CallContext, Error, Layer, LayerRef, MaskCall, Param, Recurrence,
+    Result, Sublayer, Tensor, TensorSpec, Value,
 };
 
-use super::cell::{Cell, CellKind};
-use super::gru::Gru;
-use super::lstm::Lstm;
-use super::options::RnnOptions;
+use super::cell::Cell;
+use super::options::RnnBuilder;
 use super::sequence::{run_sequence, LoopOptions, RnnRun};
-use super::simple_rnn::SimpleRnn;
-use crate::activations::Activation;
+use crate::class::LayerClass;
+use crate::class_and_config;
 use crate::util::{expect_float, expect_inputs, known_last_dim};
-use crate::weights::assign_initial;
+use tensorweave_core::Inputs;
 
-/// Any recurrent layer builder: what [`crate::rnn::Bidirectional`] wraps.
-///
-/// Serialized as Keras nests layers: `{"class_name": "LSTM", "config": {…}}`.
-#[derive(Debug, Clone)]
-pub enum Recurrent {
-    /// An `LSTM`.
-    Lstm(Lstm),
-    /// A `GRU`.
-    Gru(Gru),
-    /// A `SimpleRNN`.
-    SimpleRnn(SimpleRnn),
-}
-
-impl From<Lstm> for Recurrent {
-    fn from(l: Lstm) -> Self {
-        Recurrent::Lstm(l)
-    }
-}
-
-impl From<Gru> for Recurrent {
-    fn from(l: Gru) -> Self {
-        Recurrent::Gru(l)
-    }
-}
-
-impl From<SimpleRnn> for Recurrent {
-    fn from(l: SimpleRnn) -> Self {
-        Recurrent::SimpleRnn(l)
-    }
-}
-
-impl Recurrent {
-    /// The Keras class name: `LSTM`, `GRU` or `SimpleRNN`.
-    pub fn class_name(&self) -> &'static str {
-        match self {
-            Recurrent::Lstm(_) => "LSTM",
-            Recurrent::Gru(_) => "GRU",
-            Recurrent::SimpleRnn(_) => "SimpleRNN",
-        }
-    }
-
-    /// The options shared by every recurrent layer.
-    pub fn options(&self) -> &RnnOptions {
-        match self {
-            Recurrent::Lstm(l) => &l.options,
-            Recurrent::Gru(l) => &l.options,
-            Recurrent::SimpleRnn(l) => &l.options,
-        }
-    }
-
-    /// The options shared by every recurrent layer, mutably.
-    pub fn options_mut(&mut self) -> &mut RnnOptions {
-        match self {
-            Recurrent::Lstm(l) => &mut l.options,
-            Recurrent::Gru(l) => &mut l.options,
-            Recurrent::SimpleRnn(l) => &mut l.options,
-        }
-    }
-
-    /// The configuration as Keras' `get_config()` gives it, without `name`.
-    pub fn config(&self) -> serde_json::Value {
-        match self {
-            Recurrent::Lstm(l) => serde_json::to_value(l),
-            Recurrent::Gru(l) => serde_json::to_value(l),
-            Recurrent::SimpleRnn(l) => serde_json::to_value(l),
-        }
-        .unwrap_or_default()
-    }
-
-    pub(crate) fn kind(&self) -> CellKind {
-        match self {
-            Recurrent::Lstm(_) => CellKind::Lstm,
-            Recurrent::Gru(g) => CellKind::Gru {
-                reset_after: g.reset_after,
-            },
-            Recurrent::SimpleRnn(_) => CellKind::Simple,
-        }
-    }
-
-    fn recurrent_activation(&self) -> Activation {
-        match self {
-            Recurrent::Lstm(l) => l.recurrent_activation,
-            Recurrent::Gru(g) => g.recurrent_activation,
-            Recurrent::SimpleRnn(_) => Activation::Linear,
-        }
-    }
-}
-
-impl IntoLayer for Recurrent {
-    fn into_layer(self) -> LayerRef {
-        match self {
-            Recurrent::Lstm(l) => l.into_layer(),
-            Recurrent::Gru(l) => l.into_layer(),
-            Recurrent::SimpleRnn(l) => l.into_layer(),
-        }
-    }
-}
-
-impl Serialize for Recurrent {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        json!({ "class_name": self.class_name(), "config": self.config() }).serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Recurrent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Nested {
-            class_name: String,
-            config: serde_json::Value,
-        }
-        use serde::de::Error as _;
-        let n = Nested::deserialize(d)?;
-        let parsed = match n.class_name.as_str() {
-            "LSTM" => serde_json::from_value(n.config).map(Recurrent::Lstm),
-            "GRU" => serde_json::from_value(n.config).map(Recurrent::Gru),
-            "SimpleRNN" => serde_json::from_value(n.config).map(Recurrent::SimpleRnn),
-            other => {
-                return Err(D::Error::custom(format!(
-                    "expected a recurrent layer (LSTM, GRU, SimpleRNN), got class '{other}'"
-                )))
-            }
-        };
-        parsed.map_err(D::Error::custom)
-    }
-}
-
-/// A recurrent layer's configuration and, once built, its cell: what
-/// [`RecurrentLayer`] and each direction of a `Bidirectional` hold.
+/// A recurrent layer: the configuration of its [`Cell`] type's layer and the
+/// cell itself, a sublayer (`lstm_cell`) that holds the weights
+/// (`lstm/lstm_cell/kernel`, as Keras names them).
 #[derive(Debug)]
-pub(crate) struct RnnCore {
-    pub(crate) spec: Recurrent,
-    pub(crate) cell: Option<Cell>,
+pub struct Rnn<C: Cell> {
+    config: C::Builder,
+    cell: LayerRef,
 }
 
-impl RnnCore {
-    pub(crate) fn new(spec: Recurrent) -> Self {
-        RnnCore { spec, cell: None }
+impl<C: Cell> Rnn<C> {
+    /// The configuration.
+    pub fn config(&self) -> &C::Builder {
+        &self.config
     }
 
-    /// Validates the options and the input, and creates the weights.
-    pub(crate) fn build(&mut self, input: &TensorSpec) -> Result<()> {
-        let options = self.spec.options();
-        options.validate()?;
-        check_sequence_spec(input)?;
-        let input_dim = known_last_dim(input)?;
-        let unit_forget_bias = match &self.spec {
-            Recurrent::Lstm(l) => l.unit_forget_bias,
-            _ => false,
-        };
-        let mut rng = layer_rng(options.seed);
-        let mut cell = Cell::init(
-            self.spec.kind(),
-            options,
-            self.spec.recurrent_activation(),
-            unit_forget_bias,
-            input_dim,
-            &mut rng,
-        );
-        cell.prepare();
-        self.cell = Some(cell);
-        Ok(())
-    }
-
-    /// Rebuilds what the kernels derive from the weights.
-    pub(crate) fn weights_changed(&mut self) {
-        if let Some(cell) = &mut self.cell {
-            cell.prepare();
-        }
-    }
-
-    /// `[output, states…]` specs for a `[batch, time, features]` input.
-    pub(crate) fn output_specs(&self, input: &TensorSpec) -> Result<Vec<TensorSpec>> {
-        check_sequence_spec(input)?;
-        if let (Some(cell), Some(features)) = (&self.cell, input.last_dim()) {
-            if features != cell.input_dim() {
-                return Err(Error::invalid(format!(
-                    "expects inputs with {} features (its kernel was built for them), got shape {}",
-                    cell.input_dim(),
-                    format_shape(&input.shape)
-                )));
-            }
-        }
-        let options = self.spec.options();
-        let (batch, time, units) = (input.shape[0], input.shape[1], Some(options.units));
-        let mut specs = vec![if options.return_sequences {
-            TensorSpec::f32(vec![batch, time, units])
-        } else {
-            TensorSpec::f32(vec![batch, units])
-        }];
-        if options.return_state {
-            for _ in 0..self.spec.kind().n_states() {
-                specs.push(TensorSpec::f32(vec![batch, units]));
-            }
-        }
-        Ok(specs)
-    }
-
-    /// Runs the layer on `x` with an optional mask.
-    pub(crate) fn run(
+    /// Runs the cell over `x` with an optional mask.
+    fn run(
         &self,
+        cell: &C,
         x: ArrayView3<'_, f32>,
         mask: Option<ArrayView2<'_, bool>>,
     ) -> Result<RnnRun> {
-        let cell = self
-            .cell
-            .as_ref()
-            .ok_or_else(|| Error::invalid("called before it was built"))?;
-        let o = self.spec.options();
+        let o = self.config.options();
         let opts = LoopOptions {
             return_sequences: o.return_sequences,
             go_backwards: o.go_backwards,
@@ -238,10 +46,11 @@ impl RnnCore {
         run_sequence(cell, opts, x, mask)
     }
 
-    /// [`RnnCore::run`], on two threads when `threads` allows it and the work
+    /// [`Rnn::run`], on two threads when `threads` allows it and the work
     /// is worth a thread: each takes half of the batch (rows are independent).
-    pub(crate) fn run_split(
+    fn run_split(
         &self,
+        cell: &C,
         x: ArrayView3<'_, f32>,
         mask: Option<ArrayView2<'_, bool>>,
         threads: usize,
@@ -249,14 +58,15 @@ impl RnnCore {
         /// Multiply-adds below which a second thread costs more than it saves.
         const MIN_WORK: usize = 1 << 22;
         let (batch, steps, features) = x.dim();
-        let units = self.spec.options().units;
+        let cell_gates = cell.gates();
+        let units = self.config.options().units;
         let work = batch
             .saturating_mul(steps)
-            .saturating_mul(self.spec.kind().gates() * units)
+            .saturating_mul(cell_gates * units)
             .saturating_mul(features + units);
         let mask_fits = mask.as_ref().is_none_or(|m| m.dim() == (batch, steps));
         if threads < 2 || batch < 2 || work < MIN_WORK || !mask_fits {
-            return self.run(x, mask);
+            return self.run(cell, x, mask);
         }
         let half = batch.div_ceil(2);
         let (x0, x1) = x.split_at(Axis(0), half);
@@ -268,8 +78,8 @@ impl RnnCore {
             None => (None, None),
         };
         let (a, b) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| self.run(x1, m1));
-            let first = self.run(x0, m0);
+            let second = scope.spawn(|| self.run(cell, x1, m1));
+            let first = self.run(cell, x0, m0);
             let second = second
                 .join()
                 .map_err(|_| Error::invalid("the thread running half of the batch panicked"))?;
@@ -284,27 +94,114 @@ impl RnnCore {
             .collect::<Result<Vec<_>>>()?;
         Ok(RnnRun { output, states })
     }
+}
 
-    /// Visits the weights as `{prefix}{cell}/{name}`.
-    pub(crate) fn visit_params(&self, prefix: &str, visitor: &mut ParamVisitor<'_>) {
-        if let Some(cell) = &self.cell {
-            let cell_name = cell.kind.cell_name();
-            for p in cell.params() {
-                visitor(&format!("{prefix}{cell_name}/{}", p.name), p);
-            }
-        }
+impl<C: Cell> LayerClass for Rnn<C> {
+    const CLASS_NAME: &'static str = C::LAYER_CLASS;
+    type Builder = C::Builder;
+
+    fn from_builder(config: C::Builder) -> Self {
+        let cell = LayerRef::new(C::CELL_NAME, C::from_builder(&config));
+        Rnn { config, cell }
+    }
+}
+
+impl<C: Cell> Layer for Rnn<C> {
+    class_and_config!();
+
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
+        expect_inputs(inputs, 1)?;
+        self.config.options().validate()?;
+        let input = &inputs[0];
+        check_sequence_spec(input)?;
+        let step = TensorSpec::f32(vec![input.shape[0], Some(known_last_dim(input)?)]);
+        self.cell.build_with(&[step], ctx)
     }
 
-    /// Visits the weights mutably, in the same order.
-    pub(crate) fn visit_params_mut(&mut self, prefix: &str, visitor: &mut ParamVisitorMut<'_>) {
-        if let Some(cell) = &mut self.cell {
-            let cell_name = cell.kind.cell_name();
-            for p in cell.params_mut() {
-                let path = format!("{prefix}{cell_name}/{}", p.name);
-                visitor(&path, p);
+    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        expect_inputs(inputs, 1)?;
+        let input = &inputs[0];
+        check_sequence_spec(input)?;
+        let guard = self.cell.read();
+        let cell = cell_of::<C>(&*guard)?;
+        if let Some(features) = input.last_dim() {
+            if cell.input_dim() != 0 && features != cell.input_dim() {
+                return Err(Error::invalid(format!(
+                    "expects inputs with {} features (its kernel was built for them), got shape {}",
+                    cell.input_dim(),
+                    format_shape(&input.shape)
+                )));
             }
         }
+        let options = self.config.options();
+        let (batch, time, units) = (input.shape[0], input.shape[1], Some(options.units));
+        let mut specs = vec![if options.return_sequences {
+            TensorSpec::f32(vec![batch, time, units])
+        } else {
+            TensorSpec::f32(vec![batch, units])
+        }];
+        if options.return_state {
+            for _ in 0..cell.states() {
+                specs.push(TensorSpec::f32(vec![batch, units]));
+            }
+        }
+        Ok(specs)
     }
+
+    fn uses_mask(&self) -> bool {
+        true
+    }
+
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+        let (masks, n_outputs) = (call.masks, call.n_outputs);
+        let mut out = vec![None; n_outputs];
+        if self.config.options().return_sequences {
+            if let Some(first) = out.first_mut() {
+                *first = masks.first().cloned().flatten();
+            }
+        }
+        Ok(out)
+    }
+
+    fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
+        let (x, mask) = sequence_inputs(inputs)?;
+        let guard = self.cell.read();
+        let cell = cell_of::<C>(&*guard)?;
+        let run = self.run_split(cell, x, mask, ctx.threads)?;
+        let mut out = vec![Value::F32(run.output)];
+        if self.config.options().return_state {
+            out.extend(run.states.into_iter().map(Value::from));
+        }
+        Ok(out)
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        Vec::new()
+    }
+
+    fn sublayers(&self) -> Vec<Sublayer> {
+        vec![Sublayer::part("cell", self.cell.clone())]
+    }
+
+    fn recurrence(&self) -> Option<Recurrence> {
+        let o = self.config.options();
+        let states = cell_of::<C>(&*self.cell.read()).map_or(1, |c| c.states());
+        Some(Recurrence {
+            units: o.units,
+            states,
+            return_sequences: o.return_sequences,
+            return_state: o.return_state,
+            go_backwards: o.go_backwards,
+        })
+    }
+}
+
+/// The cell of type `C` behind a sublayer's handle.
+fn cell_of<C: Cell>(layer: &dyn Layer) -> Result<&C> {
+    layer
+        .as_any()
+        .downcast_ref::<C>()
+        .ok_or_else(|| Error::invalid(format!("internal: the cell is not a {}", C::CELL_NAME)))
 }
 
 /// Stacks two arrays on the batch axis.
@@ -330,20 +227,16 @@ pub(crate) fn check_sequence_spec(input: &TensorSpec) -> Result<()> {
 
 /// The input array as `[batch, time, features]` and the mask as `[batch, time]`.
 pub(crate) fn sequence_inputs<'a>(
-    inputs: &[&'a Value],
-    masks: &[Option<&'a Value>],
+    inputs: &Inputs<'a>,
 ) -> Result<(ArrayView3<'a, f32>, Option<ArrayView2<'a, bool>>)> {
-    let x = inputs
-        .first()
-        .ok_or_else(|| Error::invalid("expects 1 input tensor, got 0"))?
-        .as_f32()?;
+    let x = inputs.f32(0)?;
     let x = x.view().into_dimensionality::<Ix3>().map_err(|_| {
         Error::invalid(format!(
             "expects a sequence of shape [batch, time, features] (rank 3), got an array of shape {:?}",
             x.shape()
         ))
     })?;
-    let mask = match masks.first().copied().flatten() {
+    let mask = match inputs.mask(0) {
         None => None,
         Some(m) => {
             let m = m.as_bool()?;
@@ -357,96 +250,4 @@ pub(crate) fn sequence_inputs<'a>(
         }
     };
     Ok((x, mask))
-}
-
-/// An `LSTM`, `GRU` or `SimpleRNN` layer: its configuration and, once built, its cell.
-#[derive(Debug)]
-pub struct RecurrentLayer {
-    core: RnnCore,
-}
-
-impl RecurrentLayer {
-    /// A layer for the given builder (built on its first call).
-    pub fn new(spec: Recurrent) -> Self {
-        RecurrentLayer {
-            core: RnnCore::new(spec),
-        }
-    }
-
-    /// The configuration.
-    pub fn spec(&self) -> &Recurrent {
-        &self.core.spec
-    }
-}
-
-impl Layer for RecurrentLayer {
-    fn class_name(&self) -> &str {
-        self.core.spec.class_name()
-    }
-
-    fn config(&self) -> serde_json::Value {
-        self.core.spec.config()
-    }
-
-    fn build(&mut self, inputs: &[TensorSpec]) -> Result<()> {
-        expect_inputs(inputs, 1)?;
-        self.core.build(&inputs[0])?;
-        let preset = self.core.spec.options_mut().preset.take();
-        assign_initial(self, preset)
-    }
-
-    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        expect_inputs(inputs, 1)?;
-        self.core.output_specs(&inputs[0])
-    }
-
-    fn uses_mask(&self) -> bool {
-        true
-    }
-
-    fn compute_mask(
-        &self,
-        _inputs: &[Tensor],
-        masks: &[Option<Tensor>],
-        n_outputs: usize,
-    ) -> Result<Vec<Option<Tensor>>> {
-        let mut out = vec![None; n_outputs];
-        if self.core.spec.options().return_sequences {
-            if let Some(first) = out.first_mut() {
-                *first = masks.first().cloned().flatten();
-            }
-        }
-        Ok(out)
-    }
-
-    fn call(
-        &self,
-        inputs: &[&Value],
-        masks: &[Option<&Value>],
-        ctx: &CallContext,
-    ) -> Result<Vec<Value>> {
-        let (x, mask) = sequence_inputs(inputs, masks)?;
-        let run = self.core.run_split(x, mask, ctx.threads)?;
-        let mut out = vec![Value::F32(run.output)];
-        if self.core.spec.options().return_state {
-            out.extend(run.states.into_iter().map(Value::from));
-        }
-        Ok(out)
-    }
-
-    fn visit_params(&self, visitor: &mut ParamVisitor<'_>) {
-        self.core.visit_params("", visitor);
-    }
-
-    fn visit_params_mut(&mut self, visitor: &mut ParamVisitorMut<'_>) {
-        self.core.visit_params_mut("", visitor);
-    }
-
-    fn weights_changed(&mut self) {
-        self.core.weights_changed();
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }

@@ -1,13 +1,16 @@
 //! Recurrent layers with Keras 3.15.1 semantics: [`Lstm`], [`Gru`],
-//! [`SimpleRnn`] and the [`Bidirectional`] wrapper.
+//! [`SimpleRnn`] (each one file: builder, cell, layer type), the generic
+//! recurrent layer [`Rnn`] over any [`Cell`], and the wrappers
+//! [`Bidirectional`] and [`TimeDistributed`].
 //!
-//! All three cells share one sequence loop (`sequence.rs`): the input
-//! projection of a chunk of steps is one matrix product, each step one
-//! `[rows, units] × [units, gates·units]` product (`kernels.rs`) and one fused
-//! element-wise update (`step.rs`), on the rows the mask leaves active. Masks (`[batch, time]`, true = valid) freeze a row's states at its
-//! masked steps, whose output is the previous output (zeros before the first
-//! valid step) or zeros with `zero_output_for_mask`. With `return_sequences`
-//! the input mask passes to the output sequence; states carry no mask.
+//! All cells share one sequence loop (`sequence.rs`): the input projection of
+//! a chunk of steps is one matrix product, each step one
+//! `[rows, units] × [units, gates·units]` product and one fused element-wise
+//! update (the cell's `step`), on the rows the mask leaves active. Masks
+//! (`[batch, time]`, true = valid) freeze a row's states at its masked steps,
+//! whose output is the previous output (zeros before the first valid step) or
+//! zeros with `zero_output_for_mask`. With `return_sequences` the input mask
+//! passes to the output sequence; states carry no mask.
 //!
 //! Weight paths follow Keras: `lstm_cell/kernel` for a plain LSTM,
 //! `forward_lstm/lstm_cell/kernel` inside a `Bidirectional`.
@@ -15,23 +18,23 @@
 mod bidirectional;
 mod cell;
 mod gru;
-mod kernels;
 mod layer;
 mod lstm;
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-mod lstm_avx2;
-mod math;
 mod options;
 mod sequence;
 mod simple_rnn;
 mod step;
+mod time_distributed;
 
 #[cfg(test)]
 mod tests;
 
 pub use bidirectional::{Bidirectional, BidirectionalLayer, MergeMode};
-pub use gru::Gru;
-pub use layer::{Recurrent, RecurrentLayer};
-pub use lstm::Lstm;
-pub use options::RnnOptions;
-pub use simple_rnn::SimpleRnn;
+pub use cell::{BiasLayout, Cell, CellKind, CellParams, CellWeights, Packing, RnnCell};
+pub use gru::{Gru, GruCell, GruKind, GruLayer};
+pub use layer::Rnn;
+pub use lstm::{Lstm, LstmCell, LstmKind, LstmLayer};
+pub use options::{RnnBuilder, RnnOptions};
+pub use simple_rnn::{SimpleRnn, SimpleRnnCell, SimpleRnnKind, SimpleRnnLayer};
+pub use step::{Scratch, StepRows};
+pub use time_distributed::{TimeDistributed, TimeDistributedLayer};

@@ -1,11 +1,12 @@
 //! The options every recurrent layer shares (Keras' `RNN` base arguments and
-//! the common cell arguments), and the setters that expose them on each builder.
+//! the common cell arguments), and [`RnnBuilder`], whose provided methods are
+//! their setters on every recurrent builder.
 
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{Error, Initializer, Result};
 
 use crate::activations::Activation;
-use crate::weights::Preset;
+use crate::class::LayerBuilder;
 
 /// Options shared by `LSTM`, `GRU` and `SimpleRNN`, with Keras' defaults.
 ///
@@ -43,12 +44,6 @@ pub struct RnnOptions {
     pub zero_output_for_mask: bool,
     /// Whether the weights are trainable (default true).
     pub trainable: bool,
-    #[serde(skip)]
-    pub(crate) name: Option<String>,
-    #[serde(skip)]
-    pub(crate) seed: Option<u64>,
-    #[serde(skip)]
-    pub(crate) preset: Preset,
 }
 
 impl Default for RnnOptions {
@@ -67,9 +62,6 @@ impl Default for RnnOptions {
             go_backwards: false,
             zero_output_for_mask: false,
             trainable: true,
-            name: None,
-            seed: None,
-            preset: Preset::default(),
         }
     }
 }
@@ -81,11 +73,6 @@ impl RnnOptions {
             units,
             ..Default::default()
         }
-    }
-
-    /// The explicit name, if one was set.
-    pub fn explicit_name(&self) -> Option<&str> {
-        self.name.as_deref()
     }
 
     /// Checks the values a setter cannot reject: positive units, dropout rates in `[0, 1]`.
@@ -107,12 +94,33 @@ impl RnnOptions {
     }
 }
 
-/// Implements the setters of [`RnnOptions`] on a builder with an `options` field.
-macro_rules! rnn_option_setters {
-    ($builder:ident, $default_name:literal) => {
+/// A recurrent layer builder (`Lstm`, `Gru`, `SimpleRnn`, or a user's): its
+/// shared options, for code that handles any of them.
+pub trait RnnBuilder: LayerBuilder {
+    /// The shared options.
+    fn options(&self) -> &RnnOptions;
+
+    /// The shared options, mutably.
+    fn options_mut(&mut self) -> &mut RnnOptions;
+}
+
+/// Implements [`RnnBuilder`] and the setters of the shared options on a
+/// builder with an `options: RnnOptions` field.
+macro_rules! rnn_builder {
+    ($builder:ident) => {
+        impl $crate::rnn::RnnBuilder for $builder {
+            fn options(&self) -> &RnnOptions {
+                &self.options
+            }
+
+            fn options_mut(&mut self) -> &mut RnnOptions {
+                &mut self.options
+            }
+        }
+
         impl $builder {
-            /// Returns the output of every step `[batch, time, units]` instead of
-            /// the last one.
+            /// Returns the output of every step `[batch, time, units]` instead of the
+            /// last one.
             pub fn return_sequences(mut self, return_sequences: bool) -> Self {
                 self.options.return_sequences = return_sequences;
                 self
@@ -124,15 +132,15 @@ macro_rules! rnn_option_setters {
                 self
             }
 
-            /// Processes the steps from last to first (the returned sequence is
-            /// in processing order, i.e. reversed).
+            /// Processes the steps from last to first (the returned sequence is in
+            /// processing order, i.e. reversed).
             pub fn go_backwards(mut self, go_backwards: bool) -> Self {
                 self.options.go_backwards = go_backwards;
                 self
             }
 
             /// Sets the activation of the candidate state and output (default tanh).
-            pub fn activation(mut self, activation: Activation) -> Self {
+            pub fn activation(mut self, activation: $crate::activations::Activation) -> Self {
                 self.options.activation = activation;
                 self
             }
@@ -144,19 +152,19 @@ macro_rules! rnn_option_setters {
             }
 
             /// Sets the initializer of `kernel` (default Glorot uniform).
-            pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+            pub fn kernel_initializer(mut self, init: tensorweave_core::Initializer) -> Self {
                 self.options.kernel_initializer = init;
                 self
             }
 
             /// Sets the initializer of `recurrent_kernel` (default orthogonal).
-            pub fn recurrent_initializer(mut self, init: Initializer) -> Self {
+            pub fn recurrent_initializer(mut self, init: tensorweave_core::Initializer) -> Self {
                 self.options.recurrent_initializer = init;
                 self
             }
 
             /// Sets the initializer of `bias` (default zeros).
-            pub fn bias_initializer(mut self, init: Initializer) -> Self {
+            pub fn bias_initializer(mut self, init: tensorweave_core::Initializer) -> Self {
                 self.options.bias_initializer = init;
                 self
             }
@@ -186,27 +194,8 @@ macro_rules! rnn_option_setters {
                 self.options.trainable = trainable;
                 self
             }
-
-            #[doc = concat!("Names the layer (default `", $default_name, "`, `", $default_name, "_1`, …).")]
-            pub fn name(mut self, name: impl Into<String>) -> Self {
-                self.options.name = Some(name.into());
-                self
-            }
-
-            /// Seeds the initializers.
-            pub fn seed(mut self, seed: u64) -> Self {
-                self.options.seed = Some(seed);
-                self
-            }
-
-            /// Initial weights `[kernel, recurrent_kernel, bias]` (Keras' `weights=`),
-            /// checked when the layer is built.
-            pub fn weights(mut self, weights: Vec<ndarray::ArrayD<f32>>) -> Self {
-                self.options.preset = crate::weights::Preset(Some(weights));
-                self
-            }
         }
     };
 }
 
-pub(crate) use rnn_option_setters;
+pub(crate) use rnn_builder;

@@ -19,9 +19,10 @@
 use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3};
 use tensorweave_core::{Error, Result};
 
-use super::cell::{Cell, CellKind, CellWeights};
-use super::kernels::{matmul, same_bits};
-use super::step::{step, Scratch};
+use super::cell::{Cell, CellWeights};
+use super::step::StepRows;
+use crate::util::internal;
+use tensorweave_kernels::{matmul, same_bits};
 
 /// How the loop runs and what it returns.
 #[derive(Debug, Clone, Copy)]
@@ -47,8 +48,8 @@ pub(crate) struct RnnRun {
 /// true = valid) freezes the states of a row at its masked steps; the output
 /// there is the previous output (zeros before the first valid step, as in the
 /// TensorFlow backend) or zeros with `zero_output_for_mask`.
-pub(crate) fn run_sequence(
-    cell: &Cell,
+pub(crate) fn run_sequence<C: Cell>(
+    cell: &C,
     opts: LoopOptions,
     x: ArrayView3<'_, f32>,
     mask: Option<ArrayView2<'_, bool>>,
@@ -72,7 +73,7 @@ pub(crate) fn run_sequence(
         }
     }
     let w = cell.weights()?;
-    let (u, g) = (cell.units, cell.kind.gates() * cell.units);
+    let (u, g) = (cell.units(), cell.gates() * cell.units());
     let x = x.as_standard_layout();
     let xs = x
         .as_slice()
@@ -88,8 +89,8 @@ pub(crate) fn run_sequence(
     let valid = |r: usize, t: usize| mask.is_none_or(|m| m[r * steps + t]);
     let time = |k: usize| if opts.go_backwards { steps - 1 - k } else { k };
 
-    let mut states = States::new(cell.kind, batch, u);
-    let mut scratch = Scratch::new(cell.kind, batch, u);
+    let mut states = States::new(cell.states(), batch, u);
+    let mut scratch = cell.scratch(batch);
     let mut sequence = opts.return_sequences.then(|| vec![0f32; batch * steps * u]);
     let chunk = chunk_steps(batch, g);
     let (mut a_buf, mut xp_buf) = (Vec::new(), Vec::new());
@@ -147,16 +148,14 @@ pub(crate) fn run_sequence(
             for (off, &r) in xp_off.iter_mut().zip(&states.slot_row).take(n_active) {
                 *off = xp_index[xp_row[r] * len + (t - t_lo)] * g;
             }
-            step(
-                cell,
-                &w,
-                n_active,
-                &xp_buf,
-                &xp_off,
-                &mut states.h,
-                &mut states.c,
-                &mut scratch,
-            )?;
+            let rows = StepRows {
+                n: n_active,
+                xp: &xp_buf,
+                xp_off: &xp_off,
+                h: &mut states.h,
+                c: &mut states.c,
+            };
+            cell.step(&w, rows, &mut scratch)?;
             if let Some(seq) = &mut sequence {
                 // With zero initial states the previous output always equals
                 // the kept state, so a masked row repeats `h` (or outputs zeros,
@@ -171,7 +170,7 @@ pub(crate) fn run_sequence(
             }
         }
     }
-    let (h, c) = states.in_row_order(cell.kind);
+    let (h, c) = states.in_row_order();
     let output = match sequence {
         Some(seq) => Array3::from_shape_vec((batch, steps, u), seq)
             .map_err(|e| Error::invalid(format!("internal: output shape: {e}")))?
@@ -202,7 +201,7 @@ fn project(w: &CellWeights<'_>, a: &[f32], m: usize, out: &mut Vec<f32>) -> Resu
         Some(b) => (0..m).for_each(|_| out.extend_from_slice(b)),
         None => out.resize(m * g, 0.0),
     }
-    matmul(a, m, w.kernel, out, g, w.input_bias.is_some())
+    matmul(a, m, w.kernel, out, g, w.input_bias.is_some()).map_err(internal)
 }
 
 /// Steps per chunk: enough that the chunk's projection (`batch` rows per step,
@@ -217,6 +216,7 @@ fn chunk_steps(batch: usize, width: usize) -> usize {
 /// The states, their rows permuted: slot `s` holds batch row `slot_row[s]`.
 struct States {
     units: usize,
+    n_states: usize,
     h: Vec<f32>,
     c: Vec<f32>,
     slot_row: Vec<usize>,
@@ -224,10 +224,11 @@ struct States {
 }
 
 impl States {
-    fn new(kind: CellKind, batch: usize, units: usize) -> Self {
-        let c_rows = if kind.n_states() == 2 { batch } else { 0 };
+    fn new(n_states: usize, batch: usize, units: usize) -> Self {
+        let c_rows = if n_states == 2 { batch } else { 0 };
         States {
             units,
+            n_states,
             h: vec![0.0; batch * units],
             c: vec![0.0; c_rows * units],
             slot_row: (0..batch).collect(),
@@ -271,12 +272,12 @@ impl States {
     }
 
     /// `h` and (for the LSTM) `c` as `[batch, units]` in batch order.
-    fn in_row_order(&self, kind: CellKind) -> (Array2<f32>, Option<Array2<f32>>) {
+    fn in_row_order(&self) -> (Array2<f32>, Option<Array2<f32>>) {
         let u = self.units;
         let batch = self.row_slot.len();
         let gather =
             |buf: &[f32]| Array2::from_shape_fn((batch, u), |(r, j)| buf[self.row_slot[r] * u + j]);
-        let c = (kind.n_states() == 2).then(|| gather(&self.c));
+        let c = (self.n_states == 2).then(|| gather(&self.c));
         (gather(&self.h), c)
     }
 }

@@ -1,16 +1,23 @@
 //! `SimpleRNN`: `h = activation(x·kernel + bias + h_prev·recurrent_kernel)`.
+//! The builder, the cell (`SimpleRNNCell`) and the layer type.
 
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{auto_name, Initializer, IntoLayer, LayerRef};
+use tensorweave_core::{Error, Result};
+use tensorweave_derive::LayerConfig;
 
-use super::layer::{Recurrent, RecurrentLayer};
-use super::options::{rnn_option_setters, RnnOptions};
+use super::cell::{CellKind, CellWeights, RnnCell};
+use super::layer::Rnn;
+use super::options::{rnn_builder, RnnOptions};
+use super::step::{
+    acts, add, apply, mode, recurrent, vectorized, Acts, Mode, Rows, Scratch, StepRows,
+};
 use crate::activations::Activation;
+use crate::class::Common;
 
 /// Builder and configuration of a `SimpleRNN` layer (Keras' `layers.SimpleRNN`).
 ///
 /// Weights: `kernel [input_dim, units]`, `recurrent_kernel [units, units]`,
-/// `bias [units]`.
+/// `bias [units]`. The shared recurrent options have the setters of every recurrent builder ([`RnnOptions`]).
 ///
 /// ```
 /// use tensorweave_layers::prelude::*;
@@ -23,12 +30,17 @@ use crate::activations::Activation;
 ///     .unwrap();
 /// assert_eq!(y.shape(), &vec![None, Some(10), Some(4)]);
 /// ```
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
 #[serde(default)]
+#[layer(SimpleRnnLayer)]
 pub struct SimpleRnn {
     /// Options shared by every recurrent layer.
     #[serde(flatten)]
+    #[config(skip)]
     pub options: RnnOptions,
+    /// Name, seed and initial weights.
+    #[serde(skip)]
+    pub common: Common,
 }
 
 impl SimpleRnn {
@@ -36,19 +48,84 @@ impl SimpleRnn {
     pub fn new(units: usize) -> Self {
         SimpleRnn {
             options: RnnOptions::with_units(units),
+            ..Default::default()
         }
     }
 }
 
-rnn_option_setters!(SimpleRnn, "simple_rnn");
+rnn_builder!(SimpleRnn);
 
-impl IntoLayer for SimpleRnn {
-    fn into_layer(self) -> LayerRef {
-        let name = self
-            .options
-            .name
-            .clone()
-            .unwrap_or_else(|| auto_name("SimpleRNN"));
-        LayerRef::new(name, RecurrentLayer::new(Recurrent::SimpleRnn(self)))
+/// The `SimpleRNN` layer.
+pub type SimpleRnnLayer = Rnn<SimpleRnnCell>;
+
+/// The kind of Keras' `SimpleRNNCell`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimpleRnnKind;
+
+/// Keras' `SimpleRNNCell`: the weights of a SimpleRNN and one step.
+pub type SimpleRnnCell = RnnCell<SimpleRnnKind>;
+
+impl CellKind for SimpleRnnKind {
+    const CELL_CLASS: &'static str = "SimpleRNNCell";
+    const LAYER_CLASS: &'static str = "SimpleRNN";
+    const CELL_NAME: &'static str = "simple_rnn_cell";
+    const GATES: usize = 1;
+    const STATES: usize = 1;
+    type Builder = SimpleRnn;
+
+    fn step(
+        config: &SimpleRnn,
+        w: &CellWeights<'_>,
+        rows: StepRows<'_>,
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        let StepRows {
+            n,
+            xp,
+            xp_off,
+            h,
+            c,
+        } = rows;
+        let u = config.options.units;
+        let _ = c;
+        let first = w
+            .panels
+            .first()
+            .ok_or_else(|| Error::invalid("internal: no packed kernel"))?;
+        let gates = &mut scratch.gates[..n * u];
+        let h = &mut h[..n * u];
+        recurrent(h, n, w.recurrent, first, gates, u)?;
+        let rows = Rows {
+            u,
+            xp,
+            xp_off: &xp_off[..n],
+        };
+        let a = Acts {
+            activation: config.options.activation,
+            recurrent: Activation::Linear,
+        };
+        let mode = mode(a.activation, a.recurrent, true);
+        vectorized(mode, || simple(mode, &a, &rows, gates, h));
+        Ok(())
+    }
+}
+
+/// SimpleRNN: `h = tanh(x + h·U)`.
+#[inline(always)]
+fn simple(mode: Mode, a: &Acts, rows: &Rows<'_>, gates: &mut [f32], h: &mut [f32]) {
+    let u = rows.u;
+    let (act, _) = acts(mode, a.activation, a.recurrent);
+    for (s, (z, h)) in gates
+        .chunks_exact_mut(u)
+        .zip(h.chunks_exact_mut(u))
+        .enumerate()
+    {
+        add(z, rows.x(s, u));
+        if mode == Mode::Block {
+            apply(a.activation, z);
+        } else {
+            z.iter_mut().for_each(|v| *v = act(*v));
+        }
+        h.copy_from_slice(z);
     }
 }

@@ -10,7 +10,7 @@ use tensorweave_core::{reset_names, DType, Input, IntoLayer, LayerRef};
 use super::masking::steps;
 use super::{arr, assert_close, build_for, call, mask, run, run_with};
 use crate::activations::Activation;
-use crate::embedding::Embedding;
+use crate::core_layers::Embedding;
 use crate::rnn::{Bidirectional, BidirectionalLayer, Gru, Lstm, MergeMode, SimpleRnn};
 
 fn linear(return_sequences: bool) -> SimpleRnn {

@@ -41,8 +41,7 @@ fn lstm_two_steps_by_hand() {
 /// The default LSTM bias is `[zeros(u), ones(u), zeros(2u)]`.
 #[test]
 fn lstm_unit_forget_bias_layout() {
-    let layer = crate::rnn::Recurrent::from(Lstm::new(2));
-    let layer = tensorweave_core::IntoLayer::into_layer(layer);
+    let layer = tensorweave_core::IntoLayer::into_layer(Lstm::new(2));
     super::build_for(&layer, 3);
     let weights = layer.get_weights();
     assert_eq!(weights[0].shape(), &[3, 8]);

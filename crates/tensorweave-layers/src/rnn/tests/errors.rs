@@ -5,6 +5,7 @@ use tensorweave_core::{CallContext, DType, Input, IntoLayer, Value};
 
 use super::{arr, build_for, run};
 use crate::rnn::{Bidirectional, Gru, Lstm, MergeMode, SimpleRnn};
+use tensorweave_core::Inputs;
 
 fn err_of(result: tensorweave_core::Result<impl std::fmt::Debug>) -> String {
     result.expect_err("expected an error").to_string()
@@ -171,14 +172,14 @@ fn bidirectional_checks_its_halves() {
 fn run_time_arrays_are_checked() {
     let layer = Lstm::new(2).into_layer();
     build_for(&layer, 3);
-    let ctx = CallContext { threads: 1 };
+    let ctx = CallContext::with_threads(1);
     let guard = layer.read();
     let flat = Value::F32(ArrayD::zeros(vec![2, 3]));
-    let msg = err_of(guard.call(&[&flat], &[None], &ctx));
+    let msg = err_of(guard.call(&Inputs::new(vec![&flat], vec![None]), &ctx));
     assert!(msg.contains("rank 3") && msg.contains("[2, 3]"), "{msg}");
 
     let wide = Value::F32(ArrayD::zeros(vec![2, 4, 5]));
-    let msg = err_of(guard.call(&[&wide], &[None], &ctx));
+    let msg = err_of(guard.call(&Inputs::new(vec![&wide], vec![None]), &ctx));
     assert!(
         msg.contains("3 features") && msg.contains("[2, 4, 5]"),
         "{msg}"
@@ -186,14 +187,14 @@ fn run_time_arrays_are_checked() {
 
     let x = Value::F32(ArrayD::zeros(vec![2, 4, 3]));
     let bad_mask = Value::Bool(ArrayD::from_elem(vec![2, 5], true));
-    let msg = err_of(guard.call(&[&x], &[Some(&bad_mask)], &ctx));
+    let msg = err_of(guard.call(&Inputs::new(vec![&x], vec![Some(&bad_mask)]), &ctx));
     assert!(
         msg.contains("mask") && msg.contains("[2, 4]") && msg.contains("[2, 5]"),
         "{msg}"
     );
 
     let float_mask = Value::F32(ArrayD::zeros(vec![2, 4]));
-    let msg = err_of(guard.call(&[&x], &[Some(&float_mask)], &ctx));
+    let msg = err_of(guard.call(&Inputs::new(vec![&x], vec![Some(&float_mask)]), &ctx));
     assert!(msg.contains("bool"), "{msg}");
 }
 
@@ -201,17 +202,16 @@ fn run_time_arrays_are_checked() {
 fn weights_replaced_with_wrong_shapes_are_an_error_not_a_panic() {
     let layer = SimpleRnn::new(2).into_layer();
     build_for(&layer, 3);
-    layer.write().visit_params_mut(&mut |path, p| {
+    layer.visit_params_mut(&mut |path, p| {
         if path.ends_with("recurrent_kernel") {
             p.value = ArrayD::zeros(vec![3, 3]);
         }
     });
     let x = Value::F32(ArrayD::zeros(vec![1, 2, 3]));
-    let msg = err_of(
-        layer
-            .read()
-            .call(&[&x], &[None], &CallContext { threads: 1 }),
-    );
+    let msg = err_of(layer.read().call(
+        &Inputs::new(vec![&x], vec![None]),
+        &CallContext::with_threads(1),
+    ));
     assert!(
         msg.contains("recurrent_kernel") && msg.contains("[2, 2]"),
         "{msg}"

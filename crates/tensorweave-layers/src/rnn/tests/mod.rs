@@ -8,6 +8,7 @@ mod masking;
 mod reference;
 
 use ndarray::{ArrayD, IxDyn};
+use tensorweave_core::Inputs;
 use tensorweave_core::{CallContext, Input, IntoLayer, LayerRef, Value};
 
 /// An `f32` array of `shape`.
@@ -64,7 +65,10 @@ pub(super) fn call(
     let mask = mask.map(Value::Bool);
     layer
         .read()
-        .call(&[&x], &[mask.as_ref()], &CallContext { threads })
+        .call(
+            &Inputs::new(vec![&x], vec![mask.as_ref()]),
+            &CallContext::with_threads(threads),
+        )
         .unwrap()
         .into_iter()
         .map(|v| v.into_f32().unwrap())

@@ -9,8 +9,9 @@
 //! from a few vectors, as embedded tokens repeat.
 
 use super::{run, run_with};
-use crate::rnn::{Gru, Lstm, Recurrent, SimpleRnn};
+use crate::rnn::{Gru, Lstm, SimpleRnn};
 use ndarray::{ArrayD, IxDyn};
+use tensorweave_core::{IntoLayer, LayerRef};
 
 /// A small deterministic generator of values in [-1, 1).
 struct Lcg(u64);
@@ -177,7 +178,7 @@ fn masks(rng: &mut Lcg, batch: usize, steps: usize) -> Vec<Vec<bool>> {
         .collect()
 }
 
-fn builder(kind: Kind, units: usize, o: &Options, weights: Vec<ArrayD<f32>>) -> Recurrent {
+fn builder(kind: Kind, units: usize, o: &Options, weights: Vec<ArrayD<f32>>) -> LayerRef {
     macro_rules! common {
         ($b:expr) => {
             $b.return_sequences(o.sequences)
@@ -185,7 +186,7 @@ fn builder(kind: Kind, units: usize, o: &Options, weights: Vec<ArrayD<f32>>) -> 
                 .go_backwards(o.backwards)
                 .zero_output_for_mask(o.zero_output)
                 .weights(weights)
-                .into()
+                .into_layer()
         };
     }
     match kind {
@@ -238,7 +239,7 @@ fn random_masks_match_a_plain_implementation_of_keras() {
                 let m = masks(&mut rng, batch, steps);
                 let mask_arr = ArrayD::from_shape_fn(IxDyn(&[batch, steps]), |i| m[i[0]][i[1]]);
                 let got = run(
-                    builder(kind, units, &o, w.clone()),
+                    &builder(kind, units, &o, w.clone()),
                     x.clone(),
                     Some(mask_arr),
                 );
@@ -312,7 +313,6 @@ fn two_threads_split_the_batch_without_changing_results() {
 /// `weights_changed`, still take effect (the packed copy is checked).
 #[test]
 fn weights_changed_in_place_are_used() {
-    use tensorweave_core::IntoLayer;
     let mut rng = Lcg(11);
     let (features, units) = (2, 3);
     let w = vec![
@@ -324,11 +324,13 @@ fn weights_changed_in_place_are_used() {
     let layer = Lstm::new(units).weights(w.clone()).into_layer();
     super::build_for(&layer, features);
     let before = super::call(&layer, x.clone(), None, 1);
-    layer.write().visit_params_mut(&mut |path, p| {
-        if path.ends_with("recurrent_kernel") {
+    // Straight into the cell's weights, without `weights_changed`.
+    let cell = layer.read().sublayers()[0].layer.clone();
+    for p in cell.write().params_mut() {
+        if p.name == "recurrent_kernel" {
             p.value.mapv_inplace(|v| -0.5 * v);
         }
-    });
+    }
     let after = super::call(&layer, x.clone(), None, 1);
     let mut changed = w;
     changed[1].mapv_inplace(|v| -0.5 * v);

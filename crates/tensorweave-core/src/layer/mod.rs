@@ -1,0 +1,360 @@
+//! The [`Layer`] trait every layer implements, what a layer owns (its weights,
+//! [`Param`], and the layers it wraps, [`Sublayer`]), the contexts it is built
+//! and run in, and [`LayerRef`], the shared handle through which it is called.
+//!
+//! A layer's life follows Keras: it is *built* once its input specs are known
+//! ([`Layer::build`], where it creates its weights through a
+//! [`BuildContext`]); every call infers output specs ([`Layer::output_specs`])
+//! and output masks ([`Layer::compute_mask`]); a compiled model runs it on
+//! arrays ([`Layer::call`]). Its weights are its own [`Layer::params`] followed
+//! by those of its [`Layer::sublayers`], which is also how files lay them out.
+
+mod build;
+mod handle;
+
+use std::any::Any;
+use std::fmt;
+
+use ndarray::ArrayD;
+
+use crate::budget::MemoryBudget;
+use crate::dtype::TensorSpec;
+use crate::error::Result;
+use crate::tensor::Tensor;
+use crate::value::Value;
+
+pub use build::{BuildContext, WeightInit};
+pub use handle::{IntoLayer, LayerGuard, LayerGuardMut, LayerRef, ParamVisitor, ParamVisitorMut};
+
+/// One weight array of a layer (Keras' `Variable`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// The name inside its layer, e.g. `kernel`, `recurrent_kernel`, `moving_mean`.
+    pub name: String,
+    /// The values.
+    pub value: ArrayD<f32>,
+    /// Whether training would update it (`moving_mean` is not trainable).
+    pub trainable: bool,
+}
+
+impl Param {
+    /// A trainable weight.
+    pub fn trainable(name: impl Into<String>, value: ArrayD<f32>) -> Self {
+        Param {
+            name: name.into(),
+            value,
+            trainable: true,
+        }
+    }
+
+    /// A non-trainable weight (moving statistics).
+    pub fn non_trainable(name: impl Into<String>, value: ArrayD<f32>) -> Self {
+        Param {
+            name: name.into(),
+            value,
+            trainable: false,
+        }
+    }
+}
+
+/// A layer owned and run by another one: a wrapper's inner layer, a recurrent
+/// layer's cell, a nested model's layers.
+///
+/// Its weights follow the owner's own, under the sublayer's name
+/// (`forward_lstm/lstm_cell/kernel`); Keras' weight files store them under
+/// `attribute` (`forward_layer/cell/vars/0`), and its configuration nests the
+/// sublayer's configuration under `config_key` when there is one.
+#[derive(Debug, Clone)]
+pub struct Sublayer {
+    /// The attribute Keras saves the sublayer under: `layer`,
+    /// `forward_layer`, `backward_layer`, `cell`, or `layers` for each element
+    /// of a model's layer list (Keras' `model.layers`, which a summary expands).
+    pub attribute: &'static str,
+    /// The key of the owner's configuration that holds the sublayer's
+    /// serialized configuration (`layer` for `TimeDistributed` and for a
+    /// `Bidirectional`'s forward layer), or `None` when the owner's own
+    /// configuration already describes it (an `LSTM`'s cell).
+    pub config_key: Option<&'static str>,
+    /// The sublayer.
+    pub layer: LayerRef,
+}
+
+impl Sublayer {
+    /// A sublayer stored and configured under `key` (a wrapper's inner layer).
+    pub fn nested(key: &'static str, layer: LayerRef) -> Self {
+        Sublayer {
+            attribute: key,
+            config_key: Some(key),
+            layer,
+        }
+    }
+
+    /// A sublayer stored under `attribute` and described by its owner's own
+    /// configuration (a recurrent layer's `cell`).
+    pub fn part(attribute: &'static str, layer: LayerRef) -> Self {
+        Sublayer {
+            attribute,
+            config_key: None,
+            layer,
+        }
+    }
+
+    /// One element of a model's layer list (`layers`).
+    pub fn listed(layer: LayerRef) -> Self {
+        Sublayer {
+            attribute: "layers",
+            config_key: None,
+            layer,
+        }
+    }
+
+    /// Whether this sublayer is an element of a layer list (Keras' `.layers`).
+    pub fn is_listed(&self) -> bool {
+        self.attribute == "layers"
+    }
+}
+
+/// What a recurrent layer says about itself, so that `Bidirectional` can wrap
+/// any recurrent layer (built-in or user-defined) as Keras' does: its outputs
+/// are `[output, states…]`, and its configuration has the Keras `RNN` keys
+/// `go_backwards`, `return_sequences`, `return_state` and
+/// `zero_output_for_mask`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recurrence {
+    /// Size of the output (and of each state).
+    pub units: usize,
+    /// Number of state tensors (2 for an LSTM: `h`, `c`).
+    pub states: usize,
+    /// Whether the output is the whole sequence.
+    pub return_sequences: bool,
+    /// Whether the final states follow the output.
+    pub return_state: bool,
+    /// Whether the steps run from last to first.
+    pub go_backwards: bool,
+}
+
+/// The arrays one call of a layer receives: its inputs, in order, and with
+/// each the mask passed along (Keras' `call(inputs, mask=...)`; `None` where
+/// the input has no mask, or the layer does not take masks).
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    values: Vec<&'a Value>,
+    masks: Vec<Option<&'a Value>>,
+}
+
+impl<'a> Inputs<'a> {
+    /// Inputs with their masks; `masks` is padded with `None` (or cut) to one
+    /// entry per input.
+    pub fn new(values: Vec<&'a Value>, mut masks: Vec<Option<&'a Value>>) -> Self {
+        masks.resize(values.len(), None);
+        Inputs { values, masks }
+    }
+
+    /// Inputs without masks.
+    pub fn unmasked(values: &[&'a Value]) -> Self {
+        Self::new(values.to_vec(), Vec::new())
+    }
+
+    /// The number of inputs.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there is no input.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// All inputs, in order.
+    pub fn values(&self) -> &[&'a Value] {
+        &self.values
+    }
+
+    /// One entry per input: its mask.
+    pub fn masks(&self) -> &[Option<&'a Value>] {
+        &self.masks
+    }
+
+    /// Input `i`, or an error saying how many inputs the layer was given.
+    pub fn value(&self, i: usize) -> Result<&'a Value> {
+        self.values.get(i).copied().ok_or_else(|| {
+            crate::Error::invalid(format!(
+                "expects at least {} input array(s), got {}",
+                i + 1,
+                self.values.len()
+            ))
+        })
+    }
+
+    /// The only input, or an error when there is not exactly one.
+    pub fn one(&self) -> Result<&'a Value> {
+        match self.values.as_slice() {
+            [one] => Ok(one),
+            other => Err(crate::Error::invalid(format!(
+                "expects 1 input array, got {}",
+                other.len()
+            ))),
+        }
+    }
+
+    /// Input `i` as float data.
+    pub fn f32(&self, i: usize) -> Result<&'a ArrayD<f32>> {
+        self.value(i)?.as_f32()
+    }
+
+    /// The mask passed with input `i`, if any.
+    pub fn mask(&self, i: usize) -> Option<&'a Value> {
+        self.masks.get(i).copied().flatten()
+    }
+}
+
+/// A symbolic call whose output masks a layer computes
+/// ([`Layer::compute_mask`]): the input tensors, the mask passed with each,
+/// and how many outputs the call has.
+#[derive(Debug, Clone, Copy)]
+pub struct MaskCall<'a> {
+    /// The input tensors.
+    pub inputs: &'a [Tensor],
+    /// One entry per input: its mask.
+    pub masks: &'a [Option<Tensor>],
+    /// The number of outputs.
+    pub n_outputs: usize,
+}
+
+impl MaskCall<'_> {
+    /// The first input's mask, if any.
+    pub fn first_mask(&self) -> Option<Tensor> {
+        self.masks.first().cloned().flatten()
+    }
+
+    /// `mask` for every output.
+    pub fn for_every_output(&self, mask: Option<Tensor>) -> Vec<Option<Tensor>> {
+        vec![mask; self.n_outputs]
+    }
+}
+
+/// Options of one run of a compiled model, passed to every layer call.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// How many threads a layer may use (the two directions of a
+    /// `Bidirectional` run in parallel when this is at least 2).
+    pub threads: usize,
+    /// What the values of one step may take at most.
+    pub budget: MemoryBudget,
+}
+
+impl Default for CallContext {
+    fn default() -> Self {
+        Self::with_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+impl CallContext {
+    /// Runs on at most `threads` threads, with the default memory budget.
+    pub fn with_threads(threads: usize) -> Self {
+        CallContext {
+            threads,
+            budget: MemoryBudget::default(),
+        }
+    }
+}
+
+/// A layer: configuration, weights, shape inference, mask rules and the kernel.
+///
+/// Errors returned from these methods may leave the layer and class names empty
+/// (see [`crate::Error::invalid`]): the framework fills them in.
+pub trait Layer: Send + Sync + fmt::Debug + AsAny {
+    /// The Keras class name: `Dense`, `LSTM`, `Bidirectional`, …
+    fn class_name(&self) -> &str;
+
+    /// The layer's configuration as Keras' `get_config()` would give it, without
+    /// the `name` key (the handle adds it) and without the configurations of
+    /// sublayers that have a [`Sublayer::config_key`] (writers add them).
+    fn config(&self) -> serde_json::Value;
+
+    /// Creates the weights once the input specs are known, through `ctx`
+    /// (which checks their size against the memory budget and, when a model is
+    /// loaded, leaves them for the file to fill). Called once, before the first
+    /// [`Layer::output_specs`].
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
+        let _ = (inputs, ctx);
+        Ok(())
+    }
+
+    /// Checks the input specs and returns the output specs (batch axis first).
+    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>>;
+
+    /// Whether this is a Keras *op* (`NotEqual`, `Any`, `LogicalOr`, …) rather
+    /// than a layer: ops have no weights, appear in summaries and configs, and are
+    /// left out of Keras' `model.layers` and weight files.
+    fn is_op(&self) -> bool {
+        false
+    }
+
+    /// Whether `call` takes the input masks (Keras: `call` has a `mask` argument).
+    /// A call records its input masks as inputs of the node only when this is true.
+    fn uses_mask(&self) -> bool {
+        false
+    }
+
+    /// Whether the first input's mask passes through to every output unchanged
+    /// (Keras' `supports_masking` with the default `compute_mask`).
+    fn propagates_mask(&self) -> bool {
+        false
+    }
+
+    /// The output masks, computed symbolically at call time (one per output;
+    /// missing entries mean no mask). The default passes the first input's
+    /// mask through when [`Layer::propagates_mask`] is true, and drops it
+    /// otherwise. Layers that make a mask (Embedding with `mask_zero`) record
+    /// the ops that compute it by calling them on the call's inputs.
+    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+        let mask = if self.propagates_mask() {
+            call.first_mask()
+        } else {
+            None
+        };
+        Ok(call.for_every_output(mask))
+    }
+
+    /// Runs the layer on arrays (their masks are all `None` unless
+    /// [`Layer::uses_mask`]).
+    fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>>;
+
+    /// The layer's own weights in Keras' order: trainable ones, then the others.
+    fn params(&self) -> Vec<&Param> {
+        Vec::new()
+    }
+
+    /// The layer's own weights, mutably, in the order of [`Layer::params`].
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        Vec::new()
+    }
+
+    /// The layers this one owns and runs itself (no node is recorded for them).
+    fn sublayers(&self) -> Vec<Sublayer> {
+        Vec::new()
+    }
+
+    /// Called after the layer's own weights were replaced, so that derived data
+    /// (fused or packed kernels) can be rebuilt.
+    fn weights_changed(&mut self) {}
+
+    /// `Some` for a recurrent layer (see [`Recurrence`]).
+    fn recurrence(&self) -> Option<Recurrence> {
+        None
+    }
+}
+
+/// A value as `Any`, to downcast a `dyn Layer` to its concrete type;
+/// implemented for every type, so layers need not write it.
+pub trait AsAny: Any {
+    /// The value as `Any`.
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,178 @@
+//! [`RunState`]: the values of one run of a [`Plan`], kept apart from the plan
+//! (tract's `SimplePlan` / `SimpleState`), so one compiled model serves any
+//! number of concurrent runs.
+
+use crate::budget::MemoryBudget;
+use crate::dtype::{format_shape, shape_matches, TensorSpec};
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::layer::{CallContext, Inputs, LayerRef};
+use crate::plan::Plan;
+use crate::value::Value;
+
+/// A value slot: an input borrowed from the caller, or a value a step made.
+enum Held<'a> {
+    Borrowed(&'a Value),
+    Owned(Value),
+}
+
+impl Held<'_> {
+    fn get(&self) -> &Value {
+        match self {
+            Held::Borrowed(v) => v,
+            Held::Owned(v) => v,
+        }
+    }
+}
+
+/// The values of one run: one slot per tensor of the plan, the inputs
+/// borrowed, each intermediate freed after its last use.
+pub struct RunState<'a> {
+    slots: Vec<Option<Held<'a>>>,
+}
+
+impl<'a> RunState<'a> {
+    /// A state for `plan` with its inputs in place (checked by the caller).
+    pub fn new(plan: &Plan, inputs: &[&'a Value]) -> Self {
+        let mut slots: Vec<Option<Held<'a>>> = (0..plan.n_slots()).map(|_| None).collect();
+        for (&slot, value) in plan.input_slots().iter().zip(inputs) {
+            slots[slot] = Some(Held::Borrowed(value));
+        }
+        RunState { slots }
+    }
+
+    fn fetch(&self, slot: usize, layer: &LayerRef) -> Result<&Value> {
+        self.slots
+            .get(slot)
+            .and_then(Option::as_ref)
+            .map(Held::get)
+            .ok_or_else(|| {
+                Error::Graph(format!(
+                    "internal: value for layer '{}' was freed too early",
+                    layer.name()
+                ))
+            })
+    }
+
+    /// Runs every step of `plan` and returns the model's outputs.
+    pub fn run(
+        mut self,
+        graph: &Graph,
+        plan: &Plan,
+        ctx: &CallContext,
+        model: &str,
+    ) -> Result<Vec<Value>> {
+        let batch = plan
+            .input_slots()
+            .first()
+            .and_then(|&s| self.slots[s].as_ref())
+            .and_then(|h| h.get().shape().first().copied())
+            .unwrap_or(0);
+        for step in plan.steps() {
+            let layer = graph.layer(step.layer());
+            let node = graph.node(step.node());
+            check_budget(layer, node.output_specs(), batch, ctx.budget)?;
+            let outputs = {
+                let ins = step
+                    .inputs()
+                    .iter()
+                    .map(|&s| self.fetch(s, layer))
+                    .collect::<Result<Vec<_>>>()?;
+                let masks = step
+                    .masks()
+                    .iter()
+                    .map(|m| m.map(|s| self.fetch(s, layer)).transpose())
+                    .collect::<Result<Vec<_>>>()?;
+                layer
+                    .read()
+                    .call(&Inputs::new(ins, masks), ctx)
+                    .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?
+            };
+            check_outputs(layer, node.output_specs(), &outputs)?;
+            for (&slot, value) in step.outputs().iter().zip(outputs) {
+                self.slots[slot] = Some(Held::Owned(value));
+            }
+            for &slot in step.free_after() {
+                self.slots[slot] = None;
+            }
+        }
+        let outputs = plan.output_slots();
+        let mut results = Vec::with_capacity(outputs.len());
+        for (i, &slot) in outputs.iter().enumerate() {
+            let used_again = outputs[i + 1..].contains(&slot);
+            let held = if used_again {
+                self.slots[slot]
+                    .as_ref()
+                    .map(|h| Held::Owned(h.get().clone()))
+            } else {
+                self.slots[slot].take()
+            };
+            let value = match held {
+                Some(Held::Owned(v)) => v,
+                Some(Held::Borrowed(v)) => v.clone(),
+                None => {
+                    return Err(Error::Graph(format!(
+                        "internal: output {i} of model '{model}' was not computed"
+                    )))
+                }
+            };
+            results.push(value);
+        }
+        Ok(results)
+    }
+}
+
+/// Refuses a step whose outputs would exceed the memory budget, judged from
+/// the recorded specs with the batch size filled in (other unknown axes count
+/// as 1, so the check never refuses a step that fits).
+fn check_budget(
+    layer: &LayerRef,
+    specs: &[TensorSpec],
+    batch: usize,
+    budget: MemoryBudget,
+) -> Result<()> {
+    let mut total: u64 = 0;
+    for spec in specs {
+        let dims: Vec<usize> = spec
+            .shape
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d.unwrap_or(if i == 0 { batch } else { 1 }))
+            .collect();
+        let what = format!("the output {}", format_shape(&spec.shape));
+        total = total.saturating_add(MemoryBudget::bytes_for(&what, &dims, 4)?);
+    }
+    budget
+        .check("its outputs", total)
+        .map_err(|e| Error::layer(layer.name(), layer.class_name(), e.to_string()))
+}
+
+fn check_outputs(layer: &LayerRef, specs: &[TensorSpec], outputs: &[Value]) -> Result<()> {
+    if specs.len() != outputs.len() {
+        return Err(Error::layer(
+            layer.name(),
+            layer.class_name(),
+            format!(
+                "returned {} outputs, its call recorded {}",
+                outputs.len(),
+                specs.len()
+            ),
+        ));
+    }
+    for (i, (spec, v)) in specs.iter().zip(outputs).enumerate() {
+        if spec.dtype != v.dtype() || !shape_matches(&spec.shape, v.shape()) {
+            return Err(Error::layer(
+                layer.name(),
+                layer.class_name(),
+                format!(
+                    "output {i} is {:?} {}, but the graph expects {} {}; the input arrays do not fit this model",
+                    v.shape(),
+                    v.dtype(),
+                    format_shape(&spec.shape),
+                    spec.dtype
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Opening a model file by its kind: a `.keras` archive, a Keras `to_json`
+//! file with a weights file, or a tensorweave model (`.json` + `.safetensors`).
+//! Every loader here builds layers without drawing initial weights (they are
+//! read from the file next) and within a memory budget.
+
+use std::path::Path;
+
+use tensorweave_core::{BuildContext, Error, MemoryBudget, Model, Result, WeightInit};
+
+use crate::keras_archive::{load_weights_file_with, read_keras_archive_with};
+use crate::limits::{invalid_data, read_file};
+use crate::registry::default_registry;
+
+/// Opens a model file for prediction within the default [`MemoryBudget`]
+/// (see [`load_model_with`]).
+pub fn load_model(path: &Path, weights: Option<&Path>) -> Result<Model> {
+    load_model_with(path, weights, &MemoryBudget::default())
+}
+
+/// Opens a model file for prediction:
+///
+/// - `NAME.keras`: a Keras archive (config and weights; `weights` replaces
+///   the archive's weights when given);
+/// - `NAME.json` with `weights`: a Keras `model.to_json()` file, with weights
+///   from a `.weights.h5` or an `.npz` (see
+///   [`crate::keras_archive::load_weights_file`]);
+/// - `NAME.json` without `weights`: a tensorweave model, its weights in
+///   `NAME.safetensors` beside it.
+///
+/// Every size read from the files (zip members, HDF5 datasets, safetensors
+/// and `.npy` headers, layer sizes) is checked against `budget` before
+/// memory is reserved for it.
+pub fn load_model_with(
+    path: &Path,
+    weights: Option<&Path>,
+    budget: &MemoryBudget,
+) -> Result<Model> {
+    let name = path.to_string_lossy().to_lowercase();
+    if name.ends_with(".keras") {
+        let archive = read_keras_archive_with(path, budget)?;
+        let model = keras_model(&archive.config, budget)?;
+        match weights {
+            Some(w) => load_weights_file_with(&model, w, budget)?,
+            None => archive.load_weights_into_with(&model, budget)?,
+        }
+        Ok(model)
+    } else if name.ends_with(".json") {
+        match weights {
+            Some(w) => {
+                let text = read_file(path, "model file", budget)?;
+                let config: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+                    invalid_data(format!("{} is not valid JSON: {e}", path.display()))
+                })?;
+                let model = keras_model(&config, budget)?;
+                load_weights_file_with(&model, w, budget)?;
+                Ok(model)
+            }
+            None if path.with_extension("safetensors").exists() => {
+                crate::native::load_native_with(path, &default_registry(), budget)
+            }
+            None => Err(Error::Config(format!(
+                "no weights for {}: pass --weights FILE (.weights.h5 or .npz) for a Keras to_json file, \
+                 or put {} beside a tensorweave model",
+                path.display(),
+                path.with_extension("safetensors").display()
+            ))),
+        }
+    } else if name.ends_with(".h5") || name.ends_with(".hdf5") {
+        Err(Error::Config(format!(
+            "{} is an HDF5 file: a legacy Keras model (model.save(\"x.h5\")) or a weights file; \
+             give the model as .keras (or as to_json .json with --weights FILE.weights.h5)",
+            path.display()
+        )))
+    } else {
+        Err(Error::Config(format!(
+            "unsupported model file {}: expected a Keras .keras archive or a model .json",
+            path.display()
+        )))
+    }
+}
+
+/// Builds a model from a Keras config (`to_json` / `config.json`) with the
+/// process-wide layer registry, so registered user layers are found; layers
+/// get placeholder weights, which the caller fills from a file.
+fn keras_model(config: &serde_json::Value, budget: &MemoryBudget) -> Result<Model> {
+    let mut ctx = BuildContext::with(WeightInit::Placeholder, *budget);
+    crate::keras_json::model_from_keras_config_with(config, &default_registry(), &mut ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_model_files_are_named() {
+        for (file, needle) in [
+            ("m.h5", "legacy Keras model"),
+            ("m.onnx", "unsupported model file"),
+            ("/nonexistent/m.keras", "does not exist"),
+            ("/nonexistent/m.json", "no weights"),
+        ] {
+            let err = load_model(Path::new(file), None).unwrap_err().to_string();
+            assert!(err.contains(needle), "{file}: {err}");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! `Dense`: `activation(x @ kernel + bias)` over the last axis.
+
+use serde::{Deserialize, Serialize};
+use tensorweave_core::{
+    layer_rng, BuildContext, CallContext, Initializer, Layer, Param, Result, TensorSpec, Value,
+};
+use tensorweave_derive::LayerConfig;
+
+use crate::activations::Activation;
+use crate::class::Common;
+use crate::util::{
+    expect_float, expect_inputs, expect_last_dim, known_last_dim, matmul_last, matrix_view,
+};
+use crate::{class_and_config, optional_params};
+use tensorweave_core::Inputs;
+
+/// Builder and configuration of a `Dense` layer (Keras' `layers.Dense`).
+///
+/// ```
+/// use tensorweave_layers::prelude::*;
+/// let x = Input::new([8]).build();
+/// let y = Dense::new(3).activation(Activation::Softmax).call(&x).unwrap();
+/// assert_eq!(y.shape(), &vec![None, Some(3)]);
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize, LayerConfig)]
+#[serde(default)]
+#[layer(DenseLayer, class = "Dense")]
+pub struct Dense {
+    /// Output size.
+    #[config(default = 1)]
+    pub units: usize,
+    /// Applied after the affine map (default linear).
+    pub activation: Activation,
+    /// Whether to add a bias (default true).
+    #[config(default = true)]
+    pub use_bias: bool,
+    /// Kernel initializer (default Glorot uniform).
+    #[config(default = Initializer::GlorotUniform)]
+    pub kernel_initializer: Initializer,
+    /// Bias initializer (default zeros).
+    #[config(default = Initializer::Zeros)]
+    pub bias_initializer: Initializer,
+    /// Whether the weights are trainable (default true).
+    #[config(default = true)]
+    pub trainable: bool,
+    /// Name, seed and initial weights.
+    #[serde(skip)]
+    pub common: Common,
+}
+
+impl Dense {
+    /// A dense layer with `units` outputs and Keras' defaults.
+    pub fn new(units: usize) -> Self {
+        Dense {
+            units,
+            ..Default::default()
+        }
+    }
+}
+
+/// The `Dense` layer itself: its configuration and, once built, its weights.
+#[derive(Debug, Default)]
+pub struct DenseLayer {
+    config: Dense,
+    kernel: Option<Param>,
+    bias: Option<Param>,
+}
+
+impl DenseLayer {
+    /// The configuration.
+    pub fn config(&self) -> &Dense {
+        &self.config
+    }
+}
+
+impl Layer for DenseLayer {
+    class_and_config!();
+
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
+        expect_inputs(inputs, 1)?;
+        let input_dim = known_last_dim(&inputs[0])?;
+        let c = &self.config;
+        let mut rng = layer_rng(c.common.seed);
+        let kernel = ctx.add_weight(
+            "kernel",
+            &[input_dim, c.units],
+            &c.kernel_initializer,
+            c.trainable,
+            &mut rng,
+        )?;
+        let bias = c
+            .use_bias
+            .then(|| {
+                ctx.add_weight(
+                    "bias",
+                    &[c.units],
+                    &c.bias_initializer,
+                    c.trainable,
+                    &mut rng,
+                )
+            })
+            .transpose()?;
+        self.kernel = Some(kernel);
+        self.bias = bias;
+        Ok(())
+    }
+
+    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        expect_inputs(inputs, 1)?;
+        let x = &inputs[0];
+        expect_float(x)?;
+        if let Some(k) = &self.kernel {
+            expect_last_dim(x, k.value.shape()[0])?;
+        }
+        let mut shape = x.shape.clone();
+        if let Some(last) = shape.last_mut() {
+            *last = Some(self.config.units);
+        }
+        Ok(vec![TensorSpec::f32(shape)])
+    }
+
+    fn propagates_mask(&self) -> bool {
+        true
+    }
+
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let x = inputs.f32(0)?;
+        let kernel = self
+            .kernel
+            .as_ref()
+            .ok_or_else(|| tensorweave_core::Error::invalid("called before it was built"))?;
+        let mut y = matmul_last(
+            x,
+            matrix_view(&kernel.value, "kernel")?,
+            self.bias.as_ref().map(|b| &b.value),
+        )?;
+        self.config.activation.apply_inplace(&mut y);
+        Ok(vec![Value::F32(y)])
+    }
+
+    optional_params!(kernel, bias);
+}

@@ -1,0 +1,72 @@
+//! `NotEqual`: element-wise `x != value` (Keras' `ops.not_equal`).
+
+use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+use tensorweave_core::registry::brief;
+use tensorweave_core::{CallContext, DType, Error, Layer, Result, TensorSpec, Value};
+
+use super::{op_basics, op_into_layer};
+use crate::registry::OpClass;
+use crate::util::expect_inputs;
+use tensorweave_core::Inputs;
+
+/// Element-wise `x != value`, giving a bool tensor (Keras' `ops.not_equal`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotEqual {
+    /// The value compared against (0 for padding ids).
+    pub value: f64,
+    #[serde(skip)]
+    name: Option<String>,
+}
+
+impl NotEqual {
+    /// Compares against `value`.
+    pub fn new(value: f64) -> Self {
+        NotEqual { value, name: None }
+    }
+}
+
+op_into_layer!(NotEqual);
+
+impl OpClass for NotEqual {
+    const CLASS_NAME: &'static str = "NotEqual";
+
+    fn read(config: &Json) -> Result<Self> {
+        let value = match config.get("value") {
+            None | Some(Json::Null) => 0.0,
+            Some(v) => v.as_f64().ok_or_else(|| {
+                Error::layer(
+                    config.get("name").and_then(Json::as_str).unwrap_or("?"),
+                    Self::CLASS_NAME,
+                    format!("compares with {}, but only a number is supported", brief(v)),
+                )
+            })?,
+        };
+        Ok(NotEqual::new(value))
+    }
+}
+
+impl Layer for NotEqual {
+    op_basics!();
+
+    fn config(&self) -> serde_json::Value {
+        json!({})
+    }
+
+    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        expect_inputs(inputs, 1)?;
+        Ok(vec![TensorSpec::new(inputs[0].shape.clone(), DType::Bool)])
+    }
+
+    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let v = self.value;
+        let out: ArrayD<bool> = match inputs.value(0)? {
+            // Keras compares in the input's dtype: float32 for float data.
+            Value::F32(a) => a.mapv(|x| x != v as f32),
+            Value::I32(a) => a.mapv(|x| x as f64 != v),
+            Value::Bool(a) => a.mapv(|x| (x as u8 as f64) != v),
+        };
+        Ok(vec![Value::Bool(out)])
+    }
+}
