@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tensorweave_core::CallContext;
+use tensorweave_core::{CallContext, MemoryBudget};
 
-use crate::inspect::load;
+use crate::inspect::{check_input_file, load};
 use crate::predict::read_inputs;
 
 /// What `bench` was asked to do.
@@ -25,17 +25,17 @@ pub struct BenchArgs {
     pub warmup: usize,
     /// Threads a layer may use (default: all cores).
     pub threads: Option<usize>,
+    /// What loading the model and reading the inputs may reserve.
+    pub budget: MemoryBudget,
 }
 
 /// Runs the benchmark and returns the JSON line.
 pub fn run(args: &BenchArgs) -> Result<String, String> {
     for input in &args.inputs {
-        if !input.is_file() {
-            return Err(format!("input file {} does not exist", input.display()));
-        }
+        check_input_file(input)?;
     }
-    let model = load(&args.model, args.weights.as_deref())?;
-    let inputs = read_inputs(&model, &args.inputs)?;
+    let model = load(&args.model, args.weights.as_deref(), &args.budget)?;
+    let inputs = read_inputs(&model, &args.inputs, &args.budget)?;
     let mut ctx = CallContext::default();
     if let Some(t) = args.threads {
         ctx.threads = t.max(1);

@@ -3,23 +3,105 @@
 
 use std::path::{Path, PathBuf};
 
-use tensorweave_core::Model;
+use tensorweave_core::{MemoryBudget, Model};
 use tensorweave_io::ModelIo;
 use tensorweave_viz::plot::{to_dot, to_svg, PlotOptions};
 use tensorweave_viz::ModelInspect;
 
-/// Loads a model file as `predict` does.
-pub fn load(model: &Path, weights: Option<&Path>) -> Result<Model, String> {
-    if !model.exists() {
-        return Err(format!("model file {} does not exist", model.display()));
+use crate::npy::strip_kind;
+
+/// The most characters of a name from a model file that a message repeats.
+const SHOWN_CHARS: usize = 80;
+
+/// `text` cut to [`SHOWN_CHARS`] characters with an ellipsis, control
+/// characters escaped: names from model files are untrusted.
+pub fn shorten(text: &str) -> String {
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == SHOWN_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
-    tensorweave_io::load::load_model(model, weights)
-        .map_err(|e| format!("cannot load model {}: {e}", model.display()))
+    out
+}
+
+/// Checks that `path` is a regular file before a model is loaded for it, so
+/// that a missing input, a directory or a device is reported at once.
+pub fn check_input_file(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("input file {} does not exist", path.display()))
+        }
+        Err(e) => Err(format!("input file {} cannot be read: {e}", path.display())),
+        Ok(m) if m.is_dir() => Err(format!(
+            "input file {} is a directory, not an .npy file",
+            path.display()
+        )),
+        Ok(m) if !m.is_file() => Err(format!(
+            "input file {} is not a regular file (a device, pipe or socket); give an .npy file",
+            path.display()
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// The library's advice for an unknown layer class is Rust API advice; a user
+/// of the prebuilt command gets advice they can follow.
+fn cli_advice(message: &str) -> String {
+    const LIBRARY_ADVICE: &str = "; register a constructor for it before loading";
+    match message.find(LIBRARY_ADVICE) {
+        Some(at) if message.contains("unknown layer class") => format!(
+            "{}: the model uses a user-defined (custom) layer, which the prebuilt tensorweave \
+             command cannot run; replace it with built-in layers and re-save the model in Keras, \
+             or run the model from a Rust program that registers the layer \
+             (see docs/custom-layers.md)",
+            &message[..at]
+        ),
+        _ => message.to_string(),
+    }
+}
+
+/// Loads a model file as `predict` does, within `budget`.
+pub fn load(model: &Path, weights: Option<&Path>, budget: &MemoryBudget) -> Result<Model, String> {
+    match std::fs::metadata(model) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("model file {} does not exist", model.display()))
+        }
+        Ok(m) if m.is_dir() => {
+            return Err(format!(
+                "model file {} is a directory, not a model file",
+                model.display()
+            ))
+        }
+        _ => {}
+    }
+    if let Some(w) = weights {
+        if !w.exists() {
+            return Err(format!("weights file {} does not exist", w.display()));
+        }
+    }
+    tensorweave_io::load::load_model_with(model, weights, budget).map_err(|e| {
+        format!(
+            "cannot load model {}: {}",
+            model.display(),
+            cli_advice(&strip_kind(&e.to_string()))
+        )
+    })
 }
 
 /// Keras' summary table.
-pub fn summary(model: &Path, weights: Option<&Path>) -> Result<String, String> {
-    Ok(load(model, weights)?.summary())
+pub fn summary(
+    model: &Path,
+    weights: Option<&Path>,
+    budget: &MemoryBudget,
+) -> Result<String, String> {
+    Ok(load(model, weights, budget)?.summary())
 }
 
 /// Draws the model as SVG or Graphviz DOT, chosen by the output's extension.
@@ -28,8 +110,9 @@ pub fn plot(
     weights: Option<&Path>,
     out: &Path,
     expand_nested: bool,
+    budget: &MemoryBudget,
 ) -> Result<(), String> {
-    let model = load(model, weights)?;
+    let model = load(model, weights, budget)?;
     let options = PlotOptions {
         expand_nested,
         ..PlotOptions::default()
@@ -57,8 +140,9 @@ pub fn convert(
     model: &Path,
     weights: Option<&Path>,
     out: &Path,
+    budget: &MemoryBudget,
 ) -> Result<(PathBuf, PathBuf), String> {
-    let loaded = load(model, weights)?;
+    let loaded = load(model, weights, budget)?;
     if out.extension().is_some_and(|e| e != "json") {
         return Err(format!(
             "the output must be a .json file name, got {}",

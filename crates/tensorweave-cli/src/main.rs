@@ -11,6 +11,9 @@
 //! graph; `tensorweave convert MODEL -o OUT.json` writes the native format
 //! (`OUT.json` + `OUT.safetensors`).
 //!
+//! `--max-memory SIZE` (default 16G) bounds what loading a model and reading
+//! its inputs may reserve for sizes read from files.
+//!
 //! Any failure prints one line on stderr and exits non-zero.
 
 mod bench;
@@ -26,6 +29,45 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tensorweave_core::MemoryBudget;
+
+/// What a memory-budget error tells a command-line user.
+const BUDGET_HINT: &str = "raise it with --max-memory SIZE (e.g. --max-memory 32G)";
+
+/// Parses `--max-memory`.
+fn parse_budget(text: &str) -> Result<MemoryBudget, String> {
+    text.parse::<MemoryBudget>()
+        .map(|b| b.with_hint(BUDGET_HINT))
+        .map_err(|e| npy::strip_kind(&e.to_string()))
+}
+
+/// The longest error line printed, in characters.
+const MAX_LINE: usize = 600;
+/// The longest run of characters without a space kept in an error line.
+const MAX_WORD: usize = 160;
+
+/// `line` with every over-long word cut (with an ellipsis) and the whole cut
+/// at [`MAX_LINE`] characters: a last guard, so that a hostile name that slipped
+/// through unshortened cannot make a line of megabytes.
+fn bounded(line: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in line.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if word.chars().count() > MAX_WORD {
+            out.extend(word.chars().take(MAX_WORD - 1));
+            out.push('…');
+        } else {
+            out.push_str(word);
+        }
+        if out.chars().count() > MAX_LINE {
+            let cut: String = out.chars().take(MAX_LINE - 1).collect();
+            return format!("{cut}…");
+        }
+    }
+    out
+}
 
 /// Keras-compatible model runner.
 #[derive(Parser)]
@@ -45,6 +87,10 @@ enum Command {
         /// Weights file: a Keras .weights.h5, or an .npz in get_weights() order.
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
+        /// The most memory loading the model and reading inputs may take for
+        /// sizes read from files, e.g. 8G or 500M (default 16G).
+        #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
+        max_memory: MemoryBudget,
         /// One .npy per model input, in the model's input order (repeat the option).
         #[arg(long = "input", value_name = "X.npy", required = true)]
         inputs: Vec<PathBuf>,
@@ -62,6 +108,10 @@ enum Command {
         /// Weights file (as for predict).
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
+        /// The most memory loading the model and reading inputs may take for
+        /// sizes read from files, e.g. 8G or 500M (default 16G).
+        #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
+        max_memory: MemoryBudget,
         /// One .npy per model input, in the model's input order.
         #[arg(long = "input", value_name = "X.npy", required = true)]
         inputs: Vec<PathBuf>,
@@ -82,6 +132,10 @@ enum Command {
         /// Weights file (as for predict).
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
+        /// The most memory loading the model and reading inputs may take for
+        /// sizes read from files, e.g. 8G or 500M (default 16G).
+        #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
+        max_memory: MemoryBudget,
     },
     /// Draw a model as SVG (drawn in Rust) or Graphviz DOT.
     Plot {
@@ -90,6 +144,10 @@ enum Command {
         /// Weights file (as for predict).
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
+        /// The most memory loading the model and reading inputs may take for
+        /// sizes read from files, e.g. 8G or 500M (default 16G).
+        #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
+        max_memory: MemoryBudget,
         /// The picture: FILE.svg or FILE.dot.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
@@ -104,6 +162,10 @@ enum Command {
         /// Weights file (as for predict).
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
+        /// The most memory loading the model and reading inputs may take for
+        /// sizes read from files, e.g. 8G or 500M (default 16G).
+        #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
+        max_memory: MemoryBudget,
         /// The output: OUT.json (OUT.safetensors is written beside it).
         #[arg(short = 'o', long = "output", value_name = "OUT.json")]
         output: PathBuf,
@@ -118,7 +180,7 @@ fn fail(message: &str, code: u8) -> ExitCode {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    eprintln!("tensorweave: error: {line}");
+    eprintln!("tensorweave: error: {}", bounded(&line));
     ExitCode::from(code)
 }
 
@@ -165,6 +227,7 @@ fn main() -> ExitCode {
         Command::Predict {
             model,
             weights,
+            max_memory,
             inputs,
             out,
             batch_size,
@@ -175,6 +238,7 @@ fn main() -> ExitCode {
                 inputs,
                 out,
                 batch_size: batch_size.and_then(|b| usize::try_from(b).ok()),
+                budget: max_memory,
             };
             match predict::run(&args) {
                 Ok(_) => ExitCode::SUCCESS,
@@ -184,6 +248,7 @@ fn main() -> ExitCode {
         Command::Bench {
             model,
             weights,
+            max_memory,
             inputs,
             iters,
             warmup,
@@ -196,15 +261,22 @@ fn main() -> ExitCode {
                 iters: usize::try_from(iters).unwrap_or(usize::MAX),
                 warmup: usize::try_from(warmup).unwrap_or(usize::MAX),
                 threads: threads.and_then(|t| usize::try_from(t).ok()),
+                budget: max_memory,
             };
             finish(bench::run(&args).map(|line| println!("{line}")))
         }
-        Command::Summary { model, weights } => {
-            finish(inspect::summary(&model, weights.as_deref()).map(|table| println!("{table}")))
-        }
+        Command::Summary {
+            model,
+            weights,
+            max_memory,
+        } => finish(
+            inspect::summary(&model, weights.as_deref(), &max_memory)
+                .map(|table| println!("{table}")),
+        ),
         Command::Plot {
             model,
             weights,
+            max_memory,
             output,
             collapse_nested,
         } => finish(inspect::plot(
@@ -212,13 +284,15 @@ fn main() -> ExitCode {
             weights.as_deref(),
             &output,
             !collapse_nested,
+            &max_memory,
         )),
         Command::Convert {
             model,
             weights,
+            max_memory,
             output,
         } => finish(
-            inspect::convert(&model, weights.as_deref(), &output)
+            inspect::convert(&model, weights.as_deref(), &output, &max_memory)
                 .map(|(json, st)| eprintln!("wrote {} and {}", json.display(), st.display())),
         ),
     }

@@ -1,12 +1,20 @@
 //! `tensorweave predict`: run a model on `.npy` inputs, in batches, and write
 //! one `.npy` per output.
+//!
+//! Outputs are all or nothing: each is written to a hidden temporary file in
+//! the output directory, and only when every one is written are they renamed
+//! to `output_0.npy`, …; `output_N.npy` files left by an earlier run with more
+//! outputs are removed then, so the directory holds exactly this run's outputs.
+//! A run that fails leaves the directory as it was.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::{ArrayD, Axis, Slice};
-use tensorweave_core::{Model, Value};
+use tensorweave_core::{MemoryBudget, Model, Value};
 
+use crate::inspect::{check_input_file, load, shorten};
 use crate::npy;
 
 /// What `predict` is asked to do.
@@ -21,33 +29,35 @@ pub struct PredictArgs {
     pub out: PathBuf,
     /// Rows per batch; all rows at once when `None`.
     pub batch_size: Option<usize>,
+    /// What loading the model and reading the inputs may reserve.
+    pub budget: MemoryBudget,
 }
 
 /// Loads the model, runs it and writes the outputs; returns the files written.
 pub fn run(args: &PredictArgs) -> Result<Vec<PathBuf>, String> {
     for input in &args.inputs {
-        if !input.is_file() {
-            return Err(format!("input file {} does not exist", input.display()));
-        }
+        check_input_file(input)?;
     }
-    if !args.model.exists() {
-        return Err(format!(
-            "model file {} does not exist",
-            args.model.display()
-        ));
-    }
-    let model = tensorweave_io::load::load_model(&args.model, args.weights.as_deref())
-        .map_err(|e| format!("cannot load model {}: {e}", args.model.display()))?;
-    let inputs = read_inputs(&model, &args.inputs)?;
+    let model = load(&args.model, args.weights.as_deref(), &args.budget)?;
+    let inputs = read_inputs(&model, &args.inputs, &args.budget)?;
     let outputs = predict_batched(&model, &inputs, args.batch_size)?;
     write_outputs(&args.out, &outputs)
 }
 
-/// Reads one `.npy` per model input, converted to that input's dtype.
-pub fn read_inputs(model: &Model, paths: &[PathBuf]) -> Result<Vec<Value>, String> {
+/// Reads one `.npy` per model input, converted to that input's dtype, each
+/// checked against `budget`.
+pub fn read_inputs(
+    model: &Model,
+    paths: &[PathBuf],
+    budget: &MemoryBudget,
+) -> Result<Vec<Value>, String> {
     let declared = model.inputs();
     if paths.len() != declared.len() {
-        let names: Vec<&str> = declared.iter().map(|t| t.layer().name()).collect();
+        let names: Vec<String> = declared
+            .iter()
+            .take(8)
+            .map(|t| shorten(t.layer().name()))
+            .collect();
         return Err(format!(
             "the model takes {} input(s) ({}), got {} --input file(s)",
             declared.len(),
@@ -58,7 +68,7 @@ pub fn read_inputs(model: &Model, paths: &[PathBuf]) -> Result<Vec<Value>, Strin
     declared
         .iter()
         .zip(paths)
-        .map(|(t, path)| npy::read_input(path, t.dtype(), t.layer().name()))
+        .map(|(t, path)| npy::read_input(path, t.dtype(), &shorten(t.layer().name()), budget))
         .collect()
 }
 
@@ -136,18 +146,90 @@ pub fn predict_batched(
         .collect()
 }
 
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The index `N` of a file named `output_N.npy`.
+fn output_index(name: &str) -> Option<usize> {
+    name.strip_prefix("output_")?
+        .strip_suffix(".npy")?
+        .parse()
+        .ok()
+}
+
 /// Writes `dir/output_0.npy`, … (creating `dir`) and returns their paths.
+///
+/// All or nothing: every output goes to a temporary file in `dir` first;
+/// only when all are written are they renamed into place, after removing any
+/// `output_N.npy` with `N` at or past the number of outputs (left by an
+/// earlier run). On a failure the temporary files are removed and the
+/// directory keeps what it had.
 pub fn write_outputs(dir: &Path, outputs: &[ArrayD<f32>]) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create output directory {}: {e}", dir.display()))?;
-    outputs
-        .iter()
-        .enumerate()
-        .map(|(k, out)| {
-            let path = dir.join(format!("output_{k}.npy"));
-            npy::write_output(&path, out).map(|()| path)
-        })
-        .collect()
+    let mut temps: Vec<PathBuf> = Vec::with_capacity(outputs.len());
+    let remove_all = |temps: &[PathBuf]| {
+        for t in temps {
+            let _ = std::fs::remove_file(t);
+        }
+    };
+    for (k, out) in outputs.iter().enumerate() {
+        let tmp = dir.join(format!(
+            ".output_{k}.npy.tmp-{}-{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        temps.push(tmp.clone());
+        if let Err(e) = npy::write_output(&tmp, out) {
+            remove_all(&temps);
+            return Err(e);
+        }
+    }
+    for k in 0..outputs.len() {
+        let path = dir.join(format!("output_{k}.npy"));
+        if path.is_dir() {
+            remove_all(&temps);
+            return Err(format!(
+                "cannot write {}: a directory of that name is in the way",
+                path.display()
+            ));
+        }
+    }
+    let stale = stale_outputs(dir, outputs.len()).inspect_err(|_| remove_all(&temps))?;
+    for path in stale {
+        std::fs::remove_file(&path).map_err(|e| {
+            remove_all(&temps);
+            format!(
+                "cannot remove {}, an output of an earlier run: {e}",
+                path.display()
+            )
+        })?;
+    }
+    let mut written = Vec::with_capacity(outputs.len());
+    for (k, tmp) in temps.iter().enumerate() {
+        let path = dir.join(format!("output_{k}.npy"));
+        std::fs::rename(tmp, &path).map_err(|e| {
+            remove_all(&temps[k..]);
+            format!("cannot write {}: {e}", path.display())
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The `output_N.npy` files in `dir` with `N >= count`.
+fn stale_outputs(dir: &Path, count: usize) -> Result<Vec<PathBuf>, String> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot list output directory {}: {e}", dir.display()))?;
+    let mut stale = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if let Some(n) = name.to_str().and_then(output_index) {
+            if n >= count {
+                stale.push(entry.path());
+            }
+        }
+    }
+    Ok(stale)
 }
 
 #[cfg(test)]
@@ -192,7 +274,7 @@ mod tests {
             .into_dyn()
             .write_npy(std::fs::File::create(&path).unwrap())
             .unwrap();
-        let inputs = read_inputs(&model, &[path]).unwrap();
+        let inputs = read_inputs(&model, &[path], &MemoryBudget::default()).unwrap();
         let out = predict_batched(&model, &inputs, None).unwrap();
         assert_eq!(out[0], array![[14.0f32, 26.0]].into_dyn());
     }
@@ -204,14 +286,15 @@ mod tests {
             .into_dyn()
             .write_npy(std::fs::File::create(&path).unwrap())
             .unwrap();
-        let v = npy::read_input(&path, DType::I32, "tokens").unwrap();
+        let v = npy::read_input(&path, DType::I32, "tokens", &MemoryBudget::default()).unwrap();
         assert_eq!(v, Value::I32(array![[1i32, 2, 3]].into_dyn()));
 
         array![[1i64, 1 << 40]]
             .into_dyn()
             .write_npy(std::fs::File::create(&path).unwrap())
             .unwrap();
-        let err = npy::read_input(&path, DType::I32, "tokens").unwrap_err();
+        let err =
+            npy::read_input(&path, DType::I32, "tokens", &MemoryBudget::default()).unwrap_err();
         assert!(
             err.contains("1099511627776") && err.contains("int32"),
             "{err}"
@@ -225,14 +308,15 @@ mod tests {
             .into_dyn()
             .write_npy(std::fs::File::create(&path).unwrap())
             .unwrap();
-        let err = npy::read_input(&path, DType::I32, "tokens").unwrap_err();
+        let err =
+            npy::read_input(&path, DType::I32, "tokens", &MemoryBudget::default()).unwrap_err();
         assert!(err.contains("float32") && err.contains("'tokens'"), "{err}");
     }
 
     #[test]
     fn wrong_input_count_is_refused() {
         let model = dense_model();
-        let err = read_inputs(&model, &[]).unwrap_err();
+        let err = read_inputs(&model, &[], &MemoryBudget::default()).unwrap_err();
         assert!(err.contains("takes 1 input(s) (x), got 0"), "{err}");
     }
 
@@ -255,5 +339,54 @@ mod tests {
         assert_eq!(written, vec![dir.join("output_0.npy")]);
         let back = ArrayD::<f32>::read_npy(std::fs::File::open(&written[0]).unwrap()).unwrap();
         assert_eq!(back, array![[1.0f32]].into_dyn());
+    }
+
+    #[test]
+    fn stale_outputs_of_an_earlier_run_are_removed() {
+        let dir = scratch("stale");
+        let _ = std::fs::remove_dir_all(&dir);
+        let three = vec![array![[1.0f32]].into_dyn(); 3];
+        write_outputs(&dir, &three).unwrap();
+        std::fs::write(dir.join("output_12.npy"), b"old").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+        std::fs::write(dir.join("output_x.npy"), b"mine").unwrap();
+        let written = write_outputs(&dir, &[array![[2.0f32]].into_dyn()]).unwrap();
+        assert_eq!(written, vec![dir.join("output_0.npy")]);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["notes.txt", "output_0.npy", "output_x.npy"]);
+        let back = ArrayD::<f32>::read_npy(std::fs::File::open(&written[0]).unwrap()).unwrap();
+        assert_eq!(back, array![[2.0f32]].into_dyn());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_directory_as_it_was() {
+        let dir = scratch("failed");
+        let _ = std::fs::remove_dir_all(&dir);
+        write_outputs(&dir, &[array![[1.0f32]].into_dyn()]).unwrap();
+        // output_1.npy is a directory: no file can replace it.
+        std::fs::create_dir_all(dir.join("output_1.npy")).unwrap();
+        let two = vec![array![[9.0f32]].into_dyn(); 2];
+        let err = write_outputs(&dir, &two).unwrap_err();
+        assert!(
+            err.contains("output_1.npy") && err.contains("directory"),
+            "{err}"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["output_0.npy", "output_1.npy"]);
+        let back = ArrayD::<f32>::read_npy(std::fs::File::open(dir.join("output_0.npy")).unwrap())
+            .unwrap();
+        assert_eq!(
+            back,
+            array![[1.0f32]].into_dyn(),
+            "the old output_0 was kept"
+        );
     }
 }

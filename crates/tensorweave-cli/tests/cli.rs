@@ -304,7 +304,7 @@ fn user_defined_layers_are_named() {
         "--out",
         p(&scratch("user_layer")),
     ]);
-    assert_one_line_error(&out, &["AttLayer"]);
+    assert_one_line_error(&out, &["AttLayer", "user-defined"]);
 }
 
 /// Layer names of a fixture, from Keras' own `model.json` (nested models included).

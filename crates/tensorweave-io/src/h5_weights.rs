@@ -36,7 +36,7 @@
 use std::path::Path;
 
 use ndarray::ArrayD;
-use tensorweave_core::{Error, Model, Result};
+use tensorweave_core::{Error, MemoryBudget, Model, Result};
 
 #[path = "h5/layout.rs"]
 mod layout;
@@ -55,7 +55,19 @@ use store::H5Store;
 /// dataset is missing, has another shape, or a `vars` group holds a different
 /// number of arrays, and when the file has layers with weights the model lacks.
 pub fn keras_h5_weights(model: &Model, h5: &[u8]) -> Result<Vec<ArrayD<f32>>> {
-    let store = H5Store::from_bytes(h5.to_vec())?;
+    keras_h5_weights_with(model, h5, &MemoryBudget::default())
+}
+
+/// [`keras_h5_weights`] within `budget`: every dataset's size is checked
+/// (overflow-free, against the bytes the file holds and against the budget)
+/// before it is read.
+pub fn keras_h5_weights_with(
+    model: &Model,
+    h5: &[u8],
+    budget: &MemoryBudget,
+) -> Result<Vec<ArrayD<f32>>> {
+    budget.check("the HDF5 weights file (a copy of it)", h5.len() as u64)?;
+    let store = H5Store::from_bytes(h5.to_vec(), *budget)?;
     let mut planner = Planner::new(&store);
     planner.functional(model.graph(), "", "")?;
     let slots = planner.into_slots();
@@ -90,18 +102,27 @@ pub fn keras_h5_weights(model: &Model, h5: &[u8]) -> Result<Vec<ArrayD<f32>>> {
 /// Everything is checked before any weight is written: on error the model
 /// keeps its weights. See [`keras_h5_weights`] for what is checked.
 pub fn load_keras_h5_weights(model: &Model, h5: &[u8]) -> Result<()> {
-    let weights = keras_h5_weights(model, h5)?;
+    load_keras_h5_weights_with(model, h5, &MemoryBudget::default())
+}
+
+/// [`load_keras_h5_weights`] within `budget`.
+pub fn load_keras_h5_weights_with(model: &Model, h5: &[u8], budget: &MemoryBudget) -> Result<()> {
+    let weights = keras_h5_weights_with(model, h5, budget)?;
     model.set_weights(&weights)
 }
 
 /// Loads a Keras `.weights.h5` file (from `model.save_weights`, or a
 /// `model.weights.h5` taken out of a `.keras` archive) into `model`.
 pub fn load_keras_h5_weights_file(model: &Model, path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::Io(std::io::Error::new(
-            e.kind(),
-            format!("cannot read weights file {}: {e}", path.display()),
-        ))
-    })?;
-    load_keras_h5_weights(model, &bytes)
+    load_keras_h5_weights_file_with(model, path, &MemoryBudget::default())
+}
+
+/// [`load_keras_h5_weights_file`] within `budget`.
+pub fn load_keras_h5_weights_file_with(
+    model: &Model,
+    path: &Path,
+    budget: &MemoryBudget,
+) -> Result<()> {
+    let bytes = crate::limits::read_file(path, "weights file", budget)?;
+    load_keras_h5_weights_with(model, &bytes, budget)
 }

@@ -6,10 +6,11 @@
 use std::io::{Read, Seek};
 use std::path::Path;
 
-use tensorweave_core::{Error, Model, Result};
+use tensorweave_core::{Error, MemoryBudget, Model, Result};
 
-use crate::h5_weights::{load_keras_h5_weights, load_keras_h5_weights_file};
-use crate::npz::load_keras_npz_weights;
+use crate::h5_weights::{load_keras_h5_weights_file_with, load_keras_h5_weights_with};
+use crate::limits::{invalid_data, open_file, read_zip_member, shown_at_most};
+use crate::npz::load_keras_npz_weights_with;
 
 /// The weights file found in a `.keras` archive.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +41,13 @@ impl KerasArchive {
     /// Loads the archive's weights into `model` (built from [`KerasArchive::config`]).
     /// Everything is checked before anything is written.
     pub fn load_weights_into(&self, model: &Model) -> Result<()> {
+        self.load_weights_into_with(model, &MemoryBudget::default())
+    }
+
+    /// [`KerasArchive::load_weights_into`] within `budget`.
+    pub fn load_weights_into_with(&self, model: &Model, budget: &MemoryBudget) -> Result<()> {
         match &self.weights {
-            KerasWeights::H5(bytes) => load_keras_h5_weights(model, bytes),
+            KerasWeights::H5(bytes) => load_keras_h5_weights_with(model, bytes, budget),
             KerasWeights::Npz(_) => Err(invalid_data(
                 "the archive stores its weights as model.weights.npz (Keras weights_format=\"npz\"), \
                  whose entries are pickled Python objects that even Keras 3.15 cannot load back; \
@@ -51,76 +57,102 @@ impl KerasArchive {
     }
 }
 
-fn invalid_data(message: impl Into<String>) -> Error {
-    Error::Io(std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        message.into(),
-    ))
+/// Reads a `.keras` archive from disk, within the default
+/// [`MemoryBudget`] (see [`read_keras_archive_with`]).
+pub fn read_keras_archive(path: &Path) -> Result<KerasArchive> {
+    read_keras_archive_with(path, &MemoryBudget::default())
 }
 
 /// Reads a `.keras` archive from disk.
 ///
-/// Fails with a message naming the file when it cannot be opened, is not a zip
-/// (or is truncated), or lacks `config.json` or the weights file.
-pub fn read_keras_archive(path: &Path) -> Result<KerasArchive> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        Error::Io(std::io::Error::new(
-            e.kind(),
-            format!("cannot open {}: {e}", path.display()),
-        ))
-    })?;
-    read_keras_archive_from(std::io::BufReader::new(file), &path.display().to_string())
+/// Fails with a message naming the file when it cannot be opened, is a
+/// directory or a device, is not a zip (or is truncated), is empty, lacks
+/// `config.json` or the weights file, or when a member's declared or actual
+/// uncompressed size is over `budget` (a zip bomb) or disagrees with the data.
+pub fn read_keras_archive_with(path: &Path, budget: &MemoryBudget) -> Result<KerasArchive> {
+    let file = open_file(path, "model file")?;
+    read_keras_archive_from_with(
+        std::io::BufReader::new(file),
+        &path.display().to_string(),
+        budget,
+    )
 }
 
-/// Reads a `.keras` archive from any seekable reader; `source` names it in errors.
+/// Reads a `.keras` archive from any seekable reader; `source` names it in
+/// errors. Uses the default [`MemoryBudget`].
 pub fn read_keras_archive_from<R: Read + Seek>(reader: R, source: &str) -> Result<KerasArchive> {
+    read_keras_archive_from_with(reader, source, &MemoryBudget::default())
+}
+
+/// How many member names an error lists before "… and N more".
+const LISTED_MEMBERS: usize = 6;
+
+/// The members of an archive, for messages: "the archive is empty", or their
+/// first names (shortened) and how many more there are.
+fn listing(names: &[String]) -> String {
+    if names.is_empty() {
+        return "the archive is empty".to_string();
+    }
+    let mut shown_names: Vec<String> = names
+        .iter()
+        .take(LISTED_MEMBERS)
+        .map(|n| shown_at_most(n, 40))
+        .collect();
+    if names.len() > LISTED_MEMBERS {
+        shown_names.push(format!("… and {} more", names.len() - LISTED_MEMBERS));
+    }
+    format!("it holds: {}", shown_names.join(", "))
+}
+
+/// Reads a `.keras` archive from any seekable reader; `source` names it in
+/// errors. See [`read_keras_archive_with`] for what is checked.
+pub fn read_keras_archive_from_with<R: Read + Seek>(
+    reader: R,
+    source: &str,
+    budget: &MemoryBudget,
+) -> Result<KerasArchive> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| {
         invalid_data(format!(
             "{source} is not a valid .keras archive (a zip file; it may be truncated or corrupt): {e}"
         ))
     })?;
     let names: Vec<String> = zip.file_names().map(str::to_string).collect();
-    let entry = |zip: &mut zip::ZipArchive<R>, name: &str| -> Result<Option<Vec<u8>>> {
-        let mut file = match zip.by_name(name) {
-            Ok(f) => f,
-            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-            Err(e) => return Err(invalid_data(format!("cannot read {name} in {source}: {e}"))),
-        };
-        let mut bytes = Vec::with_capacity(usize::try_from(file.size()).unwrap_or(0).min(1 << 30));
-        file.read_to_end(&mut bytes).map_err(|e| {
-            invalid_data(format!(
-                "cannot read {name} in {source} (the archive may be corrupt): {e}"
-            ))
-        })?;
-        Ok(Some(bytes))
-    };
+    if names.is_empty() {
+        return Err(invalid_data(format!(
+            "{source} is not a Keras .keras archive: the archive is empty"
+        )));
+    }
     let json = |bytes: Vec<u8>, name: &str| -> Result<serde_json::Value> {
         serde_json::from_slice(&bytes)
             .map_err(|e| invalid_data(format!("{name} in {source} is not valid JSON: {e}")))
     };
-    let listing = || names.join(", ");
+    let mut used = 0u64;
 
-    let config = match entry(&mut zip, "config.json")? {
+    let config = match read_zip_member(&mut zip, "config.json", source, budget, &mut used)? {
         Some(bytes) => json(bytes, "config.json")?,
         None => {
             return Err(invalid_data(format!(
-                "{source} has no config.json, so it is not a Keras .keras archive (it holds: {})",
-                listing()
+                "{source} has no config.json, so it is not a Keras .keras archive ({})",
+                listing(&names)
             )))
         }
     };
-    let metadata = match entry(&mut zip, "metadata.json")? {
+    let metadata = match read_zip_member(&mut zip, "metadata.json", source, budget, &mut used)? {
         Some(bytes) => json(bytes, "metadata.json")?,
         None => serde_json::Value::Null,
     };
-    let weights = if let Some(bytes) = entry(&mut zip, "model.weights.h5")? {
+    let weights = if let Some(bytes) =
+        read_zip_member(&mut zip, "model.weights.h5", source, budget, &mut used)?
+    {
         KerasWeights::H5(bytes)
-    } else if let Some(bytes) = entry(&mut zip, "model.weights.npz")? {
+    } else if let Some(bytes) =
+        read_zip_member(&mut zip, "model.weights.npz", source, budget, &mut used)?
+    {
         KerasWeights::Npz(bytes)
     } else {
         return Err(invalid_data(format!(
-            "{source} has no model.weights.h5 (nor model.weights.npz); it holds: {}",
-            listing()
+            "{source} has no model.weights.h5 (nor model.weights.npz); {}",
+            listing(&names)
         )));
     };
     Ok(KerasArchive {
@@ -134,11 +166,16 @@ pub fn read_keras_archive_from<R: Read + Seek>(reader: R, source: &str) -> Resul
 /// `.weights.h5` / `.h5` (Keras' layout, see [`crate::h5_weights`]) or an
 /// `.npz` in `get_weights()` order (see [`crate::npz`]).
 pub fn load_weights_file(model: &Model, path: &Path) -> Result<()> {
+    load_weights_file_with(model, path, &MemoryBudget::default())
+}
+
+/// [`load_weights_file`] within `budget`.
+pub fn load_weights_file_with(model: &Model, path: &Path, budget: &MemoryBudget) -> Result<()> {
     let name = path.to_string_lossy().to_lowercase();
     if name.ends_with(".h5") || name.ends_with(".hdf5") {
-        load_keras_h5_weights_file(model, path)
+        load_keras_h5_weights_file_with(model, path, budget)
     } else if name.ends_with(".npz") {
-        load_keras_npz_weights(model, path)
+        load_keras_npz_weights_with(model, path, budget)
     } else {
         Err(Error::Config(format!(
             "cannot tell the format of weights file {}: expected a Keras .weights.h5 or an .npz",
@@ -200,7 +237,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no model.weights.h5"), "{err}");
-        assert!(err.contains("config.json, metadata.json"), "{err}");
+        assert!(
+            err.contains("it holds: config.json, metadata.json"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@
 pub mod h5_weights;
 pub mod keras_archive;
 pub mod keras_json;
+mod limits;
 pub mod load;
 pub mod native;
+pub mod npy;
 pub mod npz;
 pub mod registry;
 

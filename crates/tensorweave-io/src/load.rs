@@ -7,45 +7,57 @@ use std::path::Path;
 
 use tensorweave_core::{BuildContext, Error, MemoryBudget, Model, Result, WeightInit};
 
-use crate::keras_archive::{load_weights_file, read_keras_archive};
-use crate::native::ModelIo;
+use crate::keras_archive::{load_weights_file_with, read_keras_archive_with};
+use crate::limits::{invalid_data, read_file};
 use crate::registry::default_registry;
+
+/// Opens a model file for prediction within the default [`MemoryBudget`]
+/// (see [`load_model_with`]).
+pub fn load_model(path: &Path, weights: Option<&Path>) -> Result<Model> {
+    load_model_with(path, weights, &MemoryBudget::default())
+}
 
 /// Opens a model file for prediction:
 ///
 /// - `NAME.keras`: a Keras archive (config and weights; `weights` replaces
 ///   the archive's weights when given);
 /// - `NAME.json` with `weights`: a Keras `model.to_json()` file, with weights
-///   from a `.weights.h5` or an `.npz` (see [`load_weights_file`]);
+///   from a `.weights.h5` or an `.npz` (see
+///   [`crate::keras_archive::load_weights_file`]);
 /// - `NAME.json` without `weights`: a tensorweave model, its weights in
 ///   `NAME.safetensors` beside it.
-pub fn load_model(path: &Path, weights: Option<&Path>) -> Result<Model> {
+///
+/// Every size read from the files (zip members, HDF5 datasets, safetensors
+/// and `.npy` headers, layer sizes) is checked against `budget` before
+/// memory is reserved for it.
+pub fn load_model_with(
+    path: &Path,
+    weights: Option<&Path>,
+    budget: &MemoryBudget,
+) -> Result<Model> {
     let name = path.to_string_lossy().to_lowercase();
     if name.ends_with(".keras") {
-        let archive = read_keras_archive(path)?;
-        let model = keras_model(&archive.config)?;
+        let archive = read_keras_archive_with(path, budget)?;
+        let model = keras_model(&archive.config, budget)?;
         match weights {
-            Some(w) => load_weights_file(&model, w)?,
-            None => archive.load_weights_into(&model)?,
+            Some(w) => load_weights_file_with(&model, w, budget)?,
+            None => archive.load_weights_into_with(&model, budget)?,
         }
         Ok(model)
     } else if name.ends_with(".json") {
         match weights {
             Some(w) => {
-                let text = std::fs::read(path).map_err(|e| {
-                    Error::Io(std::io::Error::new(
-                        e.kind(),
-                        format!("cannot read {}: {e}", path.display()),
-                    ))
-                })?;
+                let text = read_file(path, "model file", budget)?;
                 let config: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
-                    Error::Config(format!("{} is not valid JSON: {e}", path.display()))
+                    invalid_data(format!("{} is not valid JSON: {e}", path.display()))
                 })?;
-                let model = keras_model(&config)?;
-                load_weights_file(&model, w)?;
+                let model = keras_model(&config, budget)?;
+                load_weights_file_with(&model, w, budget)?;
                 Ok(model)
             }
-            None if path.with_extension("safetensors").exists() => load_native_model(path),
+            None if path.with_extension("safetensors").exists() => {
+                crate::native::load_native_with(path, &default_registry(), budget)
+            }
             None => Err(Error::Config(format!(
                 "no weights for {}: pass --weights FILE (.weights.h5 or .npz) for a Keras to_json file, \
                  or put {} beside a tensorweave model",
@@ -70,14 +82,9 @@ pub fn load_model(path: &Path, weights: Option<&Path>) -> Result<Model> {
 /// Builds a model from a Keras config (`to_json` / `config.json`) with the
 /// process-wide layer registry, so registered user layers are found; layers
 /// get placeholder weights, which the caller fills from a file.
-fn keras_model(config: &serde_json::Value) -> Result<Model> {
-    let mut ctx = BuildContext::with(WeightInit::Placeholder, MemoryBudget::default());
+fn keras_model(config: &serde_json::Value, budget: &MemoryBudget) -> Result<Model> {
+    let mut ctx = BuildContext::with(WeightInit::Placeholder, *budget);
     crate::keras_json::model_from_keras_config_with(config, &default_registry(), &mut ctx)
-}
-
-/// Loads a tensorweave model JSON with its `NAME.safetensors`.
-fn load_native_model(path: &Path) -> Result<Model> {
-    <Model as ModelIo>::load(path)
 }
 
 #[cfg(test)]
@@ -89,7 +96,7 @@ mod tests {
         for (file, needle) in [
             ("m.h5", "legacy Keras model"),
             ("m.onnx", "unsupported model file"),
-            ("/nonexistent/m.keras", "cannot open"),
+            ("/nonexistent/m.keras", "does not exist"),
             ("/nonexistent/m.json", "no weights"),
         ] {
             let err = load_model(Path::new(file), None).unwrap_err().to_string();

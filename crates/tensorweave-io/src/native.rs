@@ -33,6 +33,8 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use tensorweave_core::{BuildContext, Error, MemoryBudget, Model, Result, WeightInit};
 
+use crate::limits::{read_file, shown};
+
 use crate::keras_json::{
     model_from_keras_config, model_from_keras_config_with, model_to_keras_config, FORMAT_VERSION,
 };
@@ -120,26 +122,7 @@ impl ModelIo for Model {
     }
 
     fn load_with(path: impl AsRef<Path>, registry: &LayerRegistry) -> Result<Self> {
-        let (json_path, weights_path) = paths(path.as_ref());
-        let json = fs::read_to_string(&json_path).map_err(|e| io_error(&json_path, e))?;
-        // The weights come from the safetensors file next: none are drawn.
-        let model = serde_json::from_str(&json)
-            .map_err(Error::from)
-            .and_then(|value: serde_json::Value| {
-                let mut ctx = BuildContext::with(WeightInit::Placeholder, MemoryBudget::default());
-                model_from_keras_config_with(&value, registry, &mut ctx)
-            })
-            .map_err(|e| match e {
-                Error::Config(message) => {
-                    Error::Config(format!("{}: {message}", json_path.display()))
-                }
-                Error::Json(e) => {
-                    Error::Config(format!("{}: invalid JSON: {e}", json_path.display()))
-                }
-                other => other,
-            })?;
-        model.load_weights_safetensors(&weights_path)?;
-        Ok(model)
+        load_native_with(path.as_ref(), registry, &MemoryBudget::default())
     }
 
     fn save_weights_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
@@ -149,11 +132,204 @@ impl ModelIo for Model {
     }
 
     fn load_weights_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
-        let weights = read_weights(self, &bytes, path)?;
-        self.set_weights(&weights)
+        load_weights_safetensors_with(self, path.as_ref(), &MemoryBudget::default())
     }
+}
+
+/// [`ModelIo::load_with`] within `budget`: reads `PATH.json` and
+/// `PATH.safetensors`, checking every size in the safetensors header
+/// (overflow-free, against the file and against `budget`) before reading.
+pub fn load_native_with(
+    path: &Path,
+    registry: &LayerRegistry,
+    budget: &MemoryBudget,
+) -> Result<Model> {
+    let (json_path, weights_path) = paths(path);
+    let bytes = read_file(&json_path, "model file", budget)?;
+    let json = String::from_utf8(bytes).map_err(|e| {
+        Error::Config(format!(
+            "{}: not UTF-8 text (byte {})",
+            json_path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    // The weights come from the safetensors file next: none are drawn, and
+    // layer sizes are checked against the budget as layers are built.
+    let model = serde_json::from_str(&json)
+        .map_err(Error::from)
+        .and_then(|value: serde_json::Value| {
+            let mut ctx = BuildContext::with(WeightInit::Placeholder, *budget);
+            model_from_keras_config_with(&value, registry, &mut ctx)
+        })
+        .map_err(|e| match e {
+            Error::Config(message) => Error::Config(format!("{}: {message}", json_path.display())),
+            Error::Json(e) => Error::Config(format!("{}: invalid JSON: {e}", json_path.display())),
+            other => other,
+        })?;
+    load_weights_safetensors_with(&model, &weights_path, budget)?;
+    Ok(model)
+}
+
+/// [`ModelIo::load_weights_safetensors`] within `budget`.
+pub fn load_weights_safetensors_with(
+    model: &Model,
+    path: &Path,
+    budget: &MemoryBudget,
+) -> Result<()> {
+    let bytes = read_file(path, "weights file", budget)?;
+    let weights = read_weights(model, &bytes, path, budget)?;
+    model.set_weights(&weights)
+}
+
+/// Reads every weight of `model` from safetensors bytes held in memory, in
+/// [`Model::get_weights`] order, without assigning them; `source` names the
+/// bytes in errors. Every size in the header is checked first (see
+/// [`load_native_with`]).
+pub fn weights_from_safetensors(
+    model: &Model,
+    bytes: &[u8],
+    source: &Path,
+    budget: &MemoryBudget,
+) -> Result<Vec<ArrayD<f32>>> {
+    read_weights(model, bytes, source, budget)
+}
+
+/// The largest safetensors header read (the safetensors crate's own limit).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Checks a safetensors file's header against its data before the
+/// safetensors crate parses it, so that an error names the tensor that is
+/// wrong ("the header" when it is no one tensor's fault): the header length,
+/// each tensor's dtype, shape and offsets (overflow-free, inside the data,
+/// covering it without gaps or overlaps) and each tensor's size against
+/// `budget`.
+fn check_safetensors(bytes: &[u8], budget: &MemoryBudget) -> std::result::Result<(), String> {
+    let len_field: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            format!(
+                "the file has {} bytes; a safetensors file starts with an 8-byte header length",
+                bytes.len()
+            )
+        })?;
+    let n = u64::from_le_bytes(len_field);
+    let after = bytes.len() as u64 - 8;
+    if n > MAX_HEADER {
+        return Err(format!(
+            "the header claims {n} bytes, more than the {MAX_HEADER} a safetensors header may have"
+        ));
+    }
+    if n > after {
+        return Err(format!(
+            "the header claims {n} bytes but the file has only {after} after the length: it is truncated"
+        ));
+    }
+    let header_end = 8 + n as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..header_end])
+            .map_err(|e| format!("the header is not a JSON object: {e}"))?;
+    let data_len = bytes.len() as u64 - header_end as u64;
+    let mut spans: Vec<(u64, u64, &str)> = Vec::with_capacity(header.len());
+    for (name, entry) in &header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let tensor = || format!("tensor '{}'", shown(name));
+        let dtype: Dtype = entry
+            .get("dtype")
+            .cloned()
+            .ok_or_else(|| format!("{} has no dtype", tensor()))
+            .and_then(|d| {
+                serde_json::from_value(d.clone()).map_err(|_| {
+                    format!(
+                        "{} has an unknown dtype {}",
+                        tensor(),
+                        shown(&d.to_string())
+                    )
+                })
+            })?;
+        let shape: Vec<u64> = entry
+            .get("shape")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .ok_or_else(|| format!("{} has no shape of whole numbers", tensor()))?;
+        let offsets: [u64; 2] = entry
+            .get("data_offsets")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .ok_or_else(|| format!("{} has no data_offsets [begin, end]", tensor()))?;
+        let [begin, end] = offsets;
+        let bits = MemoryBudget::bytes_for(&tensor(), &shape, dtype.bitsize())
+            .map_err(|e| e.to_string().trim_start_matches("config: ").to_string())?;
+        if bits % 8 != 0 {
+            return Err(format!(
+                "{}: shape {shape:?} of {dtype} is not a whole number of bytes",
+                tensor()
+            ));
+        }
+        let needed = bits / 8;
+        if begin > end || end - begin != needed {
+            return Err(format!(
+                "{}: shape {shape:?} of {dtype} needs {needed} bytes, its data_offsets                  [{begin}, {end}] disagree",
+                tensor()
+            ));
+        }
+        if end > data_len {
+            return Err(format!(
+                "{}: its data ends at byte {end} of the data, which has only {data_len} bytes                  (the file is truncated or the header lies)",
+                tensor()
+            ));
+        }
+        budget
+            .check(&format!("{} (shape {shape:?})", tensor()), needed)
+            .map_err(|e| e.to_string().trim_start_matches("config: ").to_string())?;
+        spans.push((begin, end, name));
+    }
+    spans.sort_unstable();
+    let mut at = 0u64;
+    let mut previous: Option<&str> = None;
+    for &(begin, end, name) in &spans {
+        if begin != at {
+            let kind = if begin < at {
+                "overlaps"
+            } else {
+                "leaves a gap after"
+            };
+            return Err(match previous {
+                Some(p) => format!(
+                    "tensor '{}' (bytes {begin}..{end}) {kind} tensor '{}' (ending at byte {at})",
+                    shown(name),
+                    shown(p)
+                ),
+                None => format!(
+                    "tensor '{}' starts at byte {begin}; the first tensor must start at byte 0",
+                    shown(name)
+                ),
+            });
+        }
+        at = end;
+        previous = Some(name);
+    }
+    if at != data_len {
+        return Err(format!(
+            "the header: the tensors cover {at} bytes, but the data after the header has {data_len}"
+        ));
+    }
+    Ok(())
+}
+
+/// The first few of `problems`, joined, with a count of the rest.
+fn first_problems(problems: &[String]) -> String {
+    const SHOWN: usize = 4;
+    let mut text = problems
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if problems.len() > SHOWN {
+        text.push_str(&format!("; and {} more problems", problems.len() - SHOWN));
+    }
+    text
 }
 
 /// `PATH.json` and `PATH.safetensors`.
@@ -241,7 +417,18 @@ fn weights_bytes(model: &Model) -> Result<Vec<u8>> {
 }
 
 /// Reads every weight of `model` from safetensors bytes, in `get_weights` order.
-fn read_weights(model: &Model, bytes: &[u8], path: &Path) -> Result<Vec<ArrayD<f32>>> {
+fn read_weights(
+    model: &Model,
+    bytes: &[u8],
+    path: &Path,
+    budget: &MemoryBudget,
+) -> Result<Vec<ArrayD<f32>>> {
+    check_safetensors(bytes, budget).map_err(|message| {
+        Error::Config(format!(
+            "{}: not a valid safetensors file: {message}",
+            path.display()
+        ))
+    })?;
     let file = SafeTensors::deserialize(bytes).map_err(|e| {
         Error::Config(format!(
             "{}: not a valid safetensors file: {e}",
@@ -288,7 +475,12 @@ fn read_weights(model: &Model, bytes: &[u8], path: &Path) -> Result<Vec<ArrayD<f
         .names()
         .into_iter()
         .filter(|n| !known.contains(n))
-        .map(|n| format!("unexpected weight '{n}' (the model has no such weight)"))
+        .map(|n| {
+            format!(
+                "unexpected weight '{}' (the model has no such weight)",
+                shown(n)
+            )
+        })
         .collect();
     extra.sort();
     problems.extend(extra);
@@ -297,7 +489,7 @@ fn read_weights(model: &Model, bytes: &[u8], path: &Path) -> Result<Vec<ArrayD<f
     } else {
         Err(Error::Weights {
             layer: model.name().to_string(),
-            message: format!("{}: {}", path.display(), problems.join("; ")),
+            message: format!("{}: {}", path.display(), first_problems(&problems)),
         })
     }
 }
