@@ -144,7 +144,7 @@ fn weights_of_another_architecture_are_refused() {
         err.contains("layers/bidirectional/forward_layer/cell/vars/0"),
         "{err}"
     );
-    assert!(err.contains("[8, 20]") && err.contains("[8, 24]"), "{err}");
+    assert!(err.contains("(8, 20)") && err.contains("(8, 24)"), "{err}");
     assert_eq!(model.get_weights(), before, "a failed load writes nothing");
 }
 
@@ -168,7 +168,7 @@ fn missing_layer_groups_are_named() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("'layers/embedding/vars'"), "{err}");
-    assert!(err.contains("embeddings [40, 8]"), "{err}");
+    assert!(err.contains("embeddings (40, 8)"), "{err}");
 }
 
 #[test]

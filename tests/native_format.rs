@@ -563,7 +563,7 @@ fn weights_are_matched_by_name() {
         .load_weights_safetensors(&path)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("'hidden/kernel' has shape [4, 3]"), "{err}");
+    assert!(err.contains("'hidden/kernel' has shape (4, 3)"), "{err}");
     assert_eq!(wider.get_weights(), before, "nothing is written on error");
 }
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ndarray::{ArrayD, Axis, Slice};
-use tensorweave_core::{MemoryBudget, Model, Value};
+use ndarray::ArrayD;
+use tensorweave_core::{CallContext, MemoryBudget, Model, Value};
 
 use crate::inspect::{check_input_file, load, shorten};
 use crate::npy;
@@ -72,78 +72,37 @@ pub fn read_inputs(
         .collect()
 }
 
-fn rows(v: &Value) -> usize {
-    v.shape().first().copied().unwrap_or(0)
-}
-
-fn slice_rows(v: &Value, start: usize, end: usize) -> Value {
-    let s = Slice::from(start..end);
-    match v {
-        Value::F32(a) => Value::F32(a.slice_axis(Axis(0), s).to_owned()),
-        Value::I32(a) => Value::I32(a.slice_axis(Axis(0), s).to_owned()),
-        Value::Bool(a) => Value::Bool(a.slice_axis(Axis(0), s).to_owned()),
-    }
-}
-
 /// Runs the model on all rows, `batch_size` rows at a time (all at once when
-/// `None`), and returns the outputs as float32, batches joined along axis 0.
-/// A progress bar goes to stderr when batching and stderr is a terminal.
+/// `None`) through [`Model::predict_in_batches_with`], and returns the
+/// outputs as float32. A progress bar goes to stderr when batching and stderr
+/// is a terminal.
 pub fn predict_batched(
     model: &Model,
     inputs: &[Value],
     batch_size: Option<usize>,
 ) -> Result<Vec<ArrayD<f32>>, String> {
-    if inputs.iter().any(|v| v.shape().is_empty()) {
-        return Err("every input needs a batch axis (rank 1 or more)".to_string());
-    }
-    let n = inputs.first().map(rows).unwrap_or(0);
-    if let Some(bad) = inputs.iter().position(|v| rows(v) != n) {
-        return Err(format!(
-            "inputs disagree on the number of rows: input 0 has {n}, input {bad} has {}",
-            rows(&inputs[bad])
-        ));
-    }
+    let rows = inputs.first().and_then(Value::rows).unwrap_or(0);
     let batch = match batch_size {
-        Some(b) if b > 0 && b < n => b,
-        _ => {
-            let outs = model.predict(inputs).map_err(|e| e.to_string())?;
-            return Ok(outs.iter().map(Value::to_f32).collect());
-        }
+        Some(b) if b > 0 => b,
+        Some(_) => return Err("--batch-size must be at least 1".to_string()),
+        None => rows.max(1),
     };
-    let batches = n.div_ceil(batch);
-    let bar = ProgressBar::with_draw_target(Some(batches as u64), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     if let Ok(style) =
         ProgressStyle::with_template("{bar:40} {pos}/{len} batches [{elapsed}<{eta}]")
     {
         bar.set_style(style);
     }
-    let mut parts: Vec<Vec<ArrayD<f32>>> = Vec::new();
-    for b in 0..batches {
-        let (start, end) = (b * batch, ((b + 1) * batch).min(n));
-        let chunk: Vec<Value> = inputs.iter().map(|v| slice_rows(v, start, end)).collect();
-        let outs = model
-            .predict(&chunk)
-            .map_err(|e| format!("rows {start}..{end}: {e}"))?;
-        if parts.is_empty() {
-            parts = vec![Vec::with_capacity(batches); outs.len()];
-        }
-        for (k, out) in outs.iter().enumerate() {
-            if let Some(p) = parts.get_mut(k) {
-                p.push(out.to_f32());
+    let outputs = model
+        .predict_in_batches_with(inputs, batch, &CallContext::default(), |done, total| {
+            if total > 1 {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
             }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    parts
-        .into_iter()
-        .enumerate()
-        .map(|(k, p)| {
-            let views: Vec<_> = p.iter().map(|a| a.view()).collect();
-            ndarray::concatenate(Axis(0), &views)
-                .map_err(|e| format!("cannot join the batches of output {k}: {e}"))
         })
-        .collect()
+        .map_err(|e| e.to_string());
+    bar.finish_and_clear();
+    Ok(outputs?.iter().map(Value::to_f32).collect())
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);

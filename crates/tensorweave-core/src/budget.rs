@@ -89,11 +89,7 @@ impl MemoryBudget {
         S: Copy + TryInto<u64> + fmt::Debug,
     {
         let overflow = || {
-            let dims: Vec<String> = shape.iter().map(|d| format!("{d:?}")).collect();
-            let dims = match dims.as_slice() {
-                [one] => format!("({one},)"),
-                _ => format!("({})", dims.join(", ")),
-            };
+            let dims = tuple(shape);
             Error::Config(format!(
                 "{what}: the shape {dims} of {elem_size}-byte elements needs more bytes \
                  than a 64-bit size can count; the file or config is corrupt or hostile"
@@ -128,8 +124,17 @@ impl MemoryBudget {
         S: Copy + TryInto<u64> + fmt::Debug,
     {
         let bytes = Self::bytes_for(what, shape, elem_size)?;
-        self.check(&format!("{what} (shape {shape:?})"), bytes)?;
+        self.check(&format!("{what} (shape {})", tuple(shape)), bytes)?;
         Ok(bytes)
+    }
+}
+
+/// A shape as numpy prints it, `(3, 4)`, for any integer type.
+fn tuple<S: fmt::Debug>(shape: &[S]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| format!("{d:?}")).collect();
+    match dims.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", dims.join(", ")),
     }
 }
 
@@ -276,7 +281,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("weight 'dense/kernel' (shape [1000, 10000])"),
+            err.contains("weight 'dense/kernel' (shape (1000, 10000))"),
             "{err}"
         );
         assert!(err.contains("38.1 MiB (40000000 bytes)"), "{err}");

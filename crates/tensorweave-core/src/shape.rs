@@ -161,7 +161,7 @@ pub fn format_shape(shape: &[Option<usize>]) -> String {
 /// ```
 /// assert_eq!(tensorweave_core::format_dims(&[32, 2]), "(32, 2)");
 /// ```
-pub fn format_dims(dims: &[usize]) -> String {
+pub fn format_dims<D: fmt::Display>(dims: &[D]) -> String {
     let parts: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
     tuple(&parts)
 }

@@ -27,6 +27,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use tensorweave_core::format_dims;
 
 use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::TensorView;
@@ -262,15 +263,18 @@ fn check_safetensors(bytes: &[u8], budget: &MemoryBudget) -> std::result::Result
             .map_err(|e| e.to_string().trim_start_matches("config: ").to_string())?;
         if bits % 8 != 0 {
             return Err(format!(
-                "{}: shape {shape:?} of {dtype} is not a whole number of bytes",
-                tensor()
+                "{}: shape {} of {dtype} is not a whole number of bytes",
+                tensor(),
+                format_dims(&shape)
             ));
         }
         let needed = bits / 8;
         if begin > end || end - begin != needed {
             return Err(format!(
-                "{}: shape {shape:?} of {dtype} needs {needed} bytes, its data_offsets                  [{begin}, {end}] disagree",
-                tensor()
+                "{}: shape {} of {dtype} needs {needed} bytes, its data_offsets \
+                 [{begin}, {end}] disagree",
+                tensor(),
+                format_dims(&shape)
             ));
         }
         if end > data_len {
@@ -280,7 +284,10 @@ fn check_safetensors(bytes: &[u8], budget: &MemoryBudget) -> std::result::Result
             ));
         }
         budget
-            .check(&format!("{} (shape {shape:?})", tensor()), needed)
+            .check(
+                &format!("{} (shape {})", tensor(), format_dims(&shape)),
+                needed,
+            )
             .map_err(|e| e.to_string().trim_start_matches("config: ").to_string())?;
         spans.push((begin, end, name));
     }
@@ -442,7 +449,7 @@ fn read_weights(
         let view = match file.tensor(path) {
             Ok(v) => v,
             Err(_) => {
-                problems.push(format!("missing weight '{path}' {shape:?}"));
+                problems.push(format!("missing weight '{path}' {}", format_dims(shape)));
                 continue;
             }
         };
@@ -455,8 +462,9 @@ fn read_weights(
         }
         if view.shape() != shape.as_slice() {
             problems.push(format!(
-                "weight '{path}' has shape {:?}, the model needs {shape:?}",
-                view.shape()
+                "weight '{path}' has shape {}, the model needs {}",
+                format_dims(view.shape()),
+                format_dims(shape)
             ));
             continue;
         }

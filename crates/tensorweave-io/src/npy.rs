@@ -24,6 +24,7 @@
 
 use std::fmt;
 use std::path::Path;
+use tensorweave_core::format_dims;
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use tensorweave_core::{Error, MemoryBudget, Result};
@@ -252,7 +253,12 @@ impl Npy {
         } else {
             ArrayD::from_shape_vec(shape, data)
         };
-        array.map_err(|e| npy_error(&self.source, format!("shape {:?}: {e}", self.shape)))
+        array.map_err(|e| {
+            npy_error(
+                &self.source,
+                format!("shape {}: {e}", format_dims(&self.shape)),
+            )
+        })
     }
 
     /// Each element as `f64` (exact for every integer type up to 2^53 and for

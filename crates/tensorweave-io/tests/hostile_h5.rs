@@ -84,7 +84,7 @@ fn sizes_that_disagree_with_the_file_are_named() {
             "lying_storage.weights.h5",
             &[
                 "header disagrees with the data",
-                "[3, 4]",
+                "(3, 4)",
                 "48 bytes",
                 "1099511627776",
             ][..],

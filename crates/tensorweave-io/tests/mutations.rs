@@ -442,10 +442,7 @@ proptest! {
     /// Huge sizes in the config (units, dims, kernel sizes, batch shapes,
     /// `n`): the model must be refused by a budget or shape check before
     /// anything is allocated (an abort would end the test process).
-    /// Ignored while `tests/fixtures/hostile/open_findings/` is not empty: a
-    /// GRU with 2^63 units overflows `GATES * units` in `rnn/cell.rs`.
     #[test]
-    #[ignore = "open finding: rnn/cell.rs:122 overflows on units = 2^63 (see tests/fixtures/hostile/open_findings)"]
     fn config_size_mutations_never_panic_or_abort(
         pick in 0usize..64,
         edits in prop::collection::vec((0usize..100_000, 0usize..64, Just(false)), 1..3),

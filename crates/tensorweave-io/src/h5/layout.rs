@@ -16,6 +16,7 @@
 //!   has its own `layers/…`).
 
 use std::collections::HashMap;
+use tensorweave_core::format_dims;
 
 use tensorweave_core::{to_snake_case, Error, FunctionalLayer, Graph, LayerRef, Result};
 
@@ -65,7 +66,7 @@ fn join(a: &str, b: &str) -> String {
 fn describe(params: &[(String, Vec<usize>)]) -> String {
     params
         .iter()
-        .map(|(p, s)| format!("{} {s:?}", p.rsplit('/').next().unwrap_or(p)))
+        .map(|(p, s)| format!("{} {}", p.rsplit('/').next().unwrap_or(p), format_dims(s)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -271,15 +272,18 @@ impl<'a> Planner<'a> {
             let dataset = i.to_string();
             if !names.contains(&dataset) {
                 return Err(weights_error(format!(
-                    "'{group}' in the weights file has no array '{dataset}' (it has {}); expected {weight} {shape:?}",
-                    names.join(", ")
+                    "'{group}' in the weights file has no array '{dataset}' (it has {}); expected {weight} {}",
+                    names.join(", "),
+                    format_dims(&shape)
                 )));
             }
             let found = self.store.shape(group, &dataset)?;
             if found != shape {
                 return Err(weights_error(format!(
-                    "'{group}/{dataset}' in the weights file has shape {found:?}, but {weight} has shape {shape:?}; \
-                     the file was saved from a different architecture"
+                    "'{group}/{dataset}' in the weights file has shape {}, but {weight} has shape {}; \
+                     the file was saved from a different architecture",
+                    format_dims(&found),
+                    format_dims(&shape)
                 )));
             }
             self.slots.push(Slot {

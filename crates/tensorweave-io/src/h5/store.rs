@@ -10,6 +10,7 @@
 
 use hdf5_pure::{AttrValue, DType, Datatype, File, FormatError, Group, Layout};
 use ndarray::ArrayD;
+use tensorweave_core::format_dims;
 use tensorweave_core::{Error, MemoryBudget, Result};
 
 use crate::limits::shown;
@@ -254,17 +255,18 @@ impl H5Store {
             .map_err(|_| corrupt(path, format!("an element size of {elem} bytes")))?;
         let stored = MemoryBudget::bytes_for(&what, shape, elem)?;
         self.budget
-            .check(&format!("{what} (shape {shape:?})"), stored)?;
+            .check(&format!("{what} (shape {})", format_dims(shape)), stored)?;
         self.budget.check(
-            &format!("{what} (shape {shape:?}) as float32"),
+            &format!("{what} (shape {}) as float32", format_dims(shape)),
             MemoryBudget::bytes_for(&what, shape, 4)?,
         )?;
         let disagree = |size: u64| {
             corrupt(
                 path,
                 format!(
-                    "the header disagrees with the data: shape {shape:?} of {elem}-byte \
-                     elements needs {stored} bytes, the dataset's storage has {size}"
+                    "the header disagrees with the data: shape {} of {elem}-byte \
+                     elements needs {stored} bytes, the dataset's storage has {size}",
+                    format_dims(shape)
                 ),
             )
         };

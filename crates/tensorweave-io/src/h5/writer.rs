@@ -28,6 +28,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use tensorweave_core::format_dims;
 
 use hdf5_pure::{make_f32_type, make_i64_type, AttrValue, FileBuilder, GroupBuilder, LibVer};
 use ndarray::ArrayViewD;
@@ -195,8 +196,9 @@ impl H5Writer {
         let expected = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         if expected != Some(count) {
             return Err(misuse(format!(
-                "dataset {} has shape {shape:?} ({} values) but {count} values were given",
+                "dataset {} has shape {} ({} values) but {count} values were given",
                 quote(path),
+                format_dims(shape),
                 expected.map_or_else(|| "too many".to_string(), |n| n.to_string())
             )));
         }

@@ -120,7 +120,8 @@ pub struct RnnCell<K: CellKind> {
 
 impl<K: CellKind> RnnCell<K> {
     fn bias_shape(&self) -> Vec<usize> {
-        let g = K::GATES * self.units();
+        // Saturating: an impossible size is refused by `CellParams::build`.
+        let g = K::GATES.saturating_mul(self.units());
         match K::bias_layout(&self.config) {
             BiasLayout::Input => vec![g],
             BiasLayout::InputAndRecurrent => vec![2, g],

@@ -63,8 +63,8 @@ impl<C: Cell> Rnn<C> {
         let units = self.config.options().units;
         let work = batch
             .saturating_mul(steps)
-            .saturating_mul(cell_gates * units)
-            .saturating_mul(features + units);
+            .saturating_mul(cell_gates.saturating_mul(units))
+            .saturating_mul(features.saturating_add(units));
         let mask_fits = mask.as_ref().is_none_or(|m| m.dim() == (batch, steps));
         if threads < 2 || batch < 2 || work < MIN_WORK || !mask_fits {
             return self.run(cell, x, mask);
