@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use tensorweave_core::{MemoryBudget, Model};
+use tensorweave_io::described::described_layers;
 use tensorweave_io::ModelIo;
 use tensorweave_viz::plot::{to_dot, to_svg, PlotOptions};
-use tensorweave_viz::ModelInspect;
+use tensorweave_viz::{ModelInspect, SummaryOptions};
 
 use crate::npy::strip_kind;
 
@@ -69,6 +70,58 @@ fn cli_advice(message: &str) -> String {
 
 /// Loads a model file as `predict` does, within `budget`.
 pub fn load(model: &Path, weights: Option<&Path>, budget: &MemoryBudget) -> Result<Model, String> {
+    check_model_files(model, weights)?;
+    tensorweave_io::load::load_model_with(model, weights, budget).map_err(|e| {
+        format!(
+            "cannot load model {}: {}",
+            model.display(),
+            cli_advice(&strip_kind(&e.to_string()))
+        )
+    })
+}
+
+/// Loads a model file to summarize or draw it: user-defined layers (and
+/// Keras ops tensorweave does not implement) are rebuilt from the shapes and
+/// weights the files record, and a note on stderr names them, since they
+/// cannot run.
+pub fn load_for_inspection(
+    model: &Path,
+    weights: Option<&Path>,
+    budget: &MemoryBudget,
+) -> Result<Model, String> {
+    check_model_files(model, weights)?;
+    let loaded = tensorweave_io::load::inspect_model_with(model, weights, budget).map_err(|e| {
+        format!(
+            "cannot load model {}: {}",
+            model.display(),
+            cli_advice(&strip_kind(&e.to_string()))
+        )
+    })?;
+    let described = described_layers(&loaded);
+    if !described.is_empty() {
+        let names: Vec<String> = described
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} ({})",
+                    shorten(d.layer.name()),
+                    shorten(d.layer.class_name())
+                )
+            })
+            .collect();
+        eprintln!(
+            "note: {} layer(s) of {} are not built into tensorweave and are shown from what \
+             the file records (shapes and weights); the model cannot run here: {}",
+            names.len(),
+            model.display(),
+            names.join(", ")
+        );
+    }
+    Ok(loaded)
+}
+
+/// Whether the model file and the weights file can be opened at all.
+fn check_model_files(model: &Path, weights: Option<&Path>) -> Result<(), String> {
     match std::fs::metadata(model) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!("model file {} does not exist", model.display()))
@@ -86,22 +139,19 @@ pub fn load(model: &Path, weights: Option<&Path>, budget: &MemoryBudget) -> Resu
             return Err(format!("weights file {} does not exist", w.display()));
         }
     }
-    tensorweave_io::load::load_model_with(model, weights, budget).map_err(|e| {
-        format!(
-            "cannot load model {}: {}",
-            model.display(),
-            cli_advice(&strip_kind(&e.to_string()))
-        )
-    })
+    Ok(())
 }
 
 /// Keras' summary table.
 pub fn summary(
     model: &Path,
     weights: Option<&Path>,
+    options: &SummaryOptions,
     budget: &MemoryBudget,
 ) -> Result<String, String> {
-    Ok(load(model, weights, budget)?.summary())
+    load_for_inspection(model, weights, budget)?
+        .summary_with(options)
+        .map_err(|e| strip_kind(&e.to_string()))
 }
 
 /// Draws the model as SVG or Graphviz DOT, chosen by the output's extension.
@@ -112,7 +162,7 @@ pub fn plot(
     expand_nested: bool,
     budget: &MemoryBudget,
 ) -> Result<(), String> {
-    let model = load(model, weights, budget)?;
+    let model = load_for_inspection(model, weights, budget)?;
     let options = PlotOptions {
         expand_nested,
         ..PlotOptions::default()

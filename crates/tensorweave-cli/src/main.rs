@@ -30,6 +30,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tensorweave_core::MemoryBudget;
+use tensorweave_viz::SummaryOptions;
 
 /// What a memory-budget error tells a command-line user.
 const BUDGET_HINT: &str = "raise it with --max-memory SIZE (e.g. --max-memory 32G)";
@@ -132,6 +133,16 @@ enum Command {
         /// Weights file (as for predict).
         #[arg(long, value_name = "FILE")]
         weights: Option<PathBuf>,
+        /// Total width of the table, as Keras' `summary(line_length=N)`
+        /// (default: Keras' 108, or 88 for a chain of layers).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
+        line_length: Option<u16>,
+        /// Also list the layers of nested models (Keras' `expand_nested=True`).
+        #[arg(long)]
+        expand_nested: bool,
+        /// Add a Trainable column (Keras' `show_trainable=True`).
+        #[arg(long)]
+        show_trainable: bool,
         /// The most memory loading the model and reading inputs may take for
         /// sizes read from files, e.g. 8G or 500M (default 16G).
         #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
@@ -268,11 +279,22 @@ fn main() -> ExitCode {
         Command::Summary {
             model,
             weights,
+            line_length,
+            expand_nested,
+            show_trainable,
             max_memory,
-        } => finish(
-            inspect::summary(&model, weights.as_deref(), &max_memory)
-                .map(|table| println!("{table}")),
-        ),
+        } => {
+            let options = SummaryOptions {
+                line_length: line_length.map(usize::from),
+                expand_nested,
+                show_trainable,
+                ..SummaryOptions::default()
+            };
+            finish(
+                inspect::summary(&model, weights.as_deref(), &options, &max_memory)
+                    .map(|table| println!("{table}")),
+            )
+        }
         Command::Plot {
             model,
             weights,

@@ -307,6 +307,71 @@ fn user_defined_layers_are_named() {
     assert_one_line_error(&out, &["AttLayer", "user-defined"]);
 }
 
+/// Keras wrote each fixture's `summary.txt` with `model.summary(line_length=120)`;
+/// `summary --line-length 120` prints the same bytes, for every fixture,
+/// `custom_attention` included: its user-defined `AttLayer` is shown from the
+/// shapes and weights the `.keras` file records (and named on stderr).
+#[test]
+fn summary_equals_keras_for_every_fixture() {
+    for name in FIXTURES.iter().copied().chain(["custom_attention"]) {
+        let keras = fixture_dir(name).join("model.keras");
+        let out = tensorweave(&["summary", p(&keras), "--line-length", "120"]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected = std::fs::read_to_string(fixture_dir(name).join("summary.txt")).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim_end(),
+            expected.trim_end(),
+            "{name}"
+        );
+        let note = String::from_utf8_lossy(&out.stderr);
+        if name == "custom_attention" {
+            assert!(
+                note.contains("att_layer (AttLayer)") && note.contains("cannot run"),
+                "{note}"
+            );
+        } else {
+            assert!(note.is_empty(), "{name}: {note}");
+        }
+    }
+}
+
+/// A file with a user-defined layer is drawn from what it records; weights
+/// by position (`.npz`) cannot be attributed to such a layer, which is said.
+#[test]
+fn user_defined_layers_are_drawn_from_what_the_file_records() {
+    let dir = fixture_dir("custom_attention");
+    let svg = scratch("user_layer_plot").join("model.svg");
+    let out = tensorweave(&["plot", p(&dir.join("model.keras")), "-o", p(&svg)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let drawing = std::fs::read_to_string(&svg).unwrap();
+    for layer in keras_layer_names("custom_attention") {
+        assert!(
+            drawing.contains(&format!(">{layer} (")),
+            "{layer} not drawn"
+        );
+    }
+    assert!(drawing.contains("AttLayer"));
+
+    let out = tensorweave(&[
+        "summary",
+        p(&dir.join("model.json")),
+        "--weights",
+        p(&dir.join("weights.npz")),
+    ]);
+    assert_one_line_error(
+        &out,
+        &["by position", "'att_layer' (AttLayer)", ".weights.h5"],
+    );
+}
+
 /// Layer names of a fixture, from Keras' own `model.json` (nested models included).
 fn keras_layer_names(name: &str) -> Vec<String> {
     fn walk(config: &serde_json::Value, out: &mut Vec<String>) {

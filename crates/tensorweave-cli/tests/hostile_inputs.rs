@@ -254,7 +254,20 @@ fn empty_archives_and_huge_names_give_short_lines() {
         ]),
     )
     .unwrap();
-    one_line_error(&tensorweave(&["summary", p(&huge)]), &["EEEE"], &[]);
+    let input = fixture_dir("bilstm_classifier").join("input_0.npy");
+    let out = dir.join("huge_out");
+    one_line_error(
+        &tensorweave(&["predict", p(&huge), "--input", p(&input), "--out", p(&out)]),
+        &["EEEE", "user-defined"],
+        &[],
+    );
+    // `summary` describes the unknown class from the file; the weights file
+    // then has no group under its key, which is one short line too.
+    one_line_error(
+        &tensorweave(&["summary", p(&huge)]),
+        &["layers/embedding"],
+        &[],
+    );
 
     // Many oddly named members: the listing is shortened.
     let names: Vec<String> = (0..50)

@@ -60,6 +60,7 @@ pub struct LayerRegistry {
     layers: BTreeMap<String, Entry>,
     ops: BTreeMap<String, Entry>,
     model_reader: Option<LayerConstructor>,
+    unknown: Option<LayerConstructor>,
 }
 
 impl fmt::Debug for LayerRegistry {
@@ -68,6 +69,7 @@ impl fmt::Debug for LayerRegistry {
             .field("layers", &self.layers.keys().collect::<Vec<_>>())
             .field("ops", &self.ops.keys().collect::<Vec<_>>())
             .field("model_reader", &self.model_reader.is_some())
+            .field("unknown", &self.unknown.is_some())
             .finish()
     }
 }
@@ -150,6 +152,19 @@ impl LayerRegistry {
         self
     }
 
+    /// Sets what [`LayerRegistry::create`] does with a layer or op class it
+    /// has no constructor for: `fallback` gets the whole entry (`class_name`,
+    /// `registered_name`, `module`, `config`) instead of an
+    /// [`Error::UnknownLayer`]. Inspection loaders use it to stand in for
+    /// user layers with what the file records.
+    pub fn set_unknown_class_fallback<F>(&mut self, fallback: F) -> &mut Self
+    where
+        F: Fn(&Value, &LayerRegistry) -> Result<LayerRef> + Send + Sync + 'static,
+    {
+        self.unknown = Some(Arc::new(fallback));
+        self
+    }
+
     /// Whether a layer constructor is registered under `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.layers.contains_key(name)
@@ -224,6 +239,9 @@ impl LayerRegistry {
             .or_else(|| entry.get("name").and_then(Value::as_str))
             .unwrap_or("?");
         if is_op_module(module) {
+            if let (None, Some(fallback)) = (self.ops.get(class), &self.unknown) {
+                return fallback(entry, self);
+            }
             let ctor = self.ops.get(class).ok_or_else(|| {
                 Error::Config(format!(
                     "op '{}': the Keras op '{}' (module {}) is not supported; tensorweave \
@@ -247,14 +265,17 @@ impl LayerRegistry {
             let top = serde_json::json!({ "class_name": class, "config": config });
             return reader(&top, self);
         }
-        let entry = registered
+        let found = registered
             .and_then(|r| self.layers.get(r))
-            .or_else(|| self.layers.get(class))
-            .ok_or_else(|| Error::UnknownLayer {
-                layer: truncate(name, 80),
-                class: truncate(class, 80),
-                registered_name: registered.filter(|r| *r != class).map(|r| truncate(r, 80)),
-            })?;
+            .or_else(|| self.layers.get(class));
+        if let (None, Some(fallback)) = (found, &self.unknown) {
+            return fallback(entry, self);
+        }
+        let entry = found.ok_or_else(|| Error::UnknownLayer {
+            layer: truncate(name, 80),
+            class: truncate(class, 80),
+            registered_name: registered.filter(|r| *r != class).map(|r| truncate(r, 80)),
+        })?;
         (entry.constructor)(config, self)
     }
 }

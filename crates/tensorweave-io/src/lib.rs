@@ -2,6 +2,7 @@
 //! weights as safetensors, and real Keras models (`.keras`, `to_json` + weights).
 #![warn(missing_docs)]
 
+pub mod described;
 pub mod h5_weights;
 pub mod keras_archive;
 pub mod keras_json;

@@ -145,6 +145,16 @@ pub fn load_native_with(
     registry: &LayerRegistry,
     budget: &MemoryBudget,
 ) -> Result<Model> {
+    load_native_from(path, &|_| registry.clone(), budget)
+}
+
+/// [`load_native_with`], the registry made from the model's configuration
+/// (the inspection loader describes unknown classes from it).
+pub(crate) fn load_native_from(
+    path: &Path,
+    registry_for: &dyn Fn(&serde_json::Value) -> LayerRegistry,
+    budget: &MemoryBudget,
+) -> Result<Model> {
     let (json_path, weights_path) = paths(path);
     let bytes = read_file(&json_path, "model file", budget)?;
     let json = String::from_utf8(bytes).map_err(|e| {
@@ -160,7 +170,7 @@ pub fn load_native_with(
         .map_err(Error::from)
         .and_then(|value: serde_json::Value| {
             let mut ctx = BuildContext::with(WeightInit::Placeholder, *budget);
-            model_from_keras_config_with(&value, registry, &mut ctx)
+            model_from_keras_config_with(&value, &registry_for(&value), &mut ctx)
         })
         .map_err(|e| match e {
             Error::Config(message) => Error::Config(format!("{}: {message}", json_path.display())),
@@ -442,6 +452,12 @@ fn read_weights(
             path.display()
         ))
     })?;
+    let named: Vec<(String, Vec<usize>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.shape().to_vec()))
+        .collect();
+    crate::described::adopt_named_weights(model, &named);
     let specs = model.weight_specs();
     let mut problems = Vec::new();
     let mut weights = Vec::with_capacity(specs.len());

@@ -351,10 +351,17 @@ pub trait Layer: Send + Sync + fmt::Debug + AsAny {
 pub trait AsAny: Any {
     /// The value as `Any`.
     fn as_any(&self) -> &dyn Any;
+
+    /// The value as mutable `Any`.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 impl<T: Any> AsAny for T {
     fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
 }

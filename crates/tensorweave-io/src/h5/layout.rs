@@ -21,6 +21,7 @@ use tensorweave_core::format_dims;
 use tensorweave_core::{to_snake_case, Error, FunctionalLayer, Graph, LayerRef, Result};
 
 use super::store::H5Store;
+use crate::described::DescribedLayer;
 
 /// One weight of the model and the dataset that holds it.
 #[derive(Debug, Clone)]
@@ -219,6 +220,15 @@ impl<'a> Planner<'a> {
         if let Some(f) = guard.as_any().downcast_ref::<FunctionalLayer>() {
             return self.functional(f.graph(), h5, ours);
         }
+        let describe_from_file = guard
+            .as_any()
+            .downcast_ref::<DescribedLayer>()
+            .is_some_and(DescribedLayer::has_no_weights);
+        drop(guard);
+        if describe_from_file {
+            self.adopt_shapes(layer, &join(h5, "vars"))?;
+        }
+        let guard = layer.read();
         let own: Vec<(String, Vec<usize>)> = guard
             .params()
             .iter()
@@ -230,6 +240,20 @@ impl<'a> Planner<'a> {
         for sub in subs {
             let inner = join(ours, sub.layer.name());
             self.saveable(report, &sub.layer, &join(h5, sub.attribute), &inner)?;
+        }
+        Ok(())
+    }
+
+    /// Gives a layer known only by its description the weights `group` holds.
+    fn adopt_shapes(&mut self, layer: &LayerRef, group: &str) -> Result<()> {
+        let Some(names) = self.store.datasets(group)? else {
+            return Ok(());
+        };
+        let shapes = (0..names.len())
+            .map(|i| self.store.shape(group, &i.to_string()))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(described) = layer.write().as_any_mut().downcast_mut::<DescribedLayer>() {
+            described.adopt_weight_shapes(&shapes);
         }
         Ok(())
     }
