@@ -125,6 +125,7 @@ pub struct DescribedLayer {
     class_name: String,
     registered_name: Option<String>,
     is_op: bool,
+    takes_mask: bool,
     trainable: bool,
     config: Value,
     calls: Vec<RecordedCall>,
@@ -169,7 +170,14 @@ impl DescribedLayer {
                 }
             })
             .collect();
+        // Keras records the mask it passes to `call` among the kwargs.
+        let takes_mask = nodes.iter().any(|node| {
+            node.get("kwargs")
+                .and_then(|k| k.get("mask"))
+                .is_some_and(|m| !m.is_null())
+        });
         let layer = DescribedLayer {
+            takes_mask,
             is_op: tensorweave_core::registry::is_op_module(
                 entry.get("module").and_then(Value::as_str),
             ),
@@ -290,7 +298,7 @@ impl Layer for DescribedLayer {
     }
 
     fn uses_mask(&self) -> bool {
-        true
+        self.takes_mask
     }
 
     fn call(
