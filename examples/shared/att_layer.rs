@@ -98,9 +98,10 @@ impl Layer for Attention {
     }
 
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
-        let (inputs, masks) = (inputs.values(), inputs.masks());
-        let x = inputs[0]
-            .as_f32()?
+        // One array per input, and with each the mask Keras would pass as
+        // `call(x, mask=...)`: `None` when the input carries no mask.
+        let x = inputs
+            .f32(0)?
             .view()
             .into_dimensionality::<Ix3>()
             .map_err(|e| Error::invalid(e.to_string()))?;
@@ -120,12 +121,7 @@ impl Layer for Attention {
             .view()
             .into_shape_with_order(self.attention_dim)
             .map_err(|e| Error::invalid(e.to_string()))?;
-        let mask = masks
-            .first()
-            .copied()
-            .flatten()
-            .map(|m| m.as_bool())
-            .transpose()?;
+        let mask = inputs.mask(0).map(Value::as_bool).transpose()?; // [batch, time]
         let mut out = Array2::<f32>::zeros((batch, d));
         for n in 0..batch {
             let xn = x.index_axis(Axis(0), n);

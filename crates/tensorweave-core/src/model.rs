@@ -30,6 +30,13 @@ pub struct ModelCore {
 
 /// A functional model: the layers between some inputs and some outputs.
 ///
+/// Cloning a `Model` is cheap and gives a second handle to the *same* model:
+/// the clone shares the layers and their weights with the original, so
+/// `set_weights` on one is seen by the other (as calling one Keras model
+/// object through two names). To get an independent copy, rebuild the model
+/// and copy the weights over (`copy.set_weights(&model.get_weights())`), or
+/// save and load it.
+///
 /// ```
 /// use tensorweave_core::{Input, Model};
 /// let x = Input::new([4]).build();
@@ -141,7 +148,33 @@ impl Model {
         self.layer.get_weights()
     }
 
-    /// Weight paths (`bidirectional/forward_lstm/kernel`), shapes and trainability, in order.
+    /// Weight paths, shapes and trainability, in Keras' `get_weights()` order.
+    ///
+    /// A path joins the layer names from the model down to the weight: a
+    /// `Dense` gives `dense/kernel`, a `Bidirectional(LSTM)` gives
+    /// `bidirectional/forward_lstm/lstm_cell/kernel` (the cell is a layer of
+    /// its own, as in Keras), a layer of a nested model `inner/dense/kernel`.
+    ///
+    /// ```
+    /// use tensorweave_core::{Input, Layer, Model};
+    /// # use tensorweave_core::{BuildContext, CallContext, Inputs, Param, Result, TensorSpec, Value};
+    /// # #[derive(Debug)]
+    /// # struct Scale(Param);
+    /// # impl Layer for Scale {
+    /// #     fn class_name(&self) -> &str { "Scale" }
+    /// #     fn config(&self) -> serde_json::Value { serde_json::json!({}) }
+    /// #     fn output_specs(&self, i: &[TensorSpec]) -> Result<Vec<TensorSpec>> { Ok(i.to_vec()) }
+    /// #     fn call(&self, i: &Inputs<'_>, _: &CallContext) -> Result<Vec<Value>> { Ok(vec![i.values()[0].clone()]) }
+    /// #     fn params(&self) -> Vec<&Param> { vec![&self.0] }
+    /// # }
+    /// let x = Input::new([3]).build();
+    /// let scale = tensorweave_core::LayerRef::new(
+    ///     "scale",
+    ///     Scale(Param::trainable("factor", ndarray::ArrayD::ones(vec![3]))),
+    /// );
+    /// let model = Model::new(&[x.clone()], &[scale.call(&x).unwrap()]).unwrap();
+    /// assert_eq!(model.weight_specs(), [("scale/factor".to_string(), vec![3], true)]);
+    /// ```
     pub fn weight_specs(&self) -> Vec<(String, Vec<usize>, bool)> {
         self.layer.weight_specs()
     }

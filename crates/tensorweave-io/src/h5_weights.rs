@@ -31,7 +31,7 @@
 //! variants of fixture files without a panic. `hdf5-pure` is the fastest, the
 //! lightest (its `deflate` feature is off: Keras never compresses weight
 //! datasets) and is actively maintained with CI against libhdf5; its MSRV
-//! (1.89) is above the workspace's declared 1.85, which must be raised.
+//! (1.89) is the workspace's declared `rust-version`.
 
 use std::path::Path;
 

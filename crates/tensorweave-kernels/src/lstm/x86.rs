@@ -2,8 +2,8 @@
 //! CPU has it).
 //!
 //! The AVX-512 intrinsics and target feature are stable since Rust 1.89 (as
-//! is the `x86-v4` feature of the `gemm` crate), hence the
-//! `clippy::incompatible_msrv` allowances while the workspace declares 1.85.
+//! is the `x86-v4` feature of the `gemm` crate), the workspace's declared
+//! `rust-version`.
 //!
 //! The element-wise update costs five activations per unit; written for the
 //! compiler to vectorize, their divisions (about one per five cycles) and the
@@ -124,7 +124,6 @@ fn available_avx512() -> bool {
 
 /// `e^x` on 16 lanes, as [`exp`]; `scalef` applies `2^n`.
 #[inline(always)]
-#[allow(clippy::incompatible_msrv)]
 unsafe fn exp16(x: __m512) -> __m512 {
     let y = _mm512_min_ps(
         _mm512_set1_ps(88.0),
@@ -149,7 +148,6 @@ unsafe fn exp16(x: __m512) -> __m512 {
 /// Sigmoid on 16 lanes: `rcp14` and one Newton step, exactly 1 where `1 + e^-x`
 /// rounds to 1.
 #[inline(always)]
-#[allow(clippy::incompatible_msrv)]
 unsafe fn sigmoid16(x: __m512) -> __m512 {
     let neg = _mm512_castsi512_ps(_mm512_xor_si512(
         _mm512_castps_si512(x),
@@ -164,7 +162,6 @@ unsafe fn sigmoid16(x: __m512) -> __m512 {
 
 /// `tanh(x) = 2σ(2x) − 1` on 16 lanes.
 #[inline(always)]
-#[allow(clippy::incompatible_msrv)]
 unsafe fn tanh16(x: __m512) -> __m512 {
     let s = sigmoid16(_mm512_add_ps(x, x));
     _mm512_fmsub_ps(s, _mm512_set1_ps(2.0), _mm512_set1_ps(1.0))
@@ -175,7 +172,6 @@ unsafe fn tanh16(x: __m512) -> __m512 {
 /// # Safety
 /// The CPU must support AVX-512F ([`available_avx512`]); sizes as for [`lstm_row`].
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::incompatible_msrv)]
 pub(super) unsafe fn lstm_row_avx512(z: &[f32], x: &[f32], c: &mut [f32], h: &mut [f32]) {
     let u = c.len();
     debug_assert!(z.len() >= 4 * u && x.len() >= 4 * u && h.len() >= u);
