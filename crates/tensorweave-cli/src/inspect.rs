@@ -17,19 +17,7 @@ const SHOWN_CHARS: usize = 80;
 /// `text` cut to [`SHOWN_CHARS`] characters with an ellipsis, control
 /// characters escaped: names from model files are untrusted.
 pub fn shorten(text: &str) -> String {
-    let mut out = String::new();
-    for (count, c) in text.chars().enumerate() {
-        if count == SHOWN_CHARS {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    tensorweave_core::registry::truncate(text, SHOWN_CHARS + 1)
 }
 
 /// Checks that `path` is a regular file before a model is loaded for it, so

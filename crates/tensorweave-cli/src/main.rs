@@ -78,20 +78,33 @@ struct Cli {
     command: Command,
 }
 
+/// The model file every command starts from.
+#[derive(clap::Args)]
+struct ModelSource {
+    /// The model: NAME.keras, a Keras to_json NAME.json (with --weights), or a
+    /// tensorweave NAME.json with NAME.safetensors beside it.
+    model: PathBuf,
+    /// Weights file: a Keras .weights.h5, or an .npz in get_weights() order.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// The most memory loading the model and reading inputs may take for
+    /// sizes read from files, e.g. 8G or 500M (default 16G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
+    max_memory: MemoryBudget,
+}
+
+impl ModelSource {
+    fn weights(&self) -> Option<&std::path::Path> {
+        self.weights.as_deref()
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a model on .npy inputs and write its outputs as .npy files.
     Predict {
-        /// The model: NAME.keras, a Keras to_json NAME.json (with --weights), or a
-        /// tensorweave NAME.json with NAME.safetensors beside it.
-        model: PathBuf,
-        /// Weights file: a Keras .weights.h5, or an .npz in get_weights() order.
-        #[arg(long, value_name = "FILE")]
-        weights: Option<PathBuf>,
-        /// The most memory loading the model and reading inputs may take for
-        /// sizes read from files, e.g. 8G or 500M (default 16G).
-        #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
-        max_memory: MemoryBudget,
+        #[command(flatten)]
+        source: ModelSource,
         /// One .npy per model input, in the model's input order (repeat the option).
         #[arg(long = "input", value_name = "X.npy", required = true)]
         inputs: Vec<PathBuf>,
@@ -104,15 +117,8 @@ enum Command {
     },
     /// Time predict on .npy inputs; prints one JSON line (median, min, max ms).
     Bench {
-        /// The model file (as for predict).
-        model: PathBuf,
-        /// Weights file (as for predict).
-        #[arg(long, value_name = "FILE")]
-        weights: Option<PathBuf>,
-        /// The most memory loading the model and reading inputs may take for
-        /// sizes read from files, e.g. 8G or 500M (default 16G).
-        #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
-        max_memory: MemoryBudget,
+        #[command(flatten)]
+        source: ModelSource,
         /// One .npy per model input, in the model's input order.
         #[arg(long = "input", value_name = "X.npy", required = true)]
         inputs: Vec<PathBuf>,
@@ -128,11 +134,8 @@ enum Command {
     },
     /// Print Keras' summary table of a model.
     Summary {
-        /// The model file (as for predict).
-        model: PathBuf,
-        /// Weights file (as for predict).
-        #[arg(long, value_name = "FILE")]
-        weights: Option<PathBuf>,
+        #[command(flatten)]
+        source: ModelSource,
         /// Total width of the table, as Keras' `summary(line_length=N)`
         /// (default: Keras' 108, or 88 for a chain of layers).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
@@ -143,22 +146,11 @@ enum Command {
         /// Add a Trainable column (Keras' `show_trainable=True`).
         #[arg(long)]
         show_trainable: bool,
-        /// The most memory loading the model and reading inputs may take for
-        /// sizes read from files, e.g. 8G or 500M (default 16G).
-        #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
-        max_memory: MemoryBudget,
     },
     /// Draw a model as SVG (drawn in Rust) or Graphviz DOT.
     Plot {
-        /// The model file (as for predict).
-        model: PathBuf,
-        /// Weights file (as for predict).
-        #[arg(long, value_name = "FILE")]
-        weights: Option<PathBuf>,
-        /// The most memory loading the model and reading inputs may take for
-        /// sizes read from files, e.g. 8G or 500M (default 16G).
-        #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
-        max_memory: MemoryBudget,
+        #[command(flatten)]
+        source: ModelSource,
         /// The picture: FILE.svg or FILE.dot.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
@@ -168,15 +160,8 @@ enum Command {
     },
     /// Save a model in tensorweave's native format (OUT.json + OUT.safetensors).
     Convert {
-        /// The model file (as for predict).
-        model: PathBuf,
-        /// Weights file (as for predict).
-        #[arg(long, value_name = "FILE")]
-        weights: Option<PathBuf>,
-        /// The most memory loading the model and reading inputs may take for
-        /// sizes read from files, e.g. 8G or 500M (default 16G).
-        #[arg(long, value_name = "SIZE", value_parser = parse_budget, default_value = "16G")]
-        max_memory: MemoryBudget,
+        #[command(flatten)]
+        source: ModelSource,
         /// The output: OUT.json (OUT.safetensors is written beside it).
         #[arg(short = 'o', long = "output", value_name = "OUT.json")]
         output: PathBuf,
@@ -236,20 +221,18 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Predict {
-            model,
-            weights,
-            max_memory,
+            source,
             inputs,
             out,
             batch_size,
         } => {
             let args = predict::PredictArgs {
-                model,
-                weights,
+                model: source.model,
+                weights: source.weights,
                 inputs,
                 out,
                 batch_size: batch_size.and_then(|b| usize::try_from(b).ok()),
-                budget: max_memory,
+                budget: source.max_memory,
             };
             match predict::run(&args) {
                 Ok(_) => ExitCode::SUCCESS,
@@ -257,32 +240,28 @@ fn main() -> ExitCode {
             }
         }
         Command::Bench {
-            model,
-            weights,
-            max_memory,
+            source,
             inputs,
             iters,
             warmup,
             threads,
         } => {
             let args = bench::BenchArgs {
-                model,
-                weights,
+                model: source.model,
+                weights: source.weights,
                 inputs,
                 iters: usize::try_from(iters).unwrap_or(usize::MAX),
                 warmup: usize::try_from(warmup).unwrap_or(usize::MAX),
                 threads: threads.and_then(|t| usize::try_from(t).ok()),
-                budget: max_memory,
+                budget: source.max_memory,
             };
             finish(bench::run(&args).map(|line| println!("{line}")))
         }
         Command::Summary {
-            model,
-            weights,
+            source,
             line_length,
             expand_nested,
             show_trainable,
-            max_memory,
         } => {
             let options = SummaryOptions {
                 line_length: line_length.map(usize::from),
@@ -291,30 +270,28 @@ fn main() -> ExitCode {
                 ..SummaryOptions::default()
             };
             finish(
-                inspect::summary(&model, weights.as_deref(), &options, &max_memory)
-                    .map(|table| println!("{table}")),
+                inspect::summary(
+                    &source.model,
+                    source.weights(),
+                    &options,
+                    &source.max_memory,
+                )
+                .map(|table| println!("{table}")),
             )
         }
         Command::Plot {
-            model,
-            weights,
-            max_memory,
+            source,
             output,
             collapse_nested,
         } => finish(inspect::plot(
-            &model,
-            weights.as_deref(),
+            &source.model,
+            source.weights(),
             &output,
             !collapse_nested,
-            &max_memory,
+            &source.max_memory,
         )),
-        Command::Convert {
-            model,
-            weights,
-            max_memory,
-            output,
-        } => finish(
-            inspect::convert(&model, weights.as_deref(), &output, &max_memory)
+        Command::Convert { source, output } => finish(
+            inspect::convert(&source.model, source.weights(), &output, &source.max_memory)
                 .map(|(json, st)| eprintln!("wrote {} and {}", json.display(), st.display())),
         ),
     }

@@ -7,68 +7,32 @@
 //! models: they depend on `keras_json::model_from_keras_config`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 use tensorweave_io::keras_archive::{read_keras_archive, KerasWeights};
 
 /// The fixtures whose layers are all built in (`custom_attention` uses a
-/// user-defined layer, which the command cannot know).
-const FIXTURES: [&str; 16] = [
-    "bigru_merge_ave",
-    "bigru_merge_mul",
-    "bigru_merge_none",
-    "bigru_merge_sum",
-    "bilstm_classifier",
-    "bilstm_return_state",
-    "bilstm_sequences",
-    "cnn_branches",
-    "dynamic_length",
-    "gru_reset_before",
-    "nested_multi_output",
-    "shape_ops",
-    "siamese_shared",
-    "simplernn_backwards",
-    "stacked_bidirectional",
-    "timedistributed_model",
-];
-
-fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/keras")
-        .join(name)
+/// user-defined layer, which the command cannot run).
+fn runnable_fixtures() -> Vec<String> {
+    support::fixture_names()
+        .into_iter()
+        .filter(|n| n != "custom_attention")
+        .collect()
 }
+
+mod support;
+
+use support::{fixture_dir, one_line_error, p, predict, tensorweave};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn tensorweave(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tensorweave"))
-        .args(args)
-        .output()
-        .expect("the tensorweave binary runs")
+    support::scratch("cli", name)
 }
 
 /// Asserts a failure with exactly one line on stderr, containing each needle.
 fn assert_one_line_error(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "must fail; stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
-    assert!(stderr.starts_with("tensorweave: error: "), "{stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
+    one_line_error(out, needles, &[]);
 }
 
 #[test]
@@ -123,28 +87,24 @@ fn help_succeeds() {
 #[test]
 fn missing_model_file() {
     let dir = fixture_dir("bilstm_classifier");
-    let out = tensorweave(&[
-        "predict",
-        "/nonexistent/model.keras",
-        "--input",
-        p(&dir.join("input_0.npy")),
-        "--out",
-        p(&scratch("missing_model")),
-    ]);
+    let out = predict(
+        std::path::Path::new("/nonexistent/model.keras"),
+        &dir.join("input_0.npy"),
+        &scratch("missing_model"),
+        &[],
+    );
     assert_one_line_error(&out, &["/nonexistent/model.keras", "does not exist"]);
 }
 
 #[test]
 fn missing_input_file() {
     let dir = fixture_dir("bilstm_classifier");
-    let out = tensorweave(&[
-        "predict",
-        p(&dir.join("model.keras")),
-        "--input",
-        "/nonexistent/x.npy",
-        "--out",
-        p(&scratch("missing_input")),
-    ]);
+    let out = predict(
+        &dir.join("model.keras"),
+        std::path::Path::new("/nonexistent/x.npy"),
+        &scratch("missing_input"),
+        &[],
+    );
     assert_one_line_error(&out, &["/nonexistent/x.npy"]);
 }
 
@@ -154,28 +114,24 @@ fn corrupt_model_archive() {
     let bytes = std::fs::read(fixture_dir("bilstm_classifier").join("model.keras")).unwrap();
     let model = dir.join("broken.keras");
     std::fs::write(&model, &bytes[..bytes.len() / 3]).unwrap();
-    let out = tensorweave(&[
-        "predict",
-        p(&model),
-        "--input",
-        p(&fixture_dir("bilstm_classifier").join("input_0.npy")),
-        "--out",
-        p(&dir.join("out")),
-    ]);
+    let out = predict(
+        &model,
+        &fixture_dir("bilstm_classifier").join("input_0.npy"),
+        &dir.join("out"),
+        &[],
+    );
     assert_one_line_error(&out, &["broken.keras", "not a valid .keras archive"]);
 }
 
 #[test]
 fn json_without_weights() {
     let dir = fixture_dir("bilstm_classifier");
-    let out = tensorweave(&[
-        "predict",
-        p(&dir.join("model.json")),
-        "--input",
-        p(&dir.join("input_0.npy")),
-        "--out",
-        p(&scratch("json_without_weights")),
-    ]);
+    let out = predict(
+        &dir.join("model.json"),
+        &dir.join("input_0.npy"),
+        &scratch("json_without_weights"),
+        &[],
+    );
     assert_one_line_error(&out, &["--weights"]);
 }
 
@@ -246,7 +202,7 @@ fn run_predict(model: &Path, extra: &[String], name: &str, out: &Path) {
 /// Needs Keras config import (`keras_json::model_from_keras_config`).
 #[test]
 fn predict_keras_archives() {
-    for name in FIXTURES {
+    for name in &runnable_fixtures() {
         let out = scratch(&format!("keras_{name}"));
         run_predict(&fixture_dir(name).join("model.keras"), &[], name, &out);
         assert_outputs_match(name, &out);
@@ -292,28 +248,13 @@ fn predict_to_json_with_weights() {
     }
 }
 
-/// Needs Keras config import: a user-defined layer class is named in the error.
-#[test]
-fn user_defined_layers_are_named() {
-    let dir = fixture_dir("custom_attention");
-    let out = tensorweave(&[
-        "predict",
-        p(&dir.join("model.keras")),
-        "--input",
-        p(&dir.join("input_0.npy")),
-        "--out",
-        p(&scratch("user_layer")),
-    ]);
-    assert_one_line_error(&out, &["AttLayer", "user-defined"]);
-}
-
 /// Keras wrote each fixture's `summary.txt` with `model.summary(line_length=120)`;
 /// `summary --line-length 120` prints the same bytes, for every fixture,
 /// `custom_attention` included: its user-defined `AttLayer` is shown from the
 /// shapes and weights the `.keras` file records (and named on stderr).
 #[test]
 fn summary_equals_keras_for_every_fixture() {
-    for name in FIXTURES.iter().copied().chain(["custom_attention"]) {
+    for name in &support::fixture_names() {
         let keras = fixture_dir(name).join("model.keras");
         let out = tensorweave(&["summary", p(&keras), "--line-length", "120"]);
         assert!(
@@ -394,7 +335,7 @@ fn keras_layer_names(name: &str) -> Vec<String> {
 /// `predict` on the native files reproduces Keras' outputs.
 #[test]
 fn summary_plot_and_convert_every_fixture() {
-    for name in FIXTURES {
+    for name in &runnable_fixtures() {
         let keras = fixture_dir(name).join("model.keras");
         let out = tensorweave(&["summary", p(&keras)]);
         assert!(

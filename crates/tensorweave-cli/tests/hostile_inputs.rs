@@ -5,57 +5,20 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/keras")
-        .join(name)
-}
+mod support;
+
+use support::{fixture_dir, one_line_error, p, predict, tensorweave};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("hostile")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn tensorweave(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tensorweave"))
-        .args(args)
-        .output()
-        .expect("the tensorweave binary runs")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// Asserts a failure with one short line on stderr containing each needle
-/// and none of the `absent` strings; returns the line.
-fn one_line_error(out: &Output, needles: &[&str], absent: &[&str]) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "must fail; stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
-    assert!(stderr.len() < 700, "short line: {} bytes", stderr.len());
-    assert!(stderr.starts_with("tensorweave: error: "), "{stderr}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
-    }
-    for bad in absent {
-        assert!(!stderr.contains(bad), "{bad:?} in {stderr:?}");
-    }
-    stderr
+    support::scratch("hostile", name)
 }
 
 /// `predict` of the `bilstm_classifier` fixture (one int32 input `tokens`).
 fn predict_classifier(input: &Path, out: &Path, extra: &[&str]) -> Output {
     let model = fixture_dir("bilstm_classifier").join("model.keras");
-    let mut args = vec!["predict", p(&model), "--input", p(input), "--out", p(out)];
-    args.extend_from_slice(extra);
-    tensorweave(&args)
+    predict(&model, input, out, extra)
 }
 
 /// The fixture's 328-byte input with its header's shape replaced by `shape`,
@@ -190,14 +153,12 @@ fn the_memory_budget_is_a_flag() {
 #[test]
 fn user_defined_layers_get_command_line_advice() {
     let dir = fixture_dir("custom_attention");
-    let out = tensorweave(&[
-        "predict",
-        p(&dir.join("model.keras")),
-        "--input",
-        p(&dir.join("input_0.npy")),
-        "--out",
-        p(&scratch("user_layer")),
-    ]);
+    let out = predict(
+        &dir.join("model.keras"),
+        &dir.join("input_0.npy"),
+        &scratch("user_layer"),
+        &[],
+    );
     one_line_error(
         &out,
         &["AttLayer", "user-defined", "prebuilt tensorweave command"],
@@ -307,14 +268,12 @@ fn stale_outputs_of_an_earlier_run_are_removed() {
     let out = scratch("stale").join("out");
     // bigru_merge_none has two outputs, bilstm_classifier one.
     let two = fixture_dir("bigru_merge_none");
-    let run = tensorweave(&[
-        "predict",
-        p(&two.join("model.keras")),
-        "--input",
-        p(&two.join("input_0.npy")),
-        "--out",
-        p(&out),
-    ]);
+    let run = predict(
+        &two.join("model.keras"),
+        &two.join("input_0.npy"),
+        &out,
+        &[],
+    );
     assert!(
         run.status.success(),
         "{}",

@@ -256,29 +256,19 @@ impl Graph {
             if is_declared_input {
                 continue;
             }
-            for (slot, t) in node.inputs().iter().enumerate() {
+            let values = node.inputs().iter().enumerate().map(|(s, t)| (s, t, false));
+            let masks = node.masks().iter().enumerate();
+            let masks = masks.filter_map(|(s, m)| m.as_ref().map(|t| (s, t, true)));
+            for (slot, t, is_mask) in values.chain(masks) {
                 dag.add_edge(
                     index_of[&t.node().id()],
                     target,
                     Edge {
                         from_output: t.output_index(),
                         to_input: slot,
-                        is_mask: false,
+                        is_mask,
                     },
                 );
-            }
-            for (slot, m) in node.masks().iter().enumerate() {
-                if let Some(t) = m {
-                    dag.add_edge(
-                        index_of[&t.node().id()],
-                        target,
-                        Edge {
-                            from_output: t.output_index(),
-                            to_input: slot,
-                            is_mask: true,
-                        },
-                    );
-                }
             }
         }
         let order: Vec<NodeIndex> = post_order.iter().map(|n| index_of[&n.id()]).collect();

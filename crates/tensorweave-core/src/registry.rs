@@ -286,13 +286,22 @@ pub fn brief(value: &Value) -> String {
     truncate(&value.to_string(), 120)
 }
 
-/// `text` cut to at most `max` characters, with an ellipsis when cut: user
-/// strings (names, classes, file members) quoted in messages stay short.
+/// `text` cut to at most `max` characters, with an ellipsis when cut, and
+/// control characters shown as escapes (`\n`, `\u{1b}`): user strings (names,
+/// classes, file members) quoted in messages stay one short line.
 pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() > max {
-        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    } else {
-        text.to_string()
+    let cut = text.chars().count() > max;
+    let keep = if cut { max.saturating_sub(1) } else { max };
+    let mut out = String::new();
+    for c in text.chars().take(keep) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
+    if cut {
+        out.push('…');
+    }
+    out
 }

@@ -210,11 +210,14 @@ impl DescribedLayer {
     /// the file's order (`vars/0`, `vars/1`, …), named by their index; they
     /// are zero until the file's arrays are read into them.
     pub fn adopt_weight_shapes(&mut self, shapes: &[Vec<usize>]) {
-        self.params = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, shape)| Param {
-                name: i.to_string(),
+        self.adopt(shapes.iter().enumerate().map(|(i, s)| (i.to_string(), s)));
+    }
+
+    /// Zeroed weights of the given names and shapes, in order.
+    fn adopt<'a>(&mut self, weights: impl Iterator<Item = (String, &'a Vec<usize>)>) {
+        self.params = weights
+            .map(|(name, shape)| Param {
+                name,
                 value: ndarray::ArrayD::zeros(shape.as_slice()),
                 trainable: self.trainable,
             })
@@ -393,13 +396,9 @@ pub fn adopt_named_weights(model: &tensorweave_core::Model, tensors: &[(String, 
             })
             .collect();
         own.sort_by(|a, b| a.0.cmp(b.0));
-        layer.params = own
-            .into_iter()
-            .map(|(name, shape)| Param {
-                name: name.to_string(),
-                value: ndarray::ArrayD::zeros(shape.as_slice()),
-                trainable: layer.trainable,
-            })
-            .collect();
+        layer.adopt(
+            own.into_iter()
+                .map(|(name, shape)| (name.to_string(), shape)),
+        );
     }
 }

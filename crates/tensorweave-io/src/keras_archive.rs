@@ -9,7 +9,7 @@ use std::path::Path;
 use tensorweave_core::{Error, MemoryBudget, Model, Result};
 
 use crate::h5_weights::{load_keras_h5_weights_file_with, load_keras_h5_weights_with};
-use crate::limits::{invalid_data, open_file, read_zip_member, shown_at_most};
+use crate::limits::{invalid_data, open_file, open_zip, read_zip_member, shown_at_most};
 use crate::npz::load_keras_npz_weights_with;
 
 /// The weights file found in a `.keras` archive.
@@ -111,17 +111,12 @@ pub fn read_keras_archive_from_with<R: Read + Seek>(
     source: &str,
     budget: &MemoryBudget,
 ) -> Result<KerasArchive> {
-    let mut zip = zip::ZipArchive::new(reader).map_err(|e| {
-        invalid_data(format!(
-            "{source} is not a valid .keras archive (a zip file; it may be truncated or corrupt): {e}"
-        ))
-    })?;
-    let names: Vec<String> = zip.file_names().map(str::to_string).collect();
-    if names.is_empty() {
-        return Err(invalid_data(format!(
-            "{source} is not a Keras .keras archive: the archive is empty"
-        )));
-    }
+    let (mut zip, names) = open_zip(
+        reader,
+        source,
+        "a valid .keras archive (a zip file)",
+        "is not a Keras .keras archive",
+    )?;
     let json = |bytes: Vec<u8>, name: &str| -> Result<serde_json::Value> {
         serde_json::from_slice(&bytes)
             .map_err(|e| invalid_data(format!("{name} in {source} is not valid JSON: {e}")))

@@ -21,19 +21,30 @@ pub(crate) fn shown(text: &str) -> String {
 /// `text` cut to `max` characters with an ellipsis, control characters shown
 /// as escapes.
 pub(crate) fn shown_at_most(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for (count, c) in text.chars().enumerate() {
-        if count == max {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+    tensorweave_core::registry::truncate(text, max.saturating_add(1))
+}
+
+/// Opens a zip archive and lists its members; `what` says what the file
+/// should be (`a valid .keras archive (a zip file)`), `when_empty` what an
+/// empty archive means for it.
+pub(crate) fn open_zip<R: std::io::Read + std::io::Seek>(
+    reader: R,
+    source: &str,
+    what: &str,
+    when_empty: &str,
+) -> Result<(zip::ZipArchive<R>, Vec<String>)> {
+    let zip = zip::ZipArchive::new(reader).map_err(|e| {
+        invalid_data(format!(
+            "{source} is not {what}; it may be truncated or corrupt: {e}"
+        ))
+    })?;
+    let names: Vec<String> = zip.file_names().map(str::to_string).collect();
+    if names.is_empty() {
+        return Err(invalid_data(format!(
+            "{source} {when_empty}: the archive is empty"
+        )));
     }
-    out
+    Ok((zip, names))
 }
 
 /// An [`Error::Io`] of kind `InvalidData` with `message`.

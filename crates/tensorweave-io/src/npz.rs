@@ -12,7 +12,7 @@ use std::path::Path;
 use ndarray::ArrayD;
 use tensorweave_core::{MemoryBudget, Model, Result};
 
-use crate::limits::{invalid_data, open_file, read_zip_member, shown, shown_at_most};
+use crate::limits::{invalid_data, open_file, open_zip, read_zip_member, shown, shown_at_most};
 use crate::npy::Npy;
 
 /// How many member names an error lists.
@@ -36,17 +36,12 @@ pub fn read_npz_arrays_with<R: Read + Seek>(
     budget: &MemoryBudget,
 ) -> Result<Vec<ArrayD<f32>>> {
     let source = shown(source);
-    let mut zip = zip::ZipArchive::new(reader).map_err(|e| {
-        invalid_data(format!(
-            "{source} is not a valid .npz archive (a zip of .npy files; it may be truncated or corrupt): {e}"
-        ))
-    })?;
-    let names: Vec<String> = zip.file_names().map(str::to_string).collect();
-    if names.is_empty() {
-        return Err(invalid_data(format!(
-            "{source} holds no arrays: the archive is empty"
-        )));
-    }
+    let (mut zip, names) = open_zip(
+        reader,
+        &source,
+        "a valid .npz archive (a zip of .npy files)",
+        "holds no arrays",
+    )?;
     let n = names.len();
     let mut used = 0u64;
     let mut arrays = Vec::with_capacity(n.min(1 << 16));

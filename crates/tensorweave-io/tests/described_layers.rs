@@ -140,14 +140,11 @@ fn a_native_file_with_an_unknown_user_layer_is_described() {
     let described = described_layers(&seen);
     assert_eq!(described.len(), 1);
     assert_eq!(described[0].layer.class_name(), "Shift");
-    let err = seen
-        .predict(&[ndarray::Array2::<f32>::zeros((1, 3)).into()])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("'shift'") && err.contains("demo>Shift"),
-        "{err}"
-    );
+    let zeros = ndarray::Array2::<f32>::zeros((1, 3));
+    let err = seen.predict(&[zeros.into()]).unwrap_err();
+    for needle in ["'shift'", "demo>Shift"] {
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+    }
 }
 
 /// A Keras op tensorweave does not implement (here the fixture's `NotEqual`

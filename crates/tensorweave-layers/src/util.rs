@@ -16,6 +16,18 @@ pub fn expect_inputs(inputs: &[TensorSpec], n: usize) -> Result<()> {
     Ok(())
 }
 
+/// Checks that a layer got exactly one input and that it has a batch axis; returns it.
+pub fn single_batched_input(inputs: &[TensorSpec]) -> Result<&TensorSpec> {
+    expect_inputs(inputs, 1)?;
+    let x = &inputs[0];
+    if x.rank() == 0 {
+        return Err(Error::invalid(
+            "expects inputs with a batch axis, got a scalar",
+        ));
+    }
+    Ok(x)
+}
+
 /// Checks the rank of an input spec.
 pub fn expect_rank(spec: &TensorSpec, rank: usize, what: &str) -> Result<()> {
     if spec.rank() != rank {

@@ -311,35 +311,28 @@ trait Container {
     fn add(&mut self, group: GroupBuilder);
 }
 
-impl Container for FileBuilder {
-    fn attr(&mut self, name: &str, value: AttrValue) {
-        self.set_attr(name, value);
-    }
-    fn dataset(&mut self, name: &str) -> &mut hdf5_pure::DatasetBuilder {
-        self.create_dataset(name)
-    }
-    fn group(&mut self, name: &str) -> GroupBuilder {
-        self.create_group(name)
-    }
-    fn add(&mut self, group: GroupBuilder) {
-        self.add_group(group.finish());
-    }
+/// `Container` for the builders, which have the same methods under the same
+/// names but share no trait of their own.
+macro_rules! container {
+    ($($builder:ty),*) => {$(
+        impl Container for $builder {
+            fn attr(&mut self, name: &str, value: AttrValue) {
+                self.set_attr(name, value);
+            }
+            fn dataset(&mut self, name: &str) -> &mut hdf5_pure::DatasetBuilder {
+                self.create_dataset(name)
+            }
+            fn group(&mut self, name: &str) -> GroupBuilder {
+                self.create_group(name)
+            }
+            fn add(&mut self, group: GroupBuilder) {
+                self.add_group(group.finish());
+            }
+        }
+    )*};
 }
 
-impl Container for GroupBuilder {
-    fn attr(&mut self, name: &str, value: AttrValue) {
-        self.set_attr(name, value);
-    }
-    fn dataset(&mut self, name: &str) -> &mut hdf5_pure::DatasetBuilder {
-        self.create_dataset(name)
-    }
-    fn group(&mut self, name: &str) -> GroupBuilder {
-        self.create_group(name)
-    }
-    fn add(&mut self, group: GroupBuilder) {
-        self.add_group(group.finish());
-    }
-}
+container!(FileBuilder, GroupBuilder);
 
 fn attr_value(value: H5Attr) -> AttrValue {
     match value {

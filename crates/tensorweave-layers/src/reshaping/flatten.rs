@@ -9,7 +9,7 @@ use super::{per_dtype, permute, reshape_to, single};
 use crate::class::Common;
 use crate::class_and_config;
 use crate::convolutional::DataFormat;
-use crate::util::expect_inputs;
+use crate::util::single_batched_input;
 use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Flatten` layer (Keras' `layers.Flatten`):
@@ -81,13 +81,7 @@ impl Layer for FlattenLayer {
     class_and_config!();
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        expect_inputs(inputs, 1)?;
-        let x = &inputs[0];
-        if x.rank() == 0 {
-            return Err(Error::invalid(
-                "expects inputs with a batch axis, got a scalar",
-            ));
-        }
+        let x = single_batched_input(inputs)?;
         // Keras: product of the non-batch axes, None if any is unknown, 1 for none.
         let rest = x.shape[1..]
             .iter()

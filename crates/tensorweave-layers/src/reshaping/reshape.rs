@@ -9,7 +9,7 @@ use tensorweave_derive::LayerConfig;
 use super::{per_dtype, reshape_to, single};
 use crate::class::Common;
 use crate::class_and_config;
-use crate::util::expect_inputs;
+use crate::util::single_batched_input;
 use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Reshape` layer (Keras' `layers.Reshape`).
@@ -112,13 +112,7 @@ impl Layer for ReshapeLayer {
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        expect_inputs(inputs, 1)?;
-        let x = &inputs[0];
-        if x.rank() == 0 {
-            return Err(Error::invalid(
-                "expects inputs with a batch axis, got a scalar",
-            ));
-        }
+        let x = single_batched_input(inputs)?;
         let mut shape = vec![x.shape[0]];
         shape.extend(self.config.resolve(&x.shape[1..])?);
         Ok(vec![TensorSpec::new(shape, x.dtype)])

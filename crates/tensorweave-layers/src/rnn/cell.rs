@@ -297,6 +297,16 @@ pub struct CellWeights<'a> {
     pub panels: Cow<'a, [Panels]>,
 }
 
+impl CellWeights<'_> {
+    /// Packed panel `k` of the recurrent kernel (`0`: all gates, or a GRU's
+    /// update and reset gates; `1`: a GRU's candidate).
+    pub fn panel(&self, k: usize) -> Result<&Panels> {
+        self.panels
+            .get(k)
+            .ok_or_else(|| Error::invalid("internal: no packed kernel"))
+    }
+}
+
 impl CellParams {
     /// Creates the weights of a cell for inputs of `input_dim` features with
     /// the initializers of `options`; `bias` draws the bias (Keras' LSTM

@@ -2,11 +2,10 @@
 //! the cell (`GRUCell`: weights and one step) and the layer type.
 
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{Error, Result};
+use tensorweave_core::Result;
 use tensorweave_derive::LayerConfig;
 
-use super::cell::{BiasLayout, CellKind, CellWeights, Packing, RnnCell};
-use super::layer::Rnn;
+use super::cell::{BiasLayout, CellKind, CellWeights, Packing};
 use super::options::{rnn_builder, RnnOptions};
 use super::step::{
     acts, add, apply, mix, mode, recurrent, vectorized, Acts, Mode, Rows, Scratch, StepRows,
@@ -50,27 +49,13 @@ pub struct Gru {
     pub common: Common,
 }
 
-impl Gru {
-    /// A GRU with `units` units and Keras' defaults.
-    pub fn new(units: usize) -> Self {
-        Gru {
-            options: RnnOptions::with_units(units),
-            ..Default::default()
-        }
-    }
-}
-
-rnn_builder!(Gru);
-
-/// The `GRU` layer.
-pub type GruLayer = Rnn<GruCell>;
-
-/// The kind of Keras' `GRUCell`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GruKind;
-
-/// Keras' `GRUCell`: the weights of a GRU and one step.
-pub type GruCell = RnnCell<GruKind>;
+rnn_builder!(Gru {
+    layer: GruLayer,
+    kind: GruKind,
+    cell: GruCell,
+    class: "GRU",
+    cell_class: "GRUCell",
+});
 
 impl CellKind for GruKind {
     const CELL_CLASS: &'static str = "GRUCell";
@@ -110,19 +95,10 @@ impl CellKind for GruKind {
         rows: StepRows<'_>,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let StepRows {
-            n,
-            xp,
-            xp_off,
-            h,
-            c,
-        } = rows;
+        let (n, xp, xp_off, h, c) = rows.parts();
         let u = config.options.units;
         let g = 3 * u;
-        let first = w
-            .panels
-            .first()
-            .ok_or_else(|| Error::invalid("internal: no packed kernel"))?;
+        let first = w.panel(0)?;
         let rows = Rows {
             u,
             xp,
@@ -147,10 +123,7 @@ impl CellKind for GruKind {
             vectorized(mode, || gru_after(mode, &a, &rows, rb, gates, h));
             return Ok(());
         }
-        let second = w
-            .panels
-            .get(1)
-            .ok_or_else(|| Error::invalid("internal: no packed kernel"))?;
+        let second = w.panel(1)?;
         recurrent(h, n, w.recurrent.columns(0, 2 * u), first, gates, g)?;
         let reset_h = &mut reset_h[..n * u];
         vectorized(mode, || gru_gates(mode, &a, &rows, gates, h, reset_h));

@@ -4,11 +4,10 @@
 use ndarray::{ArrayD, IxDyn};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{Error, Result};
+use tensorweave_core::Result;
 use tensorweave_derive::LayerConfig;
 
-use super::cell::{CellKind, CellWeights, RnnCell};
-use super::layer::Rnn;
+use super::cell::{CellKind, CellWeights};
 use super::options::{rnn_builder, RnnOptions};
 use super::step::{
     acts, add, apply, mode, recurrent, vectorized, Acts, Mode, Rows, Scratch, StepRows,
@@ -51,27 +50,13 @@ pub struct Lstm {
     pub common: Common,
 }
 
-impl Lstm {
-    /// An LSTM with `units` units and Keras' defaults.
-    pub fn new(units: usize) -> Self {
-        Lstm {
-            options: RnnOptions::with_units(units),
-            ..Default::default()
-        }
-    }
-}
-
-rnn_builder!(Lstm);
-
-/// The `LSTM` layer.
-pub type LstmLayer = Rnn<LstmCell>;
-
-/// The kind of Keras' `LSTMCell`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LstmKind;
-
-/// Keras' `LSTMCell`: the weights of an LSTM and one step.
-pub type LstmCell = RnnCell<LstmKind>;
+rnn_builder!(Lstm {
+    layer: LstmLayer,
+    kind: LstmKind,
+    cell: LstmCell,
+    class: "LSTM",
+    cell_class: "LSTMCell",
+});
 
 impl CellKind for LstmKind {
     const CELL_CLASS: &'static str = "LSTMCell";
@@ -104,19 +89,10 @@ impl CellKind for LstmKind {
         rows: StepRows<'_>,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let StepRows {
-            n,
-            xp,
-            xp_off,
-            h,
-            c,
-        } = rows;
+        let (n, xp, xp_off, h, c) = rows.parts();
         let u = config.options.units;
         let g = 4 * u;
-        let first = w
-            .panels
-            .first()
-            .ok_or_else(|| Error::invalid("internal: no packed kernel"))?;
+        let first = w.panel(0)?;
         let gates = &mut scratch.gates[..n * g];
         let (h, c) = (&mut h[..n * u], &mut c[..n * u]);
         recurrent(h, n, w.recurrent, first, gates, g)?;

@@ -107,6 +107,35 @@ pub trait RnnBuilder: LayerBuilder {
 /// Implements [`RnnBuilder`] and the setters of the shared options on a
 /// builder with an `options: RnnOptions` field.
 macro_rules! rnn_builder {
+    ($builder:ident {
+        layer: $layer:ident,
+        kind: $kind:ident,
+        cell: $cell:ident,
+        class: $class:literal,
+        cell_class: $cell_class:literal $(,)?
+    }) => {
+        impl $builder {
+            #[doc = concat!("A `", $class, "` with `units` units and Keras' defaults.")]
+            pub fn new(units: usize) -> Self {
+                $builder {
+                    options: RnnOptions::with_units(units),
+                    ..Default::default()
+                }
+            }
+        }
+
+        #[doc = concat!("The `", $class, "` layer.")]
+        pub type $layer = $crate::rnn::Rnn<$cell>;
+
+        #[doc = concat!("The kind of Keras' `", $cell_class, "`.")]
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $kind;
+
+        #[doc = concat!("Keras' `", $cell_class, "`: the weights of a `", $class, "` and one step.")]
+        pub type $cell = $crate::rnn::cell::RnnCell<$kind>;
+
+        rnn_builder!($builder);
+    };
     ($builder:ident) => {
         impl $crate::rnn::RnnBuilder for $builder {
             fn options(&self) -> &RnnOptions {

@@ -2,11 +2,10 @@
 //! The builder, the cell (`SimpleRNNCell`) and the layer type.
 
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{Error, Result};
+use tensorweave_core::Result;
 use tensorweave_derive::LayerConfig;
 
-use super::cell::{CellKind, CellWeights, RnnCell};
-use super::layer::Rnn;
+use super::cell::{CellKind, CellWeights};
 use super::options::{rnn_builder, RnnOptions};
 use super::step::{
     acts, add, apply, mode, recurrent, vectorized, Acts, Mode, Rows, Scratch, StepRows,
@@ -43,27 +42,13 @@ pub struct SimpleRnn {
     pub common: Common,
 }
 
-impl SimpleRnn {
-    /// A simple RNN with `units` units and Keras' defaults.
-    pub fn new(units: usize) -> Self {
-        SimpleRnn {
-            options: RnnOptions::with_units(units),
-            ..Default::default()
-        }
-    }
-}
-
-rnn_builder!(SimpleRnn);
-
-/// The `SimpleRNN` layer.
-pub type SimpleRnnLayer = Rnn<SimpleRnnCell>;
-
-/// The kind of Keras' `SimpleRNNCell`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SimpleRnnKind;
-
-/// Keras' `SimpleRNNCell`: the weights of a SimpleRNN and one step.
-pub type SimpleRnnCell = RnnCell<SimpleRnnKind>;
+rnn_builder!(SimpleRnn {
+    layer: SimpleRnnLayer,
+    kind: SimpleRnnKind,
+    cell: SimpleRnnCell,
+    class: "SimpleRNN",
+    cell_class: "SimpleRNNCell",
+});
 
 impl CellKind for SimpleRnnKind {
     const CELL_CLASS: &'static str = "SimpleRNNCell";
@@ -79,19 +64,10 @@ impl CellKind for SimpleRnnKind {
         rows: StepRows<'_>,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let StepRows {
-            n,
-            xp,
-            xp_off,
-            h,
-            c,
-        } = rows;
+        let (n, xp, xp_off, h, c) = rows.parts();
         let u = config.options.units;
         let _ = c;
-        let first = w
-            .panels
-            .first()
-            .ok_or_else(|| Error::invalid("internal: no packed kernel"))?;
+        let first = w.panel(0)?;
         let gates = &mut scratch.gates[..n * u];
         let h = &mut h[..n * u];
         recurrent(h, n, w.recurrent, first, gates, u)?;

@@ -29,6 +29,14 @@ pub struct StepRows<'a> {
     pub c: &'a mut [f32],
 }
 
+impl<'a> StepRows<'a> {
+    /// The fields, in declaration order: `(n, xp, xp_off, h, c)`.
+    #[allow(clippy::type_complexity)]
+    pub fn parts(self) -> (usize, &'a [f32], &'a [usize], &'a mut [f32], &'a mut [f32]) {
+        (self.n, self.xp, self.xp_off, self.h, self.c)
+    }
+}
+
 /// Work buffers of a sequence, allocated once per call.
 #[derive(Debug)]
 pub struct Scratch {

@@ -196,12 +196,7 @@ fn nested_graph(layer: &LayerRef) -> Option<Graph> {
     if let Some(f) = guard.as_any().downcast_ref::<FunctionalLayer>() {
         return Some(f.graph().clone());
     }
-    let wrapped: Vec<LayerRef> = guard
-        .sublayers()
-        .into_iter()
-        .filter(|s| s.config_key.is_some())
-        .map(|s| s.layer)
-        .collect();
+    let wrapped = configured_sublayers(&*guard);
     drop(guard);
     match wrapped.as_slice() {
         [inner] => inner
@@ -281,19 +276,21 @@ fn list(items: &[String]) -> String {
     }
 }
 
+/// The sublayers a layer's configuration names (what a wrapper wraps).
+fn configured_sublayers(layer: &dyn tensorweave_core::layer::Layer) -> Vec<LayerRef> {
+    let subs = layer.sublayers().into_iter();
+    subs.filter(|s| s.config_key.is_some())
+        .map(|s| s.layer)
+        .collect()
+}
+
 /// The layers a wrapper wraps (its sublayers with a configuration key): one
 /// gives `wraps name (Class)`; several (a `Bidirectional`) give
 /// `Class: forward + backward`, with the wrapper's `merge_mode` if it has one.
 fn wrapped_layer(layer: &LayerRef) -> Option<String> {
     let (wrapped, config) = {
         let guard = layer.read();
-        let wrapped: Vec<LayerRef> = guard
-            .sublayers()
-            .into_iter()
-            .filter(|s| s.config_key.is_some())
-            .map(|s| s.layer)
-            .collect();
-        (wrapped, guard.config())
+        (configured_sublayers(&*guard), guard.config())
     };
     match wrapped.as_slice() {
         [] => None,
