@@ -301,3 +301,60 @@ fn nested_twice_and_shared_nested_models_are_drawn() {
     assert!(dot.contains("\"middle/dense_1\" -> \"add\" [penwidth=\"2\", taillabel=\"[1][0]\"];"));
     assert!(dot.contains("\"middle/b\" -> \"middle/inner/a\""));
 }
+
+/// Names a hostile file may carry: NUL and other control characters, an empty
+/// name, quotes, a trailing backslash, HTML. Graphviz rejects a raw NUL in a
+/// quoted id and an empty `<b></b>` or `<font></font>` in an HTML label (checked
+/// by hand with `dot -Tsvg`, Graphviz 2.43); the DOT written must contain neither,
+/// and distinct names must stay distinct ids.
+#[test]
+fn hostile_names_give_dot_and_svg_that_parse() {
+    let x = Input::new([3]).name("x\u{0}y").build();
+    let a = Dense::new(2).name("").call(&x).unwrap();
+    let b = Dense::new(2).name("x\u{1}y").call(&x).unwrap();
+    let c = Dense::new(2).name("tail\\").call(&x).unwrap();
+    let d = Dense::new(2).name("<i>\"q\"\n<i>").call(&x).unwrap();
+    let y = Concatenate::new().call_many(&[&a, &b, &c, &d]).unwrap();
+    let model = Model::with_name("m\u{0}", &[x], &[y]).unwrap();
+
+    let dot = to_dot(&model, &PlotOptions::default());
+    write_if_asked(
+        "hostile_names",
+        &to_svg(&model, &PlotOptions::default()),
+        &dot,
+    );
+    assert!(!dot.chars().any(|c| c.is_control() && c != '\n'), "{dot:?}");
+    assert!(
+        !dot.contains("<b></b>") && !dot.contains("\"></font>"),
+        "{dot}"
+    );
+    assert!(dot.starts_with("digraph \"m\\u{0}\" {"), "{dot}");
+    let ids = [
+        "\"x\\u{0}y\"",
+        "\"x\\u{1}y\"",
+        "\"\"",
+        "\"tail\\\\\"",
+        "\"<i>\\\"q\\\"\\n<i>\"",
+    ];
+    for id in ids {
+        assert!(
+            dot.contains(&format!("{id} [label=<")),
+            "no node {id} in {dot}"
+        );
+    }
+    assert!(dot.contains("<b>&#160;</b> (Dense)"), "{dot}");
+    assert!(
+        dot.contains("<b>&lt;i&gt;&quot;q&quot;\n&lt;i&gt;</b>"),
+        "{dot}"
+    );
+
+    let svg = to_svg(&model, &PlotOptions::default());
+    let doc = roxmltree::Document::parse(&svg).expect("hostile names keep the SVG well-formed");
+    let ids: HashSet<&str> = doc
+        .descendants()
+        .filter_map(|n| n.attribute("id"))
+        .collect();
+    for id in ["x\\u{0}y", "x\\u{1}y", "", "tail\\\\", "<i>\"q\"\\n<i>"] {
+        assert!(ids.contains(id), "no layer with id {id:?} in {svg}");
+    }
+}

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use serde_json::Value as Json;
 use support::models;
 use tensorweave::core::{FunctionalLayer, LayerRef};
+use tensorweave::prelude::*;
 use tensorweave::viz::summary::{summary_with, Summary, SummaryOptions};
 use tensorweave::viz::ModelInspect;
 
@@ -307,6 +308,36 @@ fn model_summary_uses_our_names_and_errors_on_narrow_widths() {
         ..SummaryOptions::default()
     };
     assert!(summary_with(&model, &bad_positions).is_err());
+}
+
+/// Control characters in names (a hostile file, or a careless one) are shown
+/// escaped: every line of the table keeps its width and no raw control
+/// character reaches the terminal.
+#[test]
+fn control_characters_in_names_do_not_break_the_table() {
+    let x = Input::new([3]).name("in\u{0}put").build();
+    let y = Dense::new(2).name("a\nb\u{1b}[31m").call(&x).unwrap();
+    let z = Dense::new(2).name("tab\there").call(&y).unwrap();
+    let model = Model::with_name("m\r", &[x], &[z]).unwrap();
+    let text = model.summary();
+    assert!(text.starts_with("Model: \"m\\r\"\n"), "{text}");
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(text.contains("in\\u{0}put (InputLayer)"), "{text}");
+    assert!(text.contains("a\\nb\\u{1b}[31m (Dense)"), "{text}");
+    assert!(text.contains("tab\\there (Dense)"), "{text}");
+    let table: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with(' '))
+        .collect();
+    let width = table[0].chars().count();
+    assert!(
+        table.len() > 5 && table.iter().all(|l| l.chars().count() == width),
+        "{text}"
+    );
 }
 
 // Keras 3.15.1 output for the fixtures' own `model.keras` files, produced with

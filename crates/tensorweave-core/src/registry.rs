@@ -287,21 +287,33 @@ pub fn brief(value: &Value) -> String {
 }
 
 /// `text` cut to at most `max` characters, with an ellipsis when cut, and
-/// control characters shown as escapes (`\n`, `\u{1b}`): user strings (names,
+/// control characters shown as escapes ([`printable`]): user strings (names,
 /// classes, file members) quoted in messages stay one short line.
 pub fn truncate(text: &str, max: usize) -> String {
     let cut = text.chars().count() > max;
     let keep = if cut { max.saturating_sub(1) } else { max };
+    let mut out = printable_chars(text.chars().take(keep));
+    if cut {
+        out.push('…');
+    }
+    out
+}
+
+/// `text` with every control character shown as Rust writes it escaped (`\n`,
+/// `\t`, `\u{0}`, `\u{1b}`) and everything else unchanged: a name printed in a
+/// table or a message cannot break the line or the terminal.
+pub fn printable(text: &str) -> String {
+    printable_chars(text.chars())
+}
+
+fn printable_chars(chars: impl Iterator<Item = char>) -> String {
     let mut out = String::new();
-    for c in text.chars().take(keep) {
+    for c in chars {
         if c.is_control() {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
-    }
-    if cut {
-        out.push('…');
     }
     out
 }

@@ -31,6 +31,7 @@ use tensorweave_core::error::{Error, Result};
 use tensorweave_core::graph::Graph;
 use tensorweave_core::layer::LayerRef;
 use tensorweave_core::model::{FunctionalLayer, Model};
+use tensorweave_core::registry::printable;
 
 /// Options of [`summary_with`] (Keras' `model.summary(...)` arguments).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -170,8 +171,8 @@ impl Summary {
                 format!(
                     "{}{} ({})",
                     nesting_prefix(row.nesting),
-                    row.name,
-                    row.class_name
+                    printable(&row.name),
+                    printable(&row.class_name)
                 ),
                 row.output_shape.clone(),
                 if row.built {
@@ -196,7 +197,7 @@ impl Summary {
             table.push(cells);
         }
 
-        let mut out = format!("Model: \"{}\"\n", self.model_name);
+        let mut out = format!("Model: \"{}\"\n", printable(&self.model_name));
         out.push_str(&rule(&widths, '┏', '━', '┳', '┓'));
         let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
         out.push_str(&table_row(&header, &widths, &justify, '┃'));
@@ -238,7 +239,14 @@ fn connections_text(connections: &[Connection]) -> String {
     }
     connections
         .iter()
-        .map(|c| format!("{}[{}][{}]", c.layer, c.node_index, c.tensor_index))
+        .map(|c| {
+            format!(
+                "{}[{}][{}]",
+                printable(&c.layer),
+                c.node_index,
+                c.tensor_index
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -6,11 +6,23 @@
 use std::fmt::Write;
 
 use super::scene::{Block, BoxInfo, Item};
-use super::svg::escape;
+use super::svg::{escape, escape_controls};
 
-/// A quoted DOT id.
+/// A quoted DOT id: control characters escaped (`\u{0}`) and backslashes doubled
+/// ([`escape_controls`]: Graphviz refuses a NUL inside a quoted string, and
+/// distinct names stay distinct ids), quotes escaped.
 fn quote(id: &str) -> String {
-    format!("\"{}\"", id.replace('\\', "\\\\").replace('"', "\\\""))
+    format!("\"{}\"", escape_controls(id).replace('"', "\\\""))
+}
+
+/// Text for a cell of an HTML-like label: escaped, and a no-break space for
+/// empty text (Graphviz rejects an empty `<b></b>` or `<font></font>`).
+fn cell_text(text: &str) -> String {
+    if text.is_empty() {
+        "&#160;".to_string()
+    } else {
+        escape(text)
+    }
 }
 
 fn label(info: &BoxInfo) -> String {
@@ -19,14 +31,14 @@ fn label(info: &BoxInfo) -> String {
     let _ = write!(
         t,
         r#"<tr><td bgcolor="black"><font point-size="16" color="white"><b>{}</b> ({})</font></td></tr>"#,
-        escape(&info.name),
+        cell_text(&info.name),
         escape(&info.class_name)
     );
     for line in &info.lines {
         let _ = write!(
             t,
             r#"<tr><td bgcolor="white"><font point-size="14">{}</font></td></tr>"#,
-            escape(line)
+            cell_text(line)
         );
     }
     t.push_str("</table>>");

@@ -285,6 +285,25 @@ fn lay_out<'a>(block: &'a Block, nested: bool) -> Laid<'a> {
     laid
 }
 
+/// Writes control characters escaped as Rust does (`\n`, `\u{0}`) and backslashes as `\\`: an id that keeps
+/// distinct names distinct and holds no character XML or Graphviz refuses.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An id attribute: [`escape_controls`], then XML-escaped.
+fn id_attr(id: &str) -> String {
+    escape(&escape_controls(id))
+}
+
 /// XML-escapes text and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -371,7 +390,7 @@ pub fn render(block: &Block, title: &str) -> String {
         let _ = writeln!(
             s,
             r##"<g class="cluster" id="{id}"><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="10" fill="#f5f5fa" fill-opacity="0.6" stroke="#666666" stroke-width="1.2" stroke-dasharray="6 4"/><text x="{tx:.1}" y="{ty:.1}" font-size="{HEADER_FONT}" font-weight="bold" fill="#5b3a8c">{label}</text></g>"##,
-            id = escape(&c.info.id),
+            id = id_attr(&c.info.id),
             x = c.x,
             y = c.y,
             w = c.w,
@@ -406,7 +425,7 @@ pub fn render(block: &Block, title: &str) -> String {
         let _ = writeln!(
             s,
             r##"<g class="layer" id="{id}"><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="4" fill="#ffffff" stroke="#222222" stroke-width="1.2"/><path d="M{x:.1},{hb:.1} V{r4:.1} Q{x:.1},{y:.1} {x4:.1},{y:.1} H{xr4:.1} Q{xr:.1},{y:.1} {xr:.1},{r4:.1} V{hb:.1} Z" fill="{fill}"/><text x="{tx:.1}" y="{ty:.1}" font-size="{HEADER_FONT}" font-weight="bold" fill="#ffffff">{header}</text>"##,
-            id = escape(&b.info.id),
+            id = id_attr(&b.info.id),
             x = b.x,
             y = b.y,
             w = b.w,
