@@ -13,7 +13,7 @@ pub enum Activation {
     /// Identity.
     #[default]
     Linear,
-    /// `max(x, 0)`.
+    /// `max(x, 0)`; NaN stays NaN (TensorFlow's `relu`).
     Relu,
     /// `min(max(x, 0), 6)`.
     Relu6,
@@ -88,7 +88,14 @@ impl Activation {
     pub fn scalar(self, x: f32) -> f32 {
         match self {
             Activation::Linear | Activation::Softmax | Activation::LogSoftmax => x,
-            Activation::Relu => x.max(0.0),
+            // Not `x.max(0.0)`, which turns NaN into 0.
+            Activation::Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
             Activation::Relu6 => x.clamp(0.0, 6.0),
             Activation::Sigmoid => sigmoid(x),
             Activation::Tanh => x.tanh(),
@@ -137,20 +144,35 @@ impl Activation {
                 if x.ndim() == 0 {
                     return;
                 }
+                let log = self == Activation::LogSoftmax;
                 for mut lane in x.lanes_mut(last) {
-                    let max = lane.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                    lane.mapv_inplace(|v| (v - max).exp());
-                    let sum: f32 = lane.sum();
-                    if self == Activation::Softmax {
-                        lane.mapv_inplace(|v| v / sum);
-                    } else {
-                        let log_sum = sum.ln();
-                        lane.mapv_inplace(|v| v.ln() - log_sum);
+                    match lane.as_slice_mut() {
+                        Some(v) => softmax_slice(v, log),
+                        None => {
+                            let mut v = lane.to_vec();
+                            softmax_slice(&mut v, log);
+                            lane.iter_mut().zip(v).for_each(|(o, n)| *o = n);
+                        }
                     }
                 }
             }
             other => x.mapv_inplace(|v| other.scalar(v)),
         }
+    }
+}
+
+/// Softmax (or log-softmax) of `v` in place, as Keras computes it: `exp(v - max)`
+/// normalised. A NaN or +inf in `v`, or a row of -inf, gives a row of NaN, as in
+/// TensorFlow.
+pub fn softmax_slice(v: &mut [f32], log: bool) {
+    let max = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    v.iter_mut().for_each(|x| *x = (*x - max).exp());
+    let sum: f32 = v.iter().sum();
+    if log {
+        let log_sum = sum.ln();
+        v.iter_mut().for_each(|x| *x = x.ln() - log_sum);
+    } else {
+        v.iter_mut().for_each(|x| *x /= sum);
     }
 }
 

@@ -477,9 +477,22 @@ impl Error {
         }
     }
 
-    /// Fills in the layer and class of a [`Error::Layer`] that has none yet.
+    /// Fills in the layer and class of a [`Error::Layer`] that has none yet; one
+    /// that names a sublayer already gets the outer layer in front of it, as a
+    /// weight path (`bidirectional/forward_lstm`).
     pub fn in_layer(self, name: &str, class: &str) -> Self {
         match self {
+            Error::Layer {
+                layer,
+                class,
+                message,
+            } if !layer.is_empty() && layer != name && !layer.starts_with(&format!("{name}/")) => {
+                Error::Layer {
+                    layer: format!("{name}/{layer}"),
+                    class,
+                    message,
+                }
+            }
             Error::Layer {
                 layer,
                 class: c,

@@ -244,6 +244,13 @@ impl Layer for Conv1DLayer {
                 format_dims(x.shape())
             ))
         })?;
+        if x.dim().1 == 0 {
+            // Keras (TensorFlow) fails on it too (the bias no longer broadcasts).
+            return Err(Error::invalid(format!(
+                "got a sequence of 0 time steps, shape {}; a convolution needs at least one step",
+                format_dims(x.shape())
+            )));
+        }
         let mut y = conv1d(
             x,
             kernel,

@@ -1,6 +1,6 @@
 //! `Maximum` (Keras' `layers.Maximum`).
 
-use super::{extremum_masked, merge_class};
+use super::{extremum_masked, max_nan, merge_class};
 
 merge_class! {
     /// Builder of a `Maximum` layer (Keras' `layers.Maximum`): the element-wise
@@ -14,5 +14,5 @@ merge_class! {
     /// assert_eq!(y.shape(), &vec![None, Some(4)]);
     /// ```
     Maximum, MaximumLayer, MaximumOp = "Maximum", READS_MASKS = true;
-    |xs, masks| extremum_masked(xs, masks, f32::max)
+    |xs, masks| extremum_masked(xs, masks, max_nan)
 }

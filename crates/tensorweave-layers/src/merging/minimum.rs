@@ -1,6 +1,6 @@
 //! `Minimum` (Keras' `layers.Minimum`).
 
-use super::{extremum_masked, merge_class};
+use super::{extremum_masked, merge_class, min_nan};
 
 merge_class! {
     /// Builder of a `Minimum` layer (Keras' `layers.Minimum`): the element-wise
@@ -14,5 +14,5 @@ merge_class! {
     /// assert_eq!(y.shape(), &vec![None, Some(4)]);
     /// ```
     Minimum, MinimumLayer, MinimumOp = "Minimum", READS_MASKS = true;
-    |xs, masks| extremum_masked(xs, masks, f32::min)
+    |xs, masks| extremum_masked(xs, masks, min_nan)
 }

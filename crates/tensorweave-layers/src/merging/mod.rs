@@ -322,6 +322,25 @@ pub(crate) fn expand_mask(mask: &ArrayD<bool>, shape: &[usize]) -> Result<ArrayD
         })
 }
 
+/// The greater of two values, NaN if either is (TensorFlow's `maximum`;
+/// `f32::max` would drop the NaN).
+pub(crate) fn max_nan(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// The lesser of two values, NaN if either is (TensorFlow's `minimum`).
+pub(crate) fn min_nan(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else {
+        a.min(b)
+    }
+}
+
 /// `Merge._apply_merge_op_and_or_mask` (used by `Maximum` and `Minimum`): a
 /// masked entry takes the other operand's value before `op` is applied.
 pub(crate) fn extremum_masked(

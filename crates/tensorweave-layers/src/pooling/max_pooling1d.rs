@@ -2,7 +2,7 @@
 
 use ndarray::ArrayView3;
 
-use super::{max_over_steps, pooling_class};
+use super::{max_of_window, pooling_class};
 
 pooling_class! {
     /// Builder and configuration of a `MaxPooling1D` layer (Keras' `layers.MaxPooling1D`):
@@ -17,8 +17,8 @@ pooling_class! {
     /// ```
     MaxPooling1D = Pooling1D, MaxPooling1DLayer = Pooling1DLayer,
     MaxWindow: WindowReduction = "MaxPooling1D";
-    /// The maximum of a window (NaN if it holds one).
+    /// The maximum of a window, skipping NaN as TensorFlow's `MaxPool` does.
     fn reduce(window: ArrayView3<'_, f32>) -> Array2<f32> {
-        max_over_steps(window)
+        max_of_window(window)
     }
 }

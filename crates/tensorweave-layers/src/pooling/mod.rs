@@ -10,8 +10,13 @@
 //! reduction, its Keras class name and its documentation.
 //!
 //! Masks follow Keras 3.15.1: only `GlobalAveragePooling1D` reads one (it
-//! averages the unmasked steps); every pooling layer outputs no mask. A NaN in
-//! a window gives NaN, as TensorFlow's pooling does.
+//! averages the unmasked steps); every pooling layer outputs no mask.
+//!
+//! NaN and infinities follow TensorFlow's kernels, checked against Keras in
+//! `tests/fixtures/keras_nan`: the global reductions (`reduce_max`, the mean)
+//! and average pooling propagate NaN; `MaxPooling1D` (TensorFlow's `MaxPool`)
+//! skips NaN and starts from the lowest finite float, so a window of NaN or
+//! -inf gives `-3.4028235e38`.
 
 mod average_pooling1d;
 mod global_average_pooling1d;
@@ -93,8 +98,14 @@ macro_rules! pooling_class {
 
 pub(crate) use pooling_class;
 
-/// The maximum over axis 1, NaN if any value is NaN (TensorFlow's `max_pool`
-/// and `reduce_max` propagate NaN; `f32::max` would drop it).
+/// The maximum of a window as TensorFlow's `MaxPool` takes it: from the lowest
+/// finite float, each value that is greater (so NaN and -inf never win).
+pub(crate) fn max_of_window(x: ArrayView3<'_, f32>) -> Array2<f32> {
+    x.fold_axis(Axis(1), f32::MIN, |&m, &v| if v > m { v } else { m })
+}
+
+/// The maximum over axis 1, NaN if any value is NaN (TensorFlow's `reduce_max`
+/// propagates NaN; `f32::max` would drop it).
 pub(crate) fn max_over_steps(x: ArrayView3<'_, f32>) -> Array2<f32> {
     x.fold_axis(Axis(1), f32::NEG_INFINITY, |&m, &v| {
         if m.is_nan() || v.is_nan() {

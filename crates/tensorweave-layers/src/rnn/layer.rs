@@ -237,6 +237,14 @@ pub(crate) fn sequence_inputs<'a>(
             format_dims(x.shape())
         ))
     })?;
+    if x.dim().1 == 0 {
+        // Keras (TensorFlow) fails on the first step's slice: an RNN needs a step.
+        return Err(Error::invalid(format!(
+            "got a sequence of 0 time steps, shape {}; a recurrent layer needs at least one \
+             step (Keras fails too): leave empty rows out, or give each at least one (padding) step",
+            format_dims(x.shape())
+        )));
+    }
     let mask = match inputs.mask(0) {
         None => None,
         Some(m) => {

@@ -183,15 +183,7 @@ pub(crate) fn apply(act: Activation, v: &mut [f32]) {
     match act {
         Activation::Linear => {}
         Activation::Softmax | Activation::LogSoftmax => {
-            let max = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            v.iter_mut().for_each(|x| *x = (*x - max).exp());
-            let sum: f32 = v.iter().sum();
-            if act == Activation::Softmax {
-                v.iter_mut().for_each(|x| *x /= sum);
-            } else {
-                let log_sum = sum.ln();
-                v.iter_mut().for_each(|x| *x = x.ln() - log_sum);
-            }
+            crate::activations::softmax_slice(v, act == Activation::LogSoftmax)
         }
         other => v.iter_mut().for_each(|x| *x = other.scalar(*x)),
     }

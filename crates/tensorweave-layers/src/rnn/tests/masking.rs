@@ -134,9 +134,21 @@ fn go_backwards_with_right_padding_starts_with_zeros() {
     assert_close(&outs[0], &[0.0, 0.0, 10.0, 11.0]);
 }
 
+/// Keras (TensorFlow) fails on a sequence of 0 steps (`slice index 0 of dimension
+/// 1 out of bounds`); so do we, with a message that says what to do.
 #[test]
-fn empty_sequences_give_zero_outputs() {
-    let outs = run(running_sum().return_state(true), arr(&[2, 0, 1], &[]), None);
-    assert_close(&outs[0], &[0.0, 0.0]);
-    assert_close(&outs[1], &[0.0, 0.0]);
+fn sequences_of_zero_steps_are_refused() {
+    use tensorweave_core::{CallContext, Inputs, IntoLayer, Value};
+    let layer = running_sum().return_state(true).into_layer();
+    super::build_for(&layer, 1);
+    let x = Value::F32(arr(&[2, 0, 1], &[]));
+    let err = layer
+        .read()
+        .call(
+            &Inputs::new(vec![&x], vec![None]),
+            &CallContext::with_threads(1),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("0 time steps, shape (2, 0, 1)"), "{err}");
 }
