@@ -29,6 +29,7 @@ pub use tensorweave_core as core;
 pub use tensorweave_core::{CallContext, Error, Model, Result, Tensor, Value};
 pub use tensorweave_io as io;
 pub use tensorweave_layers as layers;
+pub use tensorweave_train as train;
 pub use tensorweave_viz as viz;
 
 /// Everything needed to build and run models.

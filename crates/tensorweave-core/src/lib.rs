@@ -6,9 +6,11 @@
 //! crate and the built-in layers.
 #![warn(missing_docs)]
 
+pub mod backprop;
 pub mod budget;
 pub mod dtype;
 pub mod error;
+pub mod grad;
 pub mod graph;
 pub mod init;
 pub mod input;
@@ -22,15 +24,18 @@ pub mod shape;
 pub mod tensor;
 pub mod value;
 
+pub use backprop::{Backprop, TrainRun};
 pub use budget::MemoryBudget;
 pub use dtype::{DType, TensorSpec};
 pub use error::{Error, Result};
+pub use grad::{Gradient, Gradients};
 pub use graph::{Graph, GraphNode, LayerId, TensorRef};
 pub use init::{layer_rng, set_random_seed, Initializer};
 pub use input::{input_tensor, Input, InputLayer, InputShape};
 pub use layer::{
-    AsAny, BuildContext, CallContext, Inputs, IntoLayer, Layer, LayerRef, MaskCall, Param,
-    ParamVisitor, ParamVisitorMut, Recurrence, Sublayer, WeightInit,
+    AsAny, BackwardCall, BuildContext, CallContext, Inputs, IntoLayer, Layer, LayerGrads, LayerRef,
+    Logits, LogitsOf, MaskCall, OutputGrad, Param, ParamVisitor, ParamVisitorMut, Recurrence,
+    Saved, Sublayer, Trained, WeightInit,
 };
 pub use model::{FunctionalLayer, Model};
 pub use naming::{auto_name, reset_names, to_snake_case, unique_name};

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use ndarray::ArrayD;
 
+use crate::backprop::TrainRun;
 use crate::dtype::{dims_compatible, format_shape, shape_matches, TensorSpec};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::layer::Inputs;
+use crate::layer::{BackwardCall, Inputs, LayerGrads, Trained};
 use crate::layer::{CallContext, IntoLayer, Layer, LayerRef, Sublayer};
 use crate::naming::auto_name;
 use crate::plan::Plan;
@@ -284,6 +285,27 @@ impl Model {
         let refs: Vec<&Value> = inputs.iter().collect();
         self.core.run(&refs, ctx, self.name())
     }
+
+    /// Runs the model in training mode (Keras' `model(x, training=True)`) and
+    /// keeps what the backward pass needs: call [`TrainRun::backward`] with the
+    /// loss gradient of each output to get every trainable weight's gradient.
+    ///
+    /// Fails, naming the layer, when a layer on a trainable path has no
+    /// backward pass.
+    ///
+    /// ```
+    /// use tensorweave_core::{CallContext, Input, Model, OutputGrad, Value};
+    /// let x = Input::new([3]).build();
+    /// let model = Model::new(&[x.clone()], &[x]).unwrap();
+    /// let input = Value::from(ndarray::array![[1.0f32, 2.0, 3.0]].into_dyn());
+    /// let mut run = model.forward_train(&[input], &CallContext::default()).unwrap();
+    /// let grads = run.backward(vec![OutputGrad::default()]).unwrap();
+    /// assert!(grads.weights.is_empty()); // no weights to train
+    /// ```
+    pub fn forward_train(&self, inputs: &[Value], ctx: &CallContext) -> Result<TrainRun> {
+        let refs: Vec<&Value> = inputs.iter().collect();
+        TrainRun::forward(self.core.clone(), &refs, &[], ctx, self.name())
+    }
 }
 
 impl IntoLayer for &Model {
@@ -293,7 +315,7 @@ impl IntoLayer for &Model {
 }
 
 impl ModelCore {
-    fn check_inputs(&self, inputs: &[&Value], model: &str) -> Result<()> {
+    pub(crate) fn check_inputs(&self, inputs: &[&Value], model: &str) -> Result<()> {
         let declared = &self.inputs;
         if inputs.len() != declared.len() {
             return Err(Error::Input(format!(
@@ -334,6 +356,29 @@ impl ModelCore {
             batch = Some(b);
         }
         Ok(())
+    }
+
+    /// The captured graph.
+    pub(crate) fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The compiled plan.
+    pub(crate) fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Paths (`dense/kernel`) of every trainable weight of the model's layers.
+    pub(crate) fn trainable_paths(&self) -> std::collections::HashSet<String> {
+        let mut paths = std::collections::HashSet::new();
+        for layer in self.graph.ordered_layers() {
+            layer.visit_params(&mut |path, p| {
+                if p.trainable {
+                    paths.insert(format!("{}/{path}", layer.name()));
+                }
+            });
+        }
+        paths
     }
 
     /// Runs the plan.
@@ -409,6 +454,40 @@ impl Layer for FunctionalLayer {
     fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
         let inputs = inputs.values();
         self.core.run(inputs, ctx, "nested")
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    /// The nested model's own training run, kept (behind a lock, as a backward
+    /// consumes it) for the backward.
+    fn call_train(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Trained> {
+        let wants: Vec<bool> = vec![true; inputs.len()];
+        let run = TrainRun::forward(self.core.clone(), inputs.values(), &wants, ctx, "nested")?;
+        let outputs: Vec<Value> = run.outputs()?.into_iter().cloned().collect();
+        let logits: Vec<_> = (0..outputs.len())
+            .map(|k| run.output_logits(k).cloned())
+            .collect();
+        let mut trained = Trained::with_saved(outputs, std::sync::Mutex::new(run));
+        trained.logits = logits;
+        Ok(trained)
+    }
+
+    /// The nested run's backward: its weights' gradients under their paths
+    /// inside this model, and its inputs' gradients.
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let run = call.saved::<std::sync::Mutex<TrainRun>>()?;
+        let mut run = run.lock().unwrap_or_else(|p| p.into_inner());
+        let result = run.backward(call.grads.to_vec())?;
+        Ok(LayerGrads {
+            inputs: result.inputs,
+            params: result
+                .weights
+                .iter()
+                .map(|(p, g)| (p.to_string(), g.clone()))
+                .collect(),
+        })
     }
 
     fn sublayers(&self) -> Vec<Sublayer> {

@@ -147,7 +147,11 @@ fn check_budget(
         .map_err(|e| Error::layer(layer.name(), layer.class_name(), e.to_string()))
 }
 
-fn check_outputs(layer: &LayerRef, specs: &[TensorSpec], outputs: &[Value]) -> Result<()> {
+pub(crate) fn check_outputs(
+    layer: &LayerRef,
+    specs: &[TensorSpec],
+    outputs: &[Value],
+) -> Result<()> {
     if specs.len() != outputs.len() {
         return Err(Error::layer(
             layer.name(),

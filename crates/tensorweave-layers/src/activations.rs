@@ -161,6 +161,159 @@ impl Activation {
     }
 }
 
+impl Activation {
+    /// Whether the derivative needs the activation's input (`z`), not only
+    /// its output.
+    pub fn grad_needs_input(self) -> bool {
+        !matches!(
+            self,
+            Activation::Linear
+                | Activation::Relu
+                | Activation::Sigmoid
+                | Activation::Tanh
+                | Activation::Softmax
+                | Activation::LogSoftmax
+                | Activation::Elu
+                | Activation::Selu
+                | Activation::Exponential
+        )
+    }
+
+    /// The cached logits Keras' cross-entropies use for an output of this
+    /// activation (softmax and sigmoid outputs).
+    pub fn logits_of(self) -> Option<tensorweave_core::LogitsOf> {
+        match self {
+            Activation::Softmax => Some(tensorweave_core::LogitsOf::Softmax),
+            Activation::Sigmoid => Some(tensorweave_core::LogitsOf::Sigmoid),
+            _ => None,
+        }
+    }
+
+    /// The gradient with respect to the activation's input `z`, given its
+    /// output `y` and the gradient `gy` reaching `y`, as TensorFlow's
+    /// gradients define it (ReLU's derivative is 0 at 0, ELU and SELU read the
+    /// output). `z` may be `None` when [`Activation::grad_needs_input`] is false.
+    pub fn grad(
+        self,
+        z: Option<&ArrayD<f32>>,
+        y: &ArrayD<f32>,
+        gy: &ArrayD<f32>,
+    ) -> Result<ArrayD<f32>> {
+        if gy.shape() != y.shape() {
+            return Err(Error::invalid(format!(
+                "internal: activation gradient of shape {:?} for an output of shape {:?}",
+                gy.shape(),
+                y.shape()
+            )));
+        }
+        let by_output = |f: fn(f32, f32) -> f32| {
+            let mut g = gy.clone();
+            g.zip_mut_with(y, |g, &y| *g = f(*g, y));
+            Ok(g)
+        };
+        match self {
+            Activation::Linear => Ok(gy.clone()),
+            Activation::Relu => by_output(|g, y| if y > 0.0 { g } else { 0.0 }),
+            Activation::Sigmoid => by_output(|g, y| g * y * (1.0 - y)),
+            Activation::Tanh => by_output(|g, y| g * (1.0 - y * y)),
+            Activation::Elu => by_output(|g, y| if y > 0.0 { g } else { g * (y + 1.0) }),
+            Activation::Selu => {
+                const ALPHA: f32 = 1.673_263_2;
+                const SCALE: f32 = 1.050_701;
+                by_output(|g, y| {
+                    if y > 0.0 {
+                        g * SCALE
+                    } else {
+                        g * (y + SCALE * ALPHA)
+                    }
+                })
+            }
+            Activation::Exponential => by_output(|g, y| g * y),
+            Activation::Softmax | Activation::LogSoftmax => {
+                let mut g = gy.clone();
+                let last = Axis(y.ndim().saturating_sub(1));
+                if y.ndim() == 0 {
+                    return Ok(g);
+                }
+                for (mut gl, yl) in g.lanes_mut(last).into_iter().zip(y.lanes(last)) {
+                    if self == Activation::Softmax {
+                        // dz = y * (gy - sum(gy * y))
+                        let dot: f32 = gl.iter().zip(yl.iter()).map(|(g, y)| g * y).sum();
+                        gl.zip_mut_with(&yl, |g, &y| *g = y * (*g - dot));
+                    } else {
+                        // dz = gy - exp(y) * sum(gy)
+                        let sum: f32 = gl.sum();
+                        gl.zip_mut_with(&yl, |g, &y| *g -= y.exp() * sum);
+                    }
+                }
+                Ok(g)
+            }
+            other => {
+                let z = z.ok_or_else(|| {
+                    Error::invalid(format!(
+                        "internal: the gradient of {other} needs the activation's input"
+                    ))
+                })?;
+                let mut g = gy.clone();
+                g.zip_mut_with(z, |g, &z| *g *= other.derivative(z));
+                Ok(g)
+            }
+        }
+    }
+
+    /// `d activation / dz` at `z`, for the activations whose derivative reads
+    /// their input.
+    fn derivative(self, z: f32) -> f32 {
+        match self {
+            Activation::Relu6 => {
+                if z > 0.0 && z < 6.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Gelu => {
+                let cdf = 0.5 * (1.0 + libm::erf(z as f64 / std::f64::consts::SQRT_2) as f32);
+                let pdf = (-0.5 * z * z).exp() / (2.0 * std::f32::consts::PI).sqrt();
+                cdf + z * pdf
+            }
+            Activation::Softplus => sigmoid(z),
+            Activation::Softsign => {
+                let d = 1.0 + z.abs();
+                1.0 / (d * d)
+            }
+            Activation::Swish | Activation::Silu => {
+                let s = sigmoid(z);
+                s * (1.0 + z * (1.0 - s))
+            }
+            Activation::HardSigmoid => {
+                if z > -3.0 && z < 3.0 {
+                    1.0 / 6.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::HardSilu => {
+                let inner = if z > -3.0 && z < 3.0 { 1.0 / 6.0 } else { 0.0 };
+                hard_sigmoid(z) + z * inner
+            }
+            Activation::LeakyRelu => {
+                if z > 0.0 {
+                    1.0
+                } else {
+                    0.2
+                }
+            }
+            Activation::Mish => {
+                let t = softplus(z).tanh();
+                t + z * (1.0 - t * t) * sigmoid(z)
+            }
+            // Handled from the output in `grad`.
+            _ => 1.0,
+        }
+    }
+}
+
 /// Softmax (or log-softmax) of `v` in place, as Keras computes it: `exp(v - max)`
 /// normalised. A NaN or +inf in `v`, or a row of -inf, gives a row of NaN, as in
 /// TensorFlow.

@@ -120,6 +120,49 @@ pub fn matmul_last(
         .map_err(|e| Error::invalid(format!("reshape failed: {e}")))
 }
 
+/// `x` as a `[rows, last]` matrix over its last axis (a copy only when `x` is
+/// not in standard layout).
+pub fn rows_of(x: &ArrayD<f32>) -> Result<Array2<f32>> {
+    let k = x.shape().last().copied().unwrap_or(1);
+    let n = x.len() / k.max(1);
+    x.as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((n, k))
+        .map_err(|e| {
+            Error::invalid(format!(
+                "cannot view {} as [{n}, {k}]: {e}",
+                format_dims(x.shape())
+            ))
+        })
+}
+
+/// The backward of `z = x @ w (+ b)` over the last axis: given `gz`, the
+/// gradients `(gx, gw, gb)` (`gb` the sum of `gz` over every leading axis).
+pub fn matmul_last_backward(
+    x: &ArrayD<f32>,
+    w: ArrayView2<'_, f32>,
+    gz: &ArrayD<f32>,
+) -> Result<(ArrayD<f32>, Array2<f32>, ndarray::Array1<f32>)> {
+    let x2 = rows_of(x)?;
+    let g2 = rows_of(gz)?;
+    if x2.nrows() != g2.nrows() || g2.ncols() != w.ncols() || x2.ncols() != w.nrows() {
+        return Err(Error::invalid(format!(
+            "internal: backward of a product of {} by [{}, {}] got a gradient of {}",
+            format_dims(x.shape()),
+            w.nrows(),
+            w.ncols(),
+            format_dims(gz.shape())
+        )));
+    }
+    let gw = matmul_2d(x2.t(), g2.view(), None)?;
+    let gb = g2.sum_axis(ndarray::Axis(0));
+    let gx = matmul_2d(g2.view(), w.t(), None)?;
+    let gx = gx
+        .into_shape_with_order(IxDyn(x.shape()))
+        .map_err(|e| Error::invalid(format!("internal: reshape failed: {e}")))?;
+    Ok((gx, gw, gb))
+}
+
 /// Views a weight array as a matrix, or explains its shape.
 pub fn matrix_view<'a>(w: &'a ArrayD<f32>, what: &str) -> Result<ArrayView2<'a, f32>> {
     w.view().into_dimensionality::<Ix2>().map_err(|_| {

@@ -105,6 +105,7 @@ pub mod losses;
 pub mod metrics;
 pub mod optimizers;
 pub mod regularizers;
+pub mod step;
 mod util;
 
 pub use gradient::Gradient;
@@ -117,3 +118,4 @@ pub use optimizers::{
     optimizer_from_config, Optimizer, OptimizerVariable, Var, VarSpec, VariableValue,
 };
 pub use regularizers::Regularizer;
+pub use step::{loss_and_gradients, OutputLoss, StepGradients};

@@ -8,7 +8,12 @@
 //! and output masks ([`Layer::compute_mask`]); a compiled model runs it on
 //! arrays ([`Layer::call`]). Its weights are its own [`Layer::params`] followed
 //! by those of its [`Layer::sublayers`], which is also how files lay them out.
+//!
+//! Training adds two methods: [`Layer::call_train`] runs the layer in training
+//! mode and keeps what its backward needs, [`Layer::backward`] turns the
+//! gradient reaching its outputs into gradients of its inputs and weights.
 
+mod backward;
 mod build;
 mod handle;
 
@@ -23,6 +28,9 @@ use crate::error::Result;
 use crate::tensor::Tensor;
 use crate::value::Value;
 
+pub use backward::{
+    add_into, BackwardCall, LayerGrads, Logits, LogitsOf, OutputGrad, Saved, Trained,
+};
 pub use build::{BuildContext, WeightInit};
 pub use handle::{IntoLayer, LayerGuard, LayerGuardMut, LayerRef, ParamVisitor, ParamVisitorMut};
 
@@ -343,6 +351,39 @@ pub trait Layer: Send + Sync + fmt::Debug + AsAny {
     /// `Some` for a recurrent layer (see [`Recurrence`]).
     fn recurrence(&self) -> Option<Recurrence> {
         None
+    }
+
+    /// The regularizers of the layer's own weights, as Keras serializes them
+    /// (`{"class_name": "L2", "config": {"l2": 0.001}}`), by weight name: a
+    /// training loss adds their penalties.
+    fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
+        Vec::new()
+    }
+
+    /// Whether the layer implements [`Layer::backward`]. Training refuses a
+    /// model with a layer on a trainable path that has none, naming it.
+    fn has_backward(&self) -> bool {
+        false
+    }
+
+    /// Runs the layer in training mode (Keras' `training=True`: dropout drops,
+    /// BatchNormalization uses the batch statistics) and keeps what
+    /// [`Layer::backward`] needs. The default is [`Layer::call`] with nothing
+    /// saved, right for layers that behave the same in both modes and whose
+    /// backward needs only the inputs and outputs.
+    fn call_train(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Trained> {
+        Ok(Trained::new(self.call(inputs, ctx)?))
+    }
+
+    /// The gradients of the inputs and of the layer's weights, given the
+    /// gradient of the loss reaching each output of one training-mode call.
+    /// Masks carry no gradient.
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let _ = call;
+        Err(crate::Error::invalid(
+            "has no backward pass, so a model cannot be trained through it; \
+             implement Layer::backward (and has_backward) or freeze what lies before it",
+        ))
     }
 }
 

@@ -2,14 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
-    layer_rng, BuildContext, CallContext, Initializer, Layer, Param, Result, TensorSpec, Value,
+    layer_rng, BackwardCall, BuildContext, CallContext, Initializer, Layer, LayerGrads, Logits,
+    Param, Result, TensorSpec, Trained, Value,
 };
 use tensorweave_derive::LayerConfig;
 
 use crate::activations::Activation;
 use crate::class::Common;
 use crate::util::{
-    expect_float, expect_inputs, expect_last_dim, known_last_dim, matmul_last, matrix_view,
+    expect_float, expect_inputs, expect_last_dim, known_last_dim, matmul_last,
+    matmul_last_backward, matrix_view,
 };
 use crate::{class_and_config, optional_params};
 use tensorweave_core::Inputs;
@@ -40,6 +42,11 @@ pub struct Dense {
     /// Bias initializer (default zeros).
     #[config(default = Initializer::Zeros)]
     pub bias_initializer: Initializer,
+    /// The kernel's regularizer as Keras serializes it (`{"class_name": "L2", …}`),
+    /// added to the training loss (default none).
+    pub kernel_regularizer: Option<serde_json::Value>,
+    /// The bias's regularizer (default none).
+    pub bias_regularizer: Option<serde_json::Value>,
     /// Whether the weights are trainable (default true).
     #[config(default = true)]
     pub trainable: bool,
@@ -124,19 +131,83 @@ impl Layer for DenseLayer {
     }
 
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
-        let x = inputs.f32(0)?;
-        let kernel = self
-            .kernel
-            .as_ref()
-            .ok_or_else(|| tensorweave_core::Error::invalid("called before it was built"))?;
-        let mut y = matmul_last(
-            x,
-            matrix_view(&kernel.value, "kernel")?,
-            self.bias.as_ref().map(|b| &b.value),
-        )?;
+        let mut y = self.affine(inputs)?;
         self.config.activation.apply_inplace(&mut y);
         Ok(vec![Value::F32(y)])
     }
 
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
+        let c = &self.config;
+        [
+            ("kernel", &c.kernel_regularizer),
+            ("bias", &c.bias_regularizer),
+        ]
+        .into_iter()
+        .filter_map(|(w, r)| r.clone().map(|r| (w.to_string(), r)))
+        .collect()
+    }
+
+    /// Keeps the pre-activation `z` when the activation's derivative needs it
+    /// or the output's loss may use it as logits (softmax, sigmoid).
+    fn call_train(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Trained> {
+        let z = self.affine(inputs)?;
+        let act = self.config.activation;
+        let mut y = z.clone();
+        act.apply_inplace(&mut y);
+        let logits = act.logits_of().map(|activation| Logits {
+            values: z.clone(),
+            activation,
+        });
+        let saved = act.grad_needs_input().then_some(z);
+        Ok(Trained::with_saved(vec![Value::F32(y)], saved).logits(0, logits))
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let x = call.inputs.f32(0)?;
+        let y = call.output(0)?;
+        let z = call.saved::<Option<ndarray::ArrayD<f32>>>()?.as_ref();
+        let g = call.grad(0);
+        let mut gz = match &g.value {
+            Some(gy) => Some(self.config.activation.grad(z, y, gy)?),
+            None => None,
+        };
+        if let Some(gl) = &g.logits {
+            tensorweave_core::layer::add_into(&mut gz, gl.clone())?;
+        }
+        let Some(gz) = gz else {
+            return Ok(LayerGrads::inputs(vec![None]));
+        };
+        let kernel = self.built_kernel()?;
+        let (gx, gk, gb) = matmul_last_backward(x, matrix_view(&kernel.value, "kernel")?, &gz)?;
+        let mut grads = LayerGrads::inputs(vec![Some(gx)]).param("kernel", gk.into_dyn());
+        if self.bias.is_some() {
+            grads = grads.param("bias", gb.into_dyn());
+        }
+        Ok(grads)
+    }
+
     optional_params!(kernel, bias);
+}
+
+impl DenseLayer {
+    fn built_kernel(&self) -> Result<&Param> {
+        self.kernel
+            .as_ref()
+            .ok_or_else(|| tensorweave_core::Error::invalid("called before it was built"))
+    }
+
+    /// `x @ kernel + bias`.
+    fn affine(&self, inputs: &Inputs<'_>) -> Result<ndarray::ArrayD<f32>> {
+        let x = inputs.f32(0)?;
+        let kernel = self.built_kernel()?;
+        matmul_last(
+            x,
+            matrix_view(&kernel.value, "kernel")?,
+            self.bias.as_ref().map(|b| &b.value),
+        )
+    }
 }

@@ -9,7 +9,7 @@ use tensorweave_core::Result;
 
 use super::base::{Rule, Step};
 use super::macros::optimizer;
-use crate::gradient::Gradient;
+use crate::gradient::{Gradient, MapDense};
 use crate::util::{config_err, f32_of};
 
 optimizer! {

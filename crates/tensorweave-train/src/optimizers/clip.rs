@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use super::base::Hyper;
-use crate::gradient::Gradient;
+use crate::gradient::{Gradient, MapDense};
 use crate::util::sum_f32;
 
 /// The float32 entries a clipping rule looks at: the dense tensor, or every occurrence of a

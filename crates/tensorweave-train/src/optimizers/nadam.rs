@@ -9,6 +9,7 @@ use tensorweave_core::Result;
 use super::adam::update_moments;
 use super::base::{Rule, Step};
 use super::macros::optimizer;
+use crate::gradient::MapDense;
 use crate::util::{config_err, f32_of};
 
 optimizer! {

@@ -8,7 +8,7 @@ use tensorweave_core::Result;
 
 use super::base::{Rule, Step};
 use super::macros::optimizer;
-use crate::gradient::{as_table, scatter, segment_sum, Gradient};
+use crate::gradient::{as_table, scatter, segment_sum, Gradient, MapDense};
 use crate::util::{config_err, f32_of};
 
 optimizer! {

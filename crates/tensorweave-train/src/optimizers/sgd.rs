@@ -6,7 +6,7 @@ use tensorweave_core::Result;
 
 use super::base::{Rule, Step};
 use super::macros::optimizer;
-use crate::gradient::{scatter, Gradient};
+use crate::gradient::{scatter, Gradient, MapDense};
 use crate::util::config_err;
 
 optimizer! {

@@ -1,0 +1,148 @@
+//! One training step's loss and gradients, as Keras' `train_step` computes them
+//! before the optimizer: the model in training mode, each output's loss (from
+//! the cached logits of a softmax or sigmoid output), the loss weights, the
+//! weight regularizers' penalties, and the backward pass.
+
+use ndarray::ArrayD;
+use tensorweave_core::{
+    CallContext, Error, Gradient, Gradients, LayerRef, LogitsOf, Model, OutputGrad, Result, Value,
+};
+
+use crate::losses::{Activation, Loss, Prediction, Wrt};
+use crate::regularizers::Regularizer;
+
+/// What the loss of one output is.
+#[derive(Debug)]
+pub struct OutputLoss<'a> {
+    /// The loss.
+    pub loss: &'a dyn Loss,
+    /// Its weight in the total (Keras' `loss_weights`; 1 by default).
+    pub weight: f32,
+    /// The targets, of the output's shape (or what the loss accepts).
+    pub y_true: ArrayD<f32>,
+}
+
+/// The loss and gradients of one batch.
+#[derive(Debug)]
+pub struct StepGradients {
+    /// The total loss: weighted output losses plus the regularization penalties.
+    pub loss: f32,
+    /// Each output's loss (weighted by the sample weights, not by the loss weight;
+    /// `None` for an output without a loss). Keras logs these as `<output>_loss`.
+    pub output_losses: Vec<Option<f32>>,
+    /// The sum of the weight regularizers' penalties (part of `loss`).
+    pub regularization: f32,
+    /// The gradient of `loss` with respect to every trainable weight, by path.
+    pub gradients: Gradients,
+    /// Bytes of activations the forward pass kept for the backward.
+    pub activation_bytes: usize,
+}
+
+/// Runs `model` in training mode on `inputs`, takes the loss of each output
+/// (one entry per output, `None` for an output without a loss), adds the
+/// regularization penalties, and backpropagates: Keras' `train_step` up to the
+/// optimizer. `sample_weight` (one weight per sample) applies to every loss.
+pub fn loss_and_gradients(
+    model: &Model,
+    inputs: &[Value],
+    losses: &[Option<OutputLoss<'_>>],
+    sample_weight: Option<&ArrayD<f32>>,
+    ctx: &CallContext,
+) -> Result<StepGradients> {
+    let n_outputs = model.outputs().len();
+    if losses.len() != n_outputs {
+        return Err(Error::Input(format!(
+            "model '{}' has {n_outputs} output(s), got {} loss entries",
+            model.name(),
+            losses.len()
+        )));
+    }
+    let mut run = model.forward_train(inputs, ctx)?;
+    let mut total = 0.0f32;
+    let mut output_losses = Vec::with_capacity(n_outputs);
+    let mut grads = Vec::with_capacity(n_outputs);
+    {
+        let outputs = run.outputs()?;
+        for (k, spec) in losses.iter().enumerate() {
+            let Some(spec) = spec else {
+                output_losses.push(None);
+                grads.push(OutputGrad::default());
+                continue;
+            };
+            let output = outputs[k].as_f32()?;
+            let pred = match run.output_logits(k) {
+                Some(l) => Prediction::with_logits(
+                    output.view(),
+                    l.values.view(),
+                    match l.activation {
+                        LogitsOf::Softmax => Activation::Softmax,
+                        LogitsOf::Sigmoid => Activation::Sigmoid,
+                    },
+                ),
+                None => Prediction::new(output.view()),
+            };
+            let value = spec.loss.compute(
+                spec.y_true.view(),
+                &pred,
+                sample_weight.map(|w| w.view()),
+                None,
+            )?;
+            total += spec.weight * value.value;
+            output_losses.push(Some(value.value));
+            let g = value.grad.mapv(|g| g * spec.weight);
+            grads.push(match value.wrt {
+                Wrt::Output => OutputGrad::of_value(g),
+                Wrt::Logits => OutputGrad::of_logits(g),
+            });
+        }
+    }
+    let activation_bytes = run.activation_bytes();
+    let mut gradients = run.backward(grads)?.weights;
+    let mut regularization = 0.0f32;
+    for layer in model.layers() {
+        add_penalties(&layer, "", &mut regularization, &mut gradients)?;
+    }
+    total += regularization;
+    Ok(StepGradients {
+        loss: total,
+        output_losses,
+        regularization,
+        gradients,
+        activation_bytes,
+    })
+}
+
+/// Adds the penalties of `layer`'s regularized weights (and of its sublayers')
+/// to `total`, and their gradients to `gradients`.
+fn add_penalties(
+    layer: &LayerRef,
+    prefix: &str,
+    total: &mut f32,
+    gradients: &mut Gradients,
+) -> Result<()> {
+    let path = format!("{prefix}{}", layer.name());
+    let (regularizers, subs) = {
+        let guard = layer.read();
+        (guard.weight_regularizers(), guard.sublayers())
+    };
+    for (weight, config) in regularizers {
+        let reg = Regularizer::from_config(&config)
+            .map_err(|e| Error::layer(layer.name(), layer.class_name(), e.to_string()))?;
+        let guard = layer.read();
+        let Some(param) = guard.params().into_iter().find(|p| p.name == weight) else {
+            continue;
+        };
+        if !param.trainable {
+            continue;
+        }
+        *total += reg.penalty(&param.value);
+        gradients.add(
+            format!("{path}/{weight}"),
+            Gradient::Dense(reg.gradient(&param.value)),
+        )?;
+    }
+    for sub in subs {
+        add_penalties(&sub.layer, &format!("{path}/"), total, gradients)?;
+    }
+    Ok(())
+}
