@@ -4,6 +4,7 @@
 
 #[path = "../../examples/shared/att_layer.rs"]
 pub mod att_layer;
+pub mod keras_train;
 pub mod models;
 
 /// Invokes `$tests!` with the names of the 17 Keras fixtures (one test per

@@ -190,6 +190,34 @@ impl TrainRun {
         })
     }
 
+    /// The Keras mask of output `k` in this run (a loss over a masked
+    /// sequence averages over its valid steps only), if the output has one.
+    pub fn output_mask(&self, k: usize) -> Result<Option<&Value>> {
+        let Some(mask) = self.core.outputs().get(k).and_then(|t| t.mask()) else {
+            return Ok(None);
+        };
+        let graph = self.core.graph();
+        let missing = || {
+            Error::Graph(format!(
+                "output {k} has a mask that the model's graph does not compute"
+            ))
+        };
+        let layer = graph.layer_id(mask.layer()).ok_or_else(missing)?;
+        let call = mask.node().call_index();
+        let slot = self
+            .core
+            .plan()
+            .steps()
+            .iter()
+            .find(|s| {
+                let node = graph.node(s.node());
+                node.layer() == layer && node.call_index() == call
+            })
+            .and_then(|s| s.outputs().get(mask.output_index()).copied())
+            .ok_or_else(missing)?;
+        self.slots[slot].as_ref().map(Some).ok_or_else(missing)
+    }
+
     /// Bytes held for the backward after the forward pass: every step's
     /// outputs, the inputs and the cached logits (the peak of a training step's
     /// activations; the layers' saved state comes on top).

@@ -358,6 +358,11 @@ impl ModelCore {
         Ok(())
     }
 
+    /// The declared outputs.
+    pub(crate) fn outputs(&self) -> &[Tensor] {
+        &self.outputs
+    }
+
     /// The captured graph.
     pub(crate) fn graph(&self) -> &Graph {
         &self.graph

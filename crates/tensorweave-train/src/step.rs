@@ -81,11 +81,15 @@ pub fn loss_and_gradients(
                 ),
                 None => Prediction::new(output.view()),
             };
+            let mask = match run.output_mask(k)? {
+                Some(m) => Some(m.as_bool()?),
+                None => None,
+            };
             let value = spec.loss.compute(
                 spec.y_true.view(),
                 &pred,
                 sample_weight.map(|w| w.view()),
-                None,
+                mask.map(|m| m.view()),
             )?;
             total += spec.weight * value.value;
             output_losses.push(Some(value.value));

@@ -3,8 +3,8 @@
 use ndarray::{ArrayD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
-    layer_rng, BuildContext, CallContext, DType, Error, Initializer, IntoArray, IntoLayer, Layer,
-    MaskCall, Param, Result, Tensor, TensorSpec, Value,
+    layer_rng, BackwardCall, BuildContext, CallContext, DType, Error, Gradient, Initializer,
+    IntoArray, IntoLayer, Layer, LayerGrads, MaskCall, Param, Result, Tensor, TensorSpec, Value,
 };
 use tensorweave_derive::LayerConfig;
 
@@ -41,6 +41,9 @@ pub struct Embedding {
     /// Initializer of the table (default uniform in ±0.05).
     #[config(default = Initializer::embedding_default())]
     pub embeddings_initializer: Initializer,
+    /// The table's regularizer as Keras serializes it, added to the training
+    /// loss (default none).
+    pub embeddings_regularizer: Option<serde_json::Value>,
     /// Whether the table is trainable (false for a frozen pretrained table).
     #[config(default = true)]
     pub trainable: bool,
@@ -120,21 +123,7 @@ impl Layer for EmbeddingLayer {
             .ok_or_else(|| Error::invalid("called before it was built"))?
             .value;
         let vocab = table.shape()[0];
-        let ids: Vec<i64> = match inputs.value(0)? {
-            Value::I32(a) => a.iter().map(|&v| v as i64).collect(),
-            Value::F32(a) => a.iter().map(|&v| v as i64).collect(),
-            Value::Bool(_) => return Err(Error::invalid("expects integer token ids, got bool")),
-        };
-        if let Some((pos, bad)) = ids
-            .iter()
-            .enumerate()
-            .find(|(_, &id)| id < 0 || id as usize >= vocab)
-        {
-            return Err(Error::invalid(format!(
-                "token id {bad} at flat position {pos} is outside the vocabulary 0..{vocab}; \
-                 map unknown words to an id below {vocab}"
-            )));
-        }
+        let ids = token_ids(inputs.value(0)?, vocab)?;
         let dim = table.shape()[1];
         let mut shape = inputs.value(0)?.shape().to_vec();
         shape.push(dim);
@@ -151,6 +140,39 @@ impl Layer for EmbeddingLayer {
         Ok(vec![Value::F32(out)])
     }
 
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
+        let r = self.config.embeddings_regularizer.clone();
+        r.map(|r| vec![("embeddings".to_string(), r)])
+            .unwrap_or_default()
+    }
+
+    /// The table's gradient as TensorFlow hands it to Keras (`IndexedSlices`):
+    /// one row per token occurrence, in order, duplicates not summed. Token ids
+    /// get no gradient.
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let Some(gy) = call.value_grad(0)? else {
+            return Ok(LayerGrads::inputs(vec![None]));
+        };
+        let table = &self
+            .table
+            .as_ref()
+            .ok_or_else(|| Error::invalid("called before it was built"))?
+            .value;
+        let (vocab, dim) = (table.shape()[0], table.shape()[1]);
+        let ids = token_ids(call.inputs.value(0)?, vocab)?;
+        let values = crate::util::rows_of(gy)?;
+        let indices = ids.into_iter().map(|id| id as usize).collect();
+        let g = Gradient::rows(indices, values, vec![vocab, dim])?;
+        Ok(LayerGrads {
+            inputs: vec![None],
+            params: vec![("embeddings".to_string(), g)],
+        })
+    }
+
     fn params(&self) -> Vec<&Param> {
         self.table.iter().collect()
     }
@@ -158,4 +180,24 @@ impl Layer for EmbeddingLayer {
     fn params_mut(&mut self) -> Vec<&mut Param> {
         self.table.iter_mut().collect()
     }
+}
+
+/// The token ids of `v`, each checked against the vocabulary size.
+fn token_ids(v: &Value, vocab: usize) -> Result<Vec<i64>> {
+    let ids: Vec<i64> = match v {
+        Value::I32(a) => a.iter().map(|&v| v as i64).collect(),
+        Value::F32(a) => a.iter().map(|&v| v as i64).collect(),
+        Value::Bool(_) => return Err(Error::invalid("expects integer token ids, got bool")),
+    };
+    if let Some((pos, bad)) = ids
+        .iter()
+        .enumerate()
+        .find(|(_, &id)| id < 0 || id as usize >= vocab)
+    {
+        return Err(Error::invalid(format!(
+            "token id {bad} at flat position {pos} is outside the vocabulary 0..{vocab}; \
+             map unknown words to an id below {vocab}"
+        )));
+    }
+    Ok(ids)
 }
