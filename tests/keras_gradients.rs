@@ -26,3 +26,11 @@ fn mlp_sgd_first_batch_gradients_equal_keras() {
     let worst = check_case("mlp_sgd");
     eprintln!("mlp_sgd: max gradient error {worst:e}");
 }
+
+/// Embedding (no mask) → two Conv1D (same and valid, relu) → GlobalMaxPooling1D
+/// each → Concatenate → Dense(1) logits; BinaryCrossentropy(from_logits=True).
+#[test]
+fn cnn_binary_adamw_first_batch_gradients_equal_keras() {
+    let worst = check_case("cnn_binary_adamw");
+    eprintln!("cnn_binary_adamw: max gradient error {worst:e}");
+}

@@ -314,6 +314,40 @@ impl Activation {
     }
 }
 
+/// The training-mode output of a layer that ends in `act(z)`: the output, `z`
+/// kept when the derivative needs it, and `z` as the output's logits for a
+/// softmax or sigmoid (what Keras' cross-entropies use).
+pub fn activated_for_training(act: Activation, z: ArrayD<f32>) -> tensorweave_core::Trained {
+    let mut y = z.clone();
+    act.apply_inplace(&mut y);
+    let logits = act.logits_of().map(|activation| tensorweave_core::Logits {
+        values: z.clone(),
+        activation,
+    });
+    let saved = act.grad_needs_input().then_some(z);
+    tensorweave_core::Trained::with_saved(vec![tensorweave_core::Value::F32(y)], saved)
+        .logits(0, logits)
+}
+
+/// The gradient with respect to `z` of a layer that ends in `act(z)` and ran
+/// [`activated_for_training`]: the gradient reaching its output through the
+/// activation, plus the one reaching its logits. `None` when none reaches it.
+pub fn pre_activation_grad(
+    act: Activation,
+    call: &tensorweave_core::BackwardCall<'_>,
+) -> Result<Option<ArrayD<f32>>> {
+    let z = call.saved::<Option<ArrayD<f32>>>()?.as_ref();
+    let g = call.grad(0);
+    let mut gz = match &g.value {
+        Some(gy) => Some(act.grad(z, call.output(0)?, gy)?),
+        None => None,
+    };
+    if let Some(gl) = &g.logits {
+        tensorweave_core::layer::add_into(&mut gz, gl.clone())?;
+    }
+    Ok(gz)
+}
+
 /// Softmax (or log-softmax) of `v` in place, as Keras computes it: `exp(v - max)`
 /// normalised. A NaN or +inf in `v`, or a row of -inf, gives a row of NaN, as in
 /// TensorFlow.

@@ -2,10 +2,12 @@
 //! `layers.Activation`); it passes masks through unchanged.
 
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{CallContext, Layer, Result, TensorSpec, Value};
+use tensorweave_core::{
+    BackwardCall, CallContext, Layer, LayerGrads, Result, TensorSpec, Trained, Value,
+};
 use tensorweave_derive::LayerConfig;
 
-use crate::activations::Activation;
+use crate::activations::{activated_for_training, pre_activation_grad, Activation};
 use crate::class::Common;
 use crate::class_and_config;
 use crate::util::{expect_float, expect_inputs};
@@ -76,6 +78,20 @@ impl Layer for ActivationLayerImpl {
         let mut y = x.as_f32()?.clone();
         self.config.activation.apply_inplace(&mut y);
         Ok(vec![Value::F32(y)])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn call_train(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Trained> {
+        let z = inputs.f32(0)?.clone();
+        Ok(activated_for_training(self.config.activation, z))
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let gz = pre_activation_grad(self.config.activation, call)?;
+        Ok(LayerGrads::inputs(vec![gz]))
     }
 }
 

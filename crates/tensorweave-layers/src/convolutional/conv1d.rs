@@ -7,13 +7,13 @@ use ndarray::{s, Array2, ArrayD, ArrayView3, Ix3, IxDyn};
 use serde::{Deserialize, Serialize};
 use tensorweave_core::format_dims;
 use tensorweave_core::{
-    layer_rng, BuildContext, CallContext, Error, Initializer, Layer, Param, Result, TensorSpec,
-    Value,
+    layer_rng, BackwardCall, BuildContext, CallContext, Error, Initializer, Layer, LayerGrads,
+    Param, Result, TensorSpec, Trained, Value,
 };
 use tensorweave_derive::LayerConfig;
 
 use super::{expect_channels_last, same_geometry, tuple1, valid_length, DataFormat, Padding};
-use crate::activations::Activation;
+use crate::activations::{activated_for_training, pre_activation_grad, Activation};
 use crate::class::Common;
 use crate::util::{
     expect_float, expect_inputs, expect_last_dim, expect_rank, known_last_dim, matmul_2d,
@@ -75,6 +75,11 @@ pub struct Conv1D {
     /// Bias initializer (default zeros).
     #[config(default = Initializer::Zeros)]
     pub bias_initializer: Initializer,
+    /// The kernel's regularizer as Keras serializes it, added to the training
+    /// loss (default none).
+    pub kernel_regularizer: Option<serde_json::Value>,
+    /// The bias's regularizer (default none).
+    pub bias_regularizer: Option<serde_json::Value>,
     /// Whether the weights are trainable (default true).
     #[config(default = true)]
     pub trainable: bool,
@@ -232,12 +237,62 @@ impl Layer for Conv1DLayer {
     }
 
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
-        let x = inputs.f32(0)?;
-        let kernel = &self
+        let mut y = self.affine(inputs)?;
+        self.config.activation.apply_inplace(&mut y);
+        Ok(vec![Value::F32(y)])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
+        let c = &self.config;
+        [
+            ("kernel", &c.kernel_regularizer),
+            ("bias", &c.bias_regularizer),
+        ]
+        .into_iter()
+        .filter_map(|(w, r)| r.clone().map(|r| (w.to_string(), r)))
+        .collect()
+    }
+
+    fn call_train(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Trained> {
+        Ok(activated_for_training(
+            self.config.activation,
+            self.affine(inputs)?,
+        ))
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let Some(gz) = pre_activation_grad(self.config.activation, call)? else {
+            return Ok(LayerGrads::inputs(vec![None]));
+        };
+        let x = self.sequence(call.inputs)?;
+        let (gx, gk) = conv1d_backward(x, self.built_kernel()?, &gz, &self.config)?;
+        let mut grads = LayerGrads::inputs(vec![Some(gx)]).param("kernel", gk);
+        if self.bias.is_some() {
+            let gb = crate::util::rows_of(&gz)?.sum_axis(ndarray::Axis(0));
+            grads = grads.param("bias", gb.into_dyn());
+        }
+        Ok(grads)
+    }
+
+    optional_params!(kernel, bias);
+}
+
+impl Conv1DLayer {
+    fn built_kernel(&self) -> Result<&ArrayD<f32>> {
+        Ok(&self
             .kernel
             .as_ref()
             .ok_or_else(|| Error::invalid("called before it was built"))?
-            .value;
+            .value)
+    }
+
+    /// The input as `(batch, steps, channels)`, refusing 0 steps.
+    fn sequence<'a>(&self, inputs: &Inputs<'a>) -> Result<ArrayView3<'a, f32>> {
+        let x = inputs.f32(0)?;
         let x = x.view().into_dimensionality::<Ix3>().map_err(|_| {
             Error::invalid(format!(
                 "expects inputs of rank 3 (batch, steps, channels), got shape {}",
@@ -251,63 +306,112 @@ impl Layer for Conv1DLayer {
                 format_dims(x.shape())
             )));
         }
-        let mut y = conv1d(
-            x,
-            kernel,
-            self.bias.as_ref().map(|b| &b.value),
-            &self.config,
-        )?;
-        self.config.activation.apply_inplace(&mut y);
-        Ok(vec![Value::F32(y)])
+        Ok(x)
     }
 
-    optional_params!(kernel, bias);
+    /// `conv1d(x, kernel) + bias`, before the activation.
+    fn affine(&self, inputs: &Inputs<'_>) -> Result<ArrayD<f32>> {
+        let x = self.sequence(inputs)?;
+        conv1d(
+            x,
+            self.built_kernel()?,
+            self.bias.as_ref().map(|b| &b.value),
+            &self.config,
+        )
+    }
 }
 
 /// `conv1d(x, kernel) + bias` for `x` of shape `(batch, steps, channels)` and a
-/// kernel `(kernel_size, channels / groups, filters)`.
-///
-/// im2col: each output step `t` gathers the input rows `t * stride + j *
-/// dilation - left_pad` (`j < kernel_size`; rows outside the input are the
-/// zero padding) into one row of a patch matrix whose columns are ordered
-/// `(group, tap, channel in group)`. Then, per group, the patch columns of that
-/// group times the kernel reshaped to `(kernel_size * channels_per_group,
-/// filters_per_group)` gives that group's filters.
+/// kernel `(kernel_size, channels / groups, filters)`: the patch matrix
+/// ([`im2col`]) times the kernel, per group.
 fn conv1d(
     x: ArrayView3<'_, f32>,
     kernel: &ArrayD<f32>,
     bias: Option<&ArrayD<f32>>,
     c: &Conv1D,
 ) -> Result<ArrayD<f32>> {
-    let (batch, steps, channels) = x.dim();
+    let batch = x.dim().0;
+    let geo = Geometry::of(x, kernel, c)?;
+    let patches = im2col(x, &geo, c)?;
     let (k, groups, filters) = (c.kernel_size, c.groups, c.filters);
-    let per_group = channels / groups;
-    if channels % groups != 0 || kernel.shape() != [k, per_group, filters] {
-        return Err(Error::invalid(format!(
-            "inputs with {channels} channels do not fit the kernel of shape {} \
-             (groups={groups}); the input shape is {}",
-            format_dims(kernel.shape()),
-            format_dims(x.shape())
-        )));
+    let filters_per_group = filters / groups;
+    let mut out = Array2::<f32>::zeros((batch * geo.out_steps, filters));
+    for g in 0..groups {
+        let (f0, f1) = (g * filters_per_group, (g + 1) * filters_per_group);
+        let w = group_kernel(kernel, g, c)?;
+        let p = patches.slice(s![.., g * k * geo.per_group..(g + 1) * k * geo.per_group]);
+        out.slice_mut(s![.., f0..f1])
+            .assign(&matmul_2d(p, w.view(), None)?);
     }
-    let (out_steps, left) = c.geometry(steps)?;
+    if let Some(b) = bias {
+        let b = b
+            .view()
+            .into_shape_with_order(filters)
+            .map_err(|e| Error::invalid(format!("bias must have shape [{filters}]: {e}")))?;
+        out += &b;
+    }
+    out.into_shape_with_order(IxDyn(&[batch, geo.out_steps, filters]))
+        .map_err(|e| Error::invalid(format!("internal: output reshape: {e}")))
+}
+
+/// The sizes of one convolution.
+struct Geometry {
+    steps: usize,
+    out_steps: usize,
+    left: usize,
+    per_group: usize,
+}
+
+impl Geometry {
+    /// Checks the kernel against the input and works out the output length.
+    fn of(x: ArrayView3<'_, f32>, kernel: &ArrayD<f32>, c: &Conv1D) -> Result<Geometry> {
+        let (_, steps, channels) = x.dim();
+        let (k, groups, filters) = (c.kernel_size, c.groups, c.filters);
+        let per_group = channels / groups.max(1);
+        if groups == 0 || channels % groups != 0 || kernel.shape() != [k, per_group, filters] {
+            return Err(Error::invalid(format!(
+                "inputs with {channels} channels do not fit the kernel of shape {} \
+                 (groups={groups}); the input shape is {}",
+                format_dims(kernel.shape()),
+                format_dims(x.shape())
+            )));
+        }
+        let (out_steps, left) = c.geometry(steps)?;
+        Ok(Geometry {
+            steps,
+            out_steps,
+            left,
+            per_group,
+        })
+    }
+
+    /// The input step that tap `j` of output step `t` reads, if inside the input.
+    fn source(&self, t: usize, j: usize, c: &Conv1D) -> Option<usize> {
+        t.checked_mul(c.strides)
+            .zip(j.checked_mul(c.dilation_rate))
+            .and_then(|(a, b)| a.checked_add(b))
+            .and_then(|p| p.checked_sub(self.left))
+            .filter(|&s| s < self.steps)
+    }
+}
+
+/// im2col: each output step `t` gathers the input rows `t * stride + j *
+/// dilation - left_pad` (`j < kernel_size`; rows outside the input are the
+/// zero padding) into one row of a patch matrix whose columns are ordered
+/// `(group, tap, channel in group)`.
+fn im2col(x: ArrayView3<'_, f32>, geo: &Geometry, c: &Conv1D) -> Result<Array2<f32>> {
+    let (batch, steps, channels) = x.dim();
+    let (k, groups, per_group) = (c.kernel_size, c.groups, geo.per_group);
     let x = x.as_standard_layout();
     let data = x
         .as_slice()
         .ok_or_else(|| Error::invalid("internal: input is not contiguous"))?;
-
-    // Patch matrix: row (b, t), columns (group, tap, channel in group).
     let cols = k * channels;
-    let mut patches = vec![0.0f32; batch * out_steps * cols];
+    let mut patches = vec![0.0f32; batch * geo.out_steps * cols];
     for (row, patch) in patches.chunks_exact_mut(cols.max(1)).enumerate() {
-        let (b, t) = (row / out_steps, row % out_steps);
+        let (b, t) = (row / geo.out_steps, row % geo.out_steps);
         for j in 0..k {
-            let src = t
-                .checked_mul(c.strides)
-                .zip(j.checked_mul(c.dilation_rate))
-                .and_then(|(a, b)| a.checked_add(b))
-                .and_then(|p| p.checked_sub(left));
-            let Some(src) = src.filter(|&s| s < steps) else {
+            let Some(src) = geo.source(t, j, c) else {
                 continue; // zero padding
             };
             let from = (b * steps + src) * channels;
@@ -318,42 +422,77 @@ fn conv1d(
             }
         }
     }
-    let patches = Array2::from_shape_vec((batch * out_steps, cols), patches)
-        .map_err(|e| Error::invalid(format!("internal: patch matrix: {e}")))?;
+    Array2::from_shape_vec((batch * geo.out_steps, cols), patches)
+        .map_err(|e| Error::invalid(format!("internal: patch matrix: {e}")))
+}
 
-    let filters_per_group = filters / groups;
-    let mut out = if groups == 1 {
-        let w = kernel
-            .as_standard_layout()
-            .into_shape_with_order((k * channels, filters))
-            .map_err(|e| Error::invalid(format!("internal: kernel reshape: {e}")))?
-            .to_owned();
-        matmul_2d(patches.view(), w.view(), None)?
-    } else {
-        let mut out = Array2::<f32>::zeros((batch * out_steps, filters));
-        for g in 0..groups {
-            let (f0, f1) = (g * filters_per_group, (g + 1) * filters_per_group);
-            let w = kernel
-                .slice(s![.., .., f0..f1])
-                .as_standard_layout()
-                .into_shape_with_order((k * per_group, filters_per_group))
-                .map_err(|e| Error::invalid(format!("internal: kernel reshape: {e}")))?
-                .to_owned();
-            let p = patches.slice(s![.., g * k * per_group..(g + 1) * k * per_group]);
-            out.slice_mut(s![.., f0..f1])
-                .assign(&matmul_2d(p, w.view(), None)?);
-        }
-        out
-    };
-    if let Some(b) = bias {
-        let b = b
-            .view()
-            .into_shape_with_order(filters)
-            .map_err(|e| Error::invalid(format!("bias must have shape [{filters}]: {e}")))?;
-        out += &b;
+/// The kernel of group `g` as a `(kernel_size * channels_per_group,
+/// filters_per_group)` matrix, its rows ordered `(tap, channel)` as the patches'.
+fn group_kernel(kernel: &ArrayD<f32>, g: usize, c: &Conv1D) -> Result<Array2<f32>> {
+    let fpg = c.filters / c.groups;
+    let (k, per_group) = (kernel.shape()[0], kernel.shape()[1]);
+    kernel
+        .slice(s![.., .., g * fpg..(g + 1) * fpg])
+        .as_standard_layout()
+        .into_shape_with_order((k * per_group, fpg))
+        .map(|w| w.to_owned())
+        .map_err(|e| Error::invalid(format!("internal: kernel reshape: {e}")))
+}
+
+/// The backward of [`conv1d`] without its bias: given the gradient `gz` of the
+/// pre-activation output `(batch, out_steps, filters)`, the gradients of the
+/// input and of the kernel.
+fn conv1d_backward(
+    x: ArrayView3<'_, f32>,
+    kernel: &ArrayD<f32>,
+    gz: &ArrayD<f32>,
+    c: &Conv1D,
+) -> Result<(ArrayD<f32>, ArrayD<f32>)> {
+    let (batch, steps, channels) = x.dim();
+    let geo = Geometry::of(x, kernel, c)?;
+    let patches = im2col(x, &geo, c)?;
+    let (k, groups, filters) = (c.kernel_size, c.groups, c.filters);
+    let fpg = filters / groups;
+    let g2 = crate::util::rows_of(gz)?;
+    if g2.dim() != (batch * geo.out_steps, filters) {
+        return Err(Error::invalid(format!(
+            "internal: conv1d backward got a gradient of shape {}",
+            format_dims(gz.shape())
+        )));
     }
-    out.into_shape_with_order(IxDyn(&[batch, out_steps, filters]))
-        .map_err(|e| Error::invalid(format!("internal: output reshape: {e}")))
+    let mut gkernel = ArrayD::<f32>::zeros(kernel.shape());
+    let mut gpatches = Array2::<f32>::zeros(patches.dim());
+    for g in 0..groups {
+        let (f0, f1) = (g * fpg, (g + 1) * fpg);
+        let (c0, c1) = (g * k * geo.per_group, (g + 1) * k * geo.per_group);
+        let gg = g2.slice(s![.., f0..f1]);
+        let gw = matmul_2d(patches.slice(s![.., c0..c1]).t(), gg, None)?;
+        let gw = gw
+            .into_shape_with_order((k, geo.per_group, fpg))
+            .map_err(|e| Error::invalid(format!("internal: kernel gradient: {e}")))?;
+        gkernel.slice_mut(s![.., .., f0..f1]).assign(&gw);
+        let w = group_kernel(kernel, g, c)?;
+        gpatches
+            .slice_mut(s![.., c0..c1])
+            .assign(&matmul_2d(gg, w.t(), None)?);
+    }
+    // col2im: every patch entry goes back to the input row it was read from.
+    let mut gx = ndarray::Array3::<f32>::zeros((batch, steps, channels));
+    for (row, patch) in gpatches.outer_iter().enumerate() {
+        let (b, t) = (row / geo.out_steps, row % geo.out_steps);
+        for j in 0..k {
+            let Some(src) = geo.source(t, j, c) else {
+                continue;
+            };
+            let mut dst = gx.slice_mut(s![b, src, ..]);
+            for gi in 0..groups {
+                let from = gi * k * geo.per_group + j * geo.per_group;
+                let mut part = dst.slice_mut(s![gi * geo.per_group..(gi + 1) * geo.per_group]);
+                part += &patch.slice(s![from..from + geo.per_group]);
+            }
+        }
+    }
+    Ok((gx.into_dyn(), gkernel))
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
-    layer_rng, BackwardCall, BuildContext, CallContext, Initializer, Layer, LayerGrads, Logits,
-    Param, Result, TensorSpec, Trained, Value,
+    layer_rng, BackwardCall, BuildContext, CallContext, Initializer, Layer, LayerGrads, Param,
+    Result, TensorSpec, Trained, Value,
 };
 use tensorweave_derive::LayerConfig;
 
-use crate::activations::Activation;
+use crate::activations::{activated_for_training, pre_activation_grad, Activation};
 use crate::class::Common;
 use crate::util::{
     expect_float, expect_inputs, expect_last_dim, known_last_dim, matmul_last,
@@ -154,33 +154,17 @@ impl Layer for DenseLayer {
     /// Keeps the pre-activation `z` when the activation's derivative needs it
     /// or the output's loss may use it as logits (softmax, sigmoid).
     fn call_train(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Trained> {
-        let z = self.affine(inputs)?;
-        let act = self.config.activation;
-        let mut y = z.clone();
-        act.apply_inplace(&mut y);
-        let logits = act.logits_of().map(|activation| Logits {
-            values: z.clone(),
-            activation,
-        });
-        let saved = act.grad_needs_input().then_some(z);
-        Ok(Trained::with_saved(vec![Value::F32(y)], saved).logits(0, logits))
+        Ok(activated_for_training(
+            self.config.activation,
+            self.affine(inputs)?,
+        ))
     }
 
     fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
-        let x = call.inputs.f32(0)?;
-        let y = call.output(0)?;
-        let z = call.saved::<Option<ndarray::ArrayD<f32>>>()?.as_ref();
-        let g = call.grad(0);
-        let mut gz = match &g.value {
-            Some(gy) => Some(self.config.activation.grad(z, y, gy)?),
-            None => None,
-        };
-        if let Some(gl) = &g.logits {
-            tensorweave_core::layer::add_into(&mut gz, gl.clone())?;
-        }
-        let Some(gz) = gz else {
+        let Some(gz) = pre_activation_grad(self.config.activation, call)? else {
             return Ok(LayerGrads::inputs(vec![None]));
         };
+        let x = call.inputs.f32(0)?;
         let kernel = self.built_kernel()?;
         let (gx, gk, gb) = matmul_last_backward(x, matrix_view(&kernel.value, "kernel")?, &gz)?;
         let mut grads = LayerGrads::inputs(vec![Some(gx)]).param("kernel", gk.into_dyn());

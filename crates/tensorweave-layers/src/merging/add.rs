@@ -13,5 +13,6 @@ merge_class! {
     /// assert_eq!(y.shape(), &vec![None, Some(4)]);
     /// ```
     Add, AddLayer, AddOp = "Add";
-    |xs, masks| fold(xs, |a, b| a + b)
+    |xs, masks| fold(xs, |a, b| a + b);
+    grad |xs, masks, gy| Ok(vec![gy.clone(); xs.len()])
 }

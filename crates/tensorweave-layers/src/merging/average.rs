@@ -17,5 +17,9 @@ merge_class! {
     |xs, masks| {
         let n = xs.len() as f32;
         Ok(fold(xs, |a, b| a + b)?.mapv_into(|v| v / n))
+    };
+    grad |xs, masks, gy| {
+        let n = xs.len().max(1) as f32;
+        Ok(vec![gy.mapv(|g| g / n); xs.len()])
     }
 }

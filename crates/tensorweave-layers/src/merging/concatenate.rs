@@ -5,8 +5,8 @@
 use ndarray::ArrayViewD;
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
-    format_shape, CallContext, DType, Error, IntoLayer, Layer, MaskCall, Result, Tensor,
-    TensorSpec, Value,
+    format_shape, BackwardCall, CallContext, DType, Error, IntoLayer, Layer, LayerGrads, MaskCall,
+    Result, Tensor, TensorSpec, Value,
 };
 use tensorweave_derive::LayerConfig;
 
@@ -145,5 +145,27 @@ impl Layer for ConcatenateLayer {
             .collect::<Result<Vec<_>>>()?;
         let views: Vec<ArrayViewD<'_, f32>> = xs.iter().map(|x| x.view()).collect();
         Ok(vec![Value::F32(concat(&views, self.config.axis)?)])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    /// Each input gets its slice of the gradient along the concatenation axis.
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let Some(gy) = call.value_grad(0)? else {
+            return Ok(LayerGrads::inputs(vec![None; call.inputs.len()]));
+        };
+        let axis = resolve_axis(self.config.axis, gy.ndim())
+            .ok_or_else(|| Error::invalid("internal: concatenation axis out of range"))?;
+        let mut start = 0;
+        let mut grads = Vec::with_capacity(call.inputs.len());
+        for v in call.inputs.values() {
+            let len = v.shape().get(axis).copied().unwrap_or(0);
+            let part = gy.slice_axis(ndarray::Axis(axis), (start..start + len).into());
+            grads.push(Some(part.to_owned()));
+            start += len;
+        }
+        Ok(LayerGrads::inputs(grads))
     }
 }

@@ -1,6 +1,6 @@
 //! `Maximum` (Keras' `layers.Maximum`).
 
-use super::{extremum_masked, max_nan, merge_class};
+use super::{extremum_grad, extremum_masked, max_nan, merge_class};
 
 merge_class! {
     /// Builder of a `Maximum` layer (Keras' `layers.Maximum`): the element-wise
@@ -14,5 +14,6 @@ merge_class! {
     /// assert_eq!(y.shape(), &vec![None, Some(4)]);
     /// ```
     Maximum, MaximumLayer, MaximumOp = "Maximum", READS_MASKS = true;
-    |xs, masks| extremum_masked(xs, masks, max_nan)
+    |xs, masks| extremum_masked(xs, masks, max_nan);
+    grad |xs, masks, gy| extremum_grad(xs, masks, gy, max_nan, |a, b| a >= b)
 }

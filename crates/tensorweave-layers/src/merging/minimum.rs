@@ -1,6 +1,6 @@
 //! `Minimum` (Keras' `layers.Minimum`).
 
-use super::{extremum_masked, merge_class, min_nan};
+use super::{extremum_grad, extremum_masked, merge_class, min_nan};
 
 merge_class! {
     /// Builder of a `Minimum` layer (Keras' `layers.Minimum`): the element-wise
@@ -14,5 +14,6 @@ merge_class! {
     /// assert_eq!(y.shape(), &vec![None, Some(4)]);
     /// ```
     Minimum, MinimumLayer, MinimumOp = "Minimum", READS_MASKS = true;
-    |xs, masks| extremum_masked(xs, masks, min_nan)
+    |xs, masks| extremum_masked(xs, masks, min_nan);
+    grad |xs, masks, gy| extremum_grad(xs, masks, gy, min_nan, |a, b| a <= b)
 }

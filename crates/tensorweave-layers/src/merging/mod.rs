@@ -35,8 +35,8 @@ use tensorweave_core::format_dims;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
-    format_shape, CallContext, DType, Error, IntoLayer, Layer, MaskCall, Result, Shape, Tensor,
-    TensorSpec, Value,
+    format_shape, BackwardCall, CallContext, DType, Error, IntoLayer, Layer, LayerGrads, MaskCall,
+    Result, Shape, Tensor, TensorSpec, Value,
 };
 use tensorweave_derive::LayerConfig;
 
@@ -65,6 +65,14 @@ pub trait MergeOp: Debug + Clone + Default + Send + Sync + 'static {
     /// Merges the inputs (broadcast to a common rank); `masks` has one entry
     /// per input, `Some` only when [`MergeOp::READS_MASKS`].
     fn merge(xs: &[ArrayViewD<'_, f32>], masks: &[Option<&ArrayD<bool>>]) -> Result<ArrayD<f32>>;
+    /// The gradient reaching each input, in the output's (broadcast) shape,
+    /// given the gradient `gy` of the output (the layer sums it back to each
+    /// input's shape).
+    fn grad(
+        xs: &[ArrayViewD<'_, f32>],
+        masks: &[Option<&ArrayD<bool>>],
+        gy: &ArrayD<f32>,
+    ) -> Result<Vec<ArrayD<f32>>>;
 }
 
 /// Declares an element-wise merge class: its [`MergeOp`] (`$op`, named
@@ -74,7 +82,8 @@ macro_rules! merge_class {
     (
         $(#[$doc:meta])*
         $builder:ident, $layer:ident, $op:ident = $class:literal $(, $konst:ident = $value:expr)*;
-        |$xs:ident, $masks:ident| $body:expr
+        |$xs:ident, $masks:ident| $body:expr;
+        grad |$gxs:ident, $gmasks:ident, $gy:ident| $gbody:expr
     ) => {
         #[doc = concat!("What `", $class, "` computes.")]
         #[derive(Debug, Clone, Copy, Default)]
@@ -90,6 +99,15 @@ macro_rules! merge_class {
             ) -> tensorweave_core::Result<ndarray::ArrayD<f32>> {
                 let _ = &$masks;
                 $body
+            }
+
+            fn grad(
+                $gxs: &[ndarray::ArrayViewD<'_, f32>],
+                $gmasks: &[Option<&ndarray::ArrayD<bool>>],
+                $gy: &ndarray::ArrayD<f32>,
+            ) -> tensorweave_core::Result<Vec<ndarray::ArrayD<f32>>> {
+                let _ = (&$gxs, &$gmasks);
+                $gbody
             }
         }
 
@@ -246,6 +264,59 @@ impl<Op: MergeOp> Layer for MergeLayer<Op> {
     }
 
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        let (views, masks) = aligned::<Op>(inputs)?;
+        let out = Op::merge(&views, &masks)?;
+        Ok(vec![Value::F32(out)])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let Some(gy) = call.value_grad(0)? else {
+            return Ok(LayerGrads::inputs(vec![None; call.inputs.len()]));
+        };
+        let (views, masks) = aligned::<Op>(call.inputs)?;
+        let grads = Op::grad(&views, &masks, gy)?;
+        let grads = grads
+            .into_iter()
+            .zip(call.inputs.values())
+            .map(|(g, x)| unbroadcast(g, x.shape()).map(Some))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LayerGrads::inputs(grads))
+    }
+}
+
+/// The gradient `g` of a broadcast value summed back to `shape` (the input's
+/// own shape, possibly of lower rank with axes inserted after the batch axis).
+pub(crate) fn unbroadcast(g: ArrayD<f32>, shape: &[usize]) -> Result<ArrayD<f32>> {
+    let mut g = g;
+    // Axes inserted after the batch axis (lower-rank inputs), then broadcast ones.
+    while g.ndim() > shape.len().max(1) {
+        g = g.sum_axis(Axis(1.min(g.ndim() - 1)));
+    }
+    for (axis, &d) in shape.iter().enumerate() {
+        if d == 1 && g.shape().get(axis).is_some_and(|&n| n != 1) {
+            g = g.sum_axis(Axis(axis)).insert_axis(Axis(axis));
+        }
+    }
+    if g.shape() != shape {
+        return Err(Error::invalid(format!(
+            "internal: a merge gradient of shape {} does not fit its input of shape {}",
+            format_dims(g.shape()),
+            format_dims(shape)
+        )));
+    }
+    Ok(g)
+}
+
+/// The inputs as float views of one rank (Keras inserts axes after the batch
+/// axis of lower-rank inputs; those lose their masks), and the masks the op reads.
+fn aligned<'a, Op: MergeOp>(
+    inputs: &'a Inputs<'a>,
+) -> Result<(Vec<ArrayViewD<'a, f32>>, Vec<Option<&'a ArrayD<bool>>>)> {
+    {
         let masks = inputs.masks();
         let xs = inputs
             .values()
@@ -272,8 +343,7 @@ impl<Op: MergeOp> Layer for MergeLayer<Op> {
                 _ => Ok(None),
             })
             .collect::<Result<_>>()?;
-        let out = Op::merge(&views, &masks)?;
-        Ok(vec![Value::F32(out)])
+        Ok((views, masks))
     }
 }
 
@@ -320,6 +390,51 @@ pub(crate) fn expand_mask(mask: &ArrayD<bool>, shape: &[usize]) -> Result<ArrayD
                 format_dims(mask.shape())
             ))
         })
+}
+
+/// The gradient of [`extremum_masked`] without masks: the fold
+/// `op(op(x0, x1), x2)…` replayed, TensorFlow's rule at each step (`maximum`
+/// gives the gradient to its first operand where it is `>=` the second,
+/// `minimum` where `<=`). With masks it is not supported yet: an error.
+pub(crate) fn extremum_grad(
+    xs: &[ArrayViewD<'_, f32>],
+    masks: &[Option<&ArrayD<bool>>],
+    gy: &ArrayD<f32>,
+    op: fn(f32, f32) -> f32,
+    first_wins: fn(f32, f32) -> bool,
+) -> Result<Vec<ArrayD<f32>>> {
+    if masks.iter().any(Option::is_some) {
+        return Err(Error::invalid(
+            "training through Maximum or Minimum with masked inputs is not supported yet; \
+             drop the mask before the merge",
+        ));
+    }
+    // Running values of the fold: acc_0 = x0, acc_i = op(acc_{i-1}, x_i).
+    let mut accs: Vec<ArrayD<f32>> = Vec::with_capacity(xs.len());
+    for x in xs {
+        let next = match accs.last() {
+            None => x.to_owned(),
+            Some(acc) => zip2(acc.view(), x.view(), op)?,
+        };
+        accs.push(next);
+    }
+    let mut grads: Vec<ArrayD<f32>> = vec![ArrayD::zeros(IxDyn(&[])); xs.len()];
+    let mut g_acc = gy.clone();
+    for i in (1..xs.len()).rev() {
+        let acc = accs[i - 1].view();
+        let x = &xs[i];
+        let to_acc = zip2(acc, x.view(), first_wins)?;
+        let to_acc = ndarray::Zip::from(&to_acc)
+            .and(&g_acc)
+            .map_collect(|&w, &g| if w { g } else { 0.0 });
+        let to_x = ndarray::Zip::from(&to_acc)
+            .and(&g_acc)
+            .map_collect(|&a, &g| g - a);
+        grads[i] = to_x;
+        g_acc = unbroadcast(to_acc, accs[i - 1].shape())?;
+    }
+    grads[0] = g_acc;
+    Ok(grads)
 }
 
 /// The greater of two values, NaN if either is (TensorFlow's `maximum`;

@@ -19,7 +19,8 @@ merge_class! {
     /// assert_eq!(y.shape(), &vec![None, Some(3), Some(4)]);
     /// ```
     Multiply, MultiplyLayer, MultiplyOp = "Multiply", READS_MASKS = true;
-    |xs, masks| multiply_masked(xs, masks)
+    |xs, masks| multiply_masked(xs, masks);
+    grad |xs, masks, gy| multiply_grad(xs, masks, gy)
 }
 
 /// `Multiply._merge_function`: masked entries become 1; when every input has a
@@ -61,4 +62,66 @@ fn multiply_masked(
         }
         _ => Ok(output),
     }
+}
+
+/// The gradient of [`multiply_masked`]: masked entries were replaced by 1 (no
+/// gradient reaches them), entries where every input is masked were set to 0
+/// (no gradient flows there); elsewhere input `i` gets `gy` times the product
+/// of the other (replaced) inputs.
+fn multiply_grad(
+    xs: &[ArrayViewD<'_, f32>],
+    masks: &[Option<&ArrayD<bool>>],
+    gy: &ArrayD<f32>,
+) -> Result<Vec<ArrayD<f32>>> {
+    let has_output_mask = !masks.is_empty() && masks.iter().all(Option::is_some);
+    let mut replaced = Vec::with_capacity(xs.len());
+    let mut keeps = Vec::with_capacity(xs.len());
+    for (i, x) in xs.iter().enumerate() {
+        match masks.get(i).copied().flatten() {
+            Some(m) => {
+                let m = expand_mask(m, x.shape())?;
+                replaced.push(ndarray::Zip::from(&m).and(x).map_collect(|&keep, &v| {
+                    if keep {
+                        v
+                    } else {
+                        1.0
+                    }
+                }));
+                keeps.push(Some(m));
+            }
+            None => {
+                replaced.push(x.to_owned());
+                keeps.push(None);
+            }
+        }
+    }
+    let gy = if has_output_mask {
+        let mut any: Option<ArrayD<bool>> = None;
+        for m in keeps.iter().flatten() {
+            any = Some(match any {
+                None => m.clone(),
+                Some(a) => zip2(a.view(), m.view(), |p, q| p || q)?,
+            });
+        }
+        match any {
+            Some(a) => zip2(a.view(), gy.view(), |keep, g| if keep { g } else { 0.0 })?,
+            None => gy.clone(),
+        }
+    } else {
+        gy.clone()
+    };
+    let mut grads = Vec::with_capacity(xs.len());
+    for i in 0..xs.len() {
+        let mut g = gy.clone();
+        for (j, r) in replaced.iter().enumerate() {
+            if j != i {
+                g = zip2(g.view(), r.view(), |a, b| a * b)?;
+            }
+        }
+        if let Some(m) = &keeps[i] {
+            g = zip2(m.view(), g.view(), |keep, v| if keep { v } else { 0.0 })?;
+        }
+        grads.push(g);
+    }
+    Ok(grads)
 }

@@ -26,5 +26,6 @@ merge_class! {
                 xs.len()
             ))),
         }
-    }
+    };
+    grad |xs, masks, gy| Ok(vec![gy.clone(), gy.mapv(|g| -g)])
 }

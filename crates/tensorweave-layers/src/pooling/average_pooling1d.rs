@@ -1,6 +1,6 @@
 //! `AveragePooling1D`: the mean of each window along the time axis.
 
-use ndarray::{ArrayView3, Axis};
+use ndarray::{Array3, ArrayView2, ArrayView3, Axis};
 
 use super::pooling_class;
 
@@ -21,5 +21,13 @@ pooling_class! {
     /// The mean of a window's (real, unpadded) steps.
     fn reduce(window: ArrayView3<'_, f32>) -> Array2<f32> {
         window.sum_axis(Axis(1)) / window.len_of(Axis(1)) as f32
+    }
+    /// Each step of the window gets `gy / window length`.
+    fn grad(window: ArrayView3<'_, f32>, gy: ArrayView2<'_, f32>) -> Array3<f32> {
+        let n = window.len_of(Axis(1)).max(1) as f32;
+        let g = gy.mapv(|g| g / n).insert_axis(Axis(1));
+        let mut out = Array3::<f32>::zeros(window.dim());
+        out += &g;
+        out
     }
 }

@@ -1,6 +1,6 @@
 //! `GlobalAveragePooling1D`: the mean over all (unmasked) steps.
 
-use ndarray::{ArrayView2, ArrayView3, Axis};
+use ndarray::{Array3, ArrayView2, ArrayView3, Axis};
 
 use super::pooling_class;
 
@@ -33,5 +33,22 @@ pooling_class! {
                 kept.sum_axis(Axis(1)) / &counts
             }
         }
+    }
+    /// Each (unmasked) step gets `gy / count`.
+    fn grad(
+        x: ArrayView3<'_, f32>,
+        mask: Option<ArrayView2<'_, f32>>,
+        _y: ArrayView2<'_, f32>,
+        gy: ArrayView2<'_, f32>
+    ) -> Array3<f32> {
+        let (batch, steps, channels) = x.dim();
+        let weights = match mask {
+            None => ndarray::Array2::from_elem((batch, steps), 1.0 / steps as f32),
+            Some(m) => {
+                let counts = m.sum_axis(Axis(1)).insert_axis(Axis(1));
+                &m / &counts
+            }
+        };
+        Array3::from_shape_fn((batch, steps, channels), |(b, t, c)| weights[[b, t]] * gy[[b, c]])
     }
 }

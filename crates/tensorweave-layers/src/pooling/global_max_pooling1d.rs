@@ -1,6 +1,6 @@
 //! `GlobalMaxPooling1D`: the maximum over all steps.
 
-use ndarray::{ArrayView2, ArrayView3};
+use ndarray::{ArrayView2, ArrayView3, Axis};
 
 use super::{max_over_steps, pooling_class};
 
@@ -22,5 +22,21 @@ pooling_class! {
     /// The maximum over all steps, masked ones included (Keras 3.15.1).
     fn reduce(x: ArrayView3<'_, f32>, _mask: Option<ArrayView2<'_, f32>>) -> Array2<f32> {
         max_over_steps(x)
+    }
+    /// TensorFlow's `reduce_max` gradient: shared equally by every step that
+    /// equals the maximum.
+    fn grad(
+        x: ArrayView3<'_, f32>,
+        _mask: Option<ArrayView2<'_, f32>>,
+        y: ArrayView2<'_, f32>,
+        gy: ArrayView2<'_, f32>
+    ) -> Array3<f32> {
+        let y3 = y.insert_axis(Axis(1));
+        let hits = ndarray::Zip::from(&x)
+            .and_broadcast(&y3)
+            .map_collect(|&v, &m| if v == m { 1.0f32 } else { 0.0 });
+        let counts = hits.sum_axis(Axis(1)).insert_axis(Axis(1));
+        let share = &gy.insert_axis(Axis(1)) / &counts;
+        hits * &share
     }
 }

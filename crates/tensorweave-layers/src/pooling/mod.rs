@@ -29,7 +29,9 @@ use tensorweave_core::format_dims;
 
 use ndarray::{s, Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis, Ix3};
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, TensorSpec, Value};
+use tensorweave_core::{
+    BackwardCall, BuildContext, CallContext, Error, Layer, LayerGrads, Result, TensorSpec, Value,
+};
 use tensorweave_derive::LayerConfig;
 
 use crate::class::{Common, LayerClass};
@@ -53,6 +55,9 @@ pub trait WindowReduction: Debug + Clone + Default + Send + Sync + 'static {
     const CLASS_NAME: &'static str;
     /// Reduces a window `(batch, window steps, channels)` over its steps.
     fn reduce(window: ArrayView3<'_, f32>) -> Array2<f32>;
+    /// The gradient of the window, given the gradient `gy` `(batch, channels)`
+    /// of its reduction.
+    fn grad(window: ArrayView3<'_, f32>, gy: ArrayView2<'_, f32>) -> Array3<f32>;
 }
 
 /// How a global layer reduces the time axis, and its Keras class.
@@ -64,6 +69,14 @@ pub trait GlobalReduction: Debug + Clone + Default + Send + Sync + 'static {
     /// Reduces `x` (batch, steps, channels) over its steps; `mask` is
     /// `(batch, steps)` with 1 for kept steps, when the layer reads masks.
     fn reduce(x: ArrayView3<'_, f32>, mask: Option<ArrayView2<'_, f32>>) -> Array2<f32>;
+    /// The gradient of `x`, given the gradient `gy` `(batch, channels)` of the
+    /// reduction `y`.
+    fn grad(
+        x: ArrayView3<'_, f32>,
+        mask: Option<ArrayView2<'_, f32>>,
+        y: ArrayView2<'_, f32>,
+        gy: ArrayView2<'_, f32>,
+    ) -> Array3<f32>;
 }
 
 /// Declares a pooling class: its reduction kind `$kind` implementing
@@ -76,6 +89,8 @@ macro_rules! pooling_class {
         $kind:ident: $trait:ident = $class:literal $(, $konst:ident = $value:expr)*;
         $(#[$kind_doc:meta])*
         fn reduce($($arg:ident: $ty:ty),*) -> Array2<f32> $body:block
+        $(#[$grad_doc:meta])*
+        fn grad($($garg:ident: $gty:ty),*) -> Array3<f32> $gbody:block
     ) => {
         $(#[$kind_doc])*
         #[derive(Debug, Clone, Copy, Default)]
@@ -86,6 +101,9 @@ macro_rules! pooling_class {
             $(const $konst: bool = $value;)*
 
             fn reduce($($arg: $ty),*) -> ndarray::Array2<f32> $body
+
+            $(#[$grad_doc])*
+            fn grad($($garg: $gty),*) -> ndarray::Array3<f32> $gbody
         }
 
         $(#[$doc])*
@@ -191,22 +209,32 @@ impl<R: WindowReduction> Pooling1D<R> {
         Ok((out, 0))
     }
 
+    /// The input steps `lo..hi` of each window, for `steps` input steps.
+    fn windows(&self, steps: usize) -> Result<Vec<(usize, usize)>> {
+        let (out_steps, left) = self.geometry(steps)?;
+        let strides = self.strides_or_pool();
+        Ok((0..out_steps)
+            .map(|t| {
+                // The window covers [t*stride - left, t*stride - left + pool_size) clipped
+                // to the input: padded positions take no part, as in TensorFlow.
+                let start = t.saturating_mul(strides);
+                let lo = start.saturating_sub(left).min(steps);
+                let hi = start
+                    .saturating_add(self.pool_size)
+                    .saturating_sub(left)
+                    .min(steps)
+                    .max(lo);
+                (lo, hi)
+            })
+            .collect())
+    }
+
     /// Pools windows of `x` (batch, steps, channels) along the steps.
     fn pool(&self, x: ArrayView3<'_, f32>) -> Result<Array3<f32>> {
         let (batch, steps, channels) = x.dim();
-        let (out_steps, left) = self.geometry(steps)?;
-        let strides = self.strides_or_pool();
-        let mut y = Array3::<f32>::zeros((batch, out_steps, channels));
-        for t in 0..out_steps {
-            // The window covers [t*stride - left, t*stride - left + pool_size) clipped
-            // to the input: padded positions take no part, as in TensorFlow.
-            let start = t.saturating_mul(strides);
-            let lo = start.saturating_sub(left).min(steps);
-            let hi = start
-                .saturating_add(self.pool_size)
-                .saturating_sub(left)
-                .min(steps)
-                .max(lo);
+        let windows = self.windows(steps)?;
+        let mut y = Array3::<f32>::zeros((batch, windows.len(), channels));
+        for (t, (lo, hi)) in windows.into_iter().enumerate() {
             let pooled = R::reduce(x.slice(s![.., lo..hi, ..]));
             y.slice_mut(s![.., t, ..]).assign(&pooled);
         }
@@ -268,6 +296,42 @@ impl<R: WindowReduction> Layer for Pooling1DLayer<R> {
         let x = rank3(inputs)?;
         Ok(vec![Value::F32(self.config.pool(x)?.into_dyn())])
     }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let Some(gy) = call.value_grad(0)? else {
+            return Ok(LayerGrads::inputs(vec![None]));
+        };
+        let x = rank3(call.inputs)?;
+        let gy = as_rank3(gy)?;
+        let mut gx = Array3::<f32>::zeros(x.dim());
+        for (t, (lo, hi)) in self.config.windows(x.dim().1)?.into_iter().enumerate() {
+            let g = R::grad(x.slice(s![.., lo..hi, ..]), gy.slice(s![.., t, ..]));
+            let mut dst = gx.slice_mut(s![.., lo..hi, ..]);
+            dst += &g;
+        }
+        Ok(LayerGrads::inputs(vec![Some(gx.into_dyn())]))
+    }
+}
+
+/// A pooled value `(batch, channels)` (with or without the kept time axis).
+fn as_2d(a: &ArrayD<f32>, batch: usize, channels: usize) -> Result<ArrayView2<'_, f32>> {
+    a.view()
+        .into_shape_with_order((batch, channels))
+        .map_err(|e| Error::invalid(format!("internal: pooled gradient: {e}")))
+}
+
+/// A gradient of rank 3, or an internal error.
+fn as_rank3(g: &ArrayD<f32>) -> Result<ArrayView3<'_, f32>> {
+    g.view().into_dimensionality::<Ix3>().map_err(|_| {
+        Error::invalid(format!(
+            "internal: pooling got a gradient of shape {}",
+            format_dims(g.shape())
+        ))
+    })
 }
 
 /// The one input as a `(batch, steps, channels)` view, or an error naming its shape.
@@ -352,8 +416,42 @@ impl<R: GlobalReduction> Layer for GlobalPooling1DLayer<R> {
     }
 
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
-        let masks = inputs.masks();
         let x = rank3(inputs)?;
+        let mask = step_mask::<R>(inputs, x)?;
+        let pooled = R::reduce(x, mask.as_ref().map(|m| m.view()));
+        let out: ArrayD<f32> = if self.config.keepdims {
+            pooled.insert_axis(Axis(1)).into_dyn()
+        } else {
+            pooled.into_dyn()
+        };
+        Ok(vec![Value::F32(out)])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let Some(gy) = call.value_grad(0)? else {
+            return Ok(LayerGrads::inputs(vec![None]));
+        };
+        let x = rank3(call.inputs)?;
+        let mask = step_mask::<R>(call.inputs, x)?;
+        let (batch, _, channels) = x.dim();
+        let y = call.output(0)?;
+        let (y, gy) = (as_2d(y, batch, channels)?, as_2d(gy, batch, channels)?);
+        let gx = R::grad(x, mask.as_ref().map(|m| m.view()), y, gy);
+        Ok(LayerGrads::inputs(vec![Some(gx.into_dyn())]))
+    }
+}
+
+/// The first input's mask as 1/0 floats `(batch, steps)`, when the layer reads masks.
+fn step_mask<R: GlobalReduction>(
+    inputs: &Inputs<'_>,
+    x: ArrayView3<'_, f32>,
+) -> Result<Option<Array2<f32>>> {
+    {
+        let masks = inputs.masks();
         let (batch, steps, _) = x.dim();
         let mask = match masks.first().copied().flatten().filter(|_| R::USES_MASK) {
             Some(m) => {
@@ -374,13 +472,7 @@ impl<R: GlobalReduction> Layer for GlobalPooling1DLayer<R> {
             }
             None => None,
         };
-        let pooled = R::reduce(x, mask.as_ref().map(|m| m.view()));
-        let out: ArrayD<f32> = if self.config.keepdims {
-            pooled.insert_axis(Axis(1)).into_dyn()
-        } else {
-            pooled.into_dyn()
-        };
-        Ok(vec![Value::F32(out)])
+        Ok(mask)
     }
 }
 
