@@ -5,7 +5,8 @@ use ndarray::{ArrayD, Axis, Zip};
 use serde::{Deserialize, Serialize};
 use tensorweave_core::format_dims;
 use tensorweave_core::{
-    CallContext, Error, IntoLayer, Layer, MaskCall, Result, Tensor, TensorSpec, Value,
+    BackwardCall, CallContext, Error, IntoLayer, Layer, LayerGrads, MaskCall, Result, Tensor,
+    TensorSpec, Value,
 };
 use tensorweave_derive::LayerConfig;
 
@@ -94,6 +95,35 @@ impl Layer for MaskingLayer {
 
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let x = inputs.f32(0)?;
+        Ok(vec![Value::F32(self.keep_valid(x, x)?)])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    /// The output is `x · keep` (keep = the step mask, broadcast over the
+    /// features), so the input's gradient is `gy · keep`; the mask takes none.
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let x = call.inputs.f32(0)?;
+        let Some(gy) = call.value_grad(0)? else {
+            return Ok(LayerGrads::inputs(vec![None]));
+        };
+        if gy.shape() != x.shape() {
+            return Err(Error::invalid(format!(
+                "got a gradient of shape {} for an output of shape {}",
+                format_dims(gy.shape()),
+                format_dims(x.shape())
+            )));
+        }
+        Ok(LayerGrads::inputs(vec![Some(self.keep_valid(x, gy)?)]))
+    }
+}
+
+impl MaskingLayer {
+    /// `values` (of `x`'s shape) with zeros at the steps of `x` whose features
+    /// all equal the mask value: Keras' `where(any(x != v, axis=-1), values, 0)`.
+    fn keep_valid(&self, x: &ArrayD<f32>, values: &ArrayD<f32>) -> Result<ArrayD<f32>> {
         if x.ndim() < 2 {
             return Err(Error::invalid(format!(
                 "expects inputs of rank at least 2, got shape {}",
@@ -102,14 +132,12 @@ impl Layer for MaskingLayer {
         }
         let last = Axis(x.ndim() - 1);
         let v = self.config.value();
-        // keep = any(x != v, axis=-1, keepdims=True); out = where(keep, x, 0)
         let keep: ArrayD<bool> = x
             .map_axis(last, |lane| lane.iter().any(|&e| e != v))
             .insert_axis(last);
-        let out = Zip::from(x)
+        Ok(Zip::from(values)
             .and_broadcast(&keep)
-            .map_collect(|&e, &k| if k { e } else { 0.0 });
-        Ok(vec![Value::F32(out)])
+            .map_collect(|&e, &k| if k { e } else { 0.0 }))
     }
 }
 

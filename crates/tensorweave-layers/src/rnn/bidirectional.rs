@@ -11,10 +11,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Value as Json};
 use tensorweave_core::registry::{brief, truncate};
 use tensorweave_core::{
-    BuildContext, CallContext, ClassIdentity, Error, IntoLayer, Layer, LayerRef, LayerRegistry,
-    MaskCall, Recurrence, Result, Sublayer, Tensor, TensorSpec, Value,
+    BackwardCall, BuildContext, CallContext, ClassIdentity, Error, IntoLayer, Layer, LayerGrads,
+    LayerRef, LayerRegistry, MaskCall, Recurrence, Result, Sublayer, Tensor, TensorSpec, Trained,
+    Value,
 };
 
+use super::bidirectional_train::{self, both};
 use crate::class::{Common, LayerBuilder, LayerClass};
 use crate::config::{parse, prepare_config};
 use crate::registry::default_registry;
@@ -265,11 +267,11 @@ impl BidirectionalLayer {
         Ok((info(f)?, info(b)?))
     }
 
-    fn return_sequences(&self) -> bool {
+    pub(crate) fn return_sequences(&self) -> bool {
         self.recurrences().is_ok_and(|(f, _)| f.return_sequences)
     }
 
-    fn return_state(&self) -> bool {
+    pub(crate) fn return_state(&self) -> bool {
         self.recurrences().is_ok_and(|(f, _)| f.return_state)
     }
 
@@ -319,19 +321,7 @@ impl BidirectionalLayer {
                 .call(&Inputs::new(vec![x], vec![mask]), ctx)
                 .map_err(|e| e.in_layer(l.name(), l.class_name()))
         };
-        if ctx.threads < 2 {
-            return Ok((run(f, ctx)?, run(b, ctx)?));
-        }
-        let mut half = ctx.clone();
-        half.threads = (ctx.threads / 2).max(1);
-        std::thread::scope(|scope| {
-            let backward = scope.spawn(|| run(b, &half));
-            let forward = run(f, &half);
-            let backward = backward.join().map_err(|_| {
-                Error::invalid("the thread running the backward direction panicked")
-            })?;
-            Ok((forward?, backward?))
-        })
+        both(ctx, |c| run(f, c), |c| run(b, c))
     }
 }
 
@@ -507,6 +497,19 @@ impl Layer for BidirectionalLayer {
         Ok(out)
     }
 
+    fn has_backward(&self) -> bool {
+        self.directions()
+            .is_ok_and(|(f, b)| f.read().has_backward() && b.read().has_backward())
+    }
+
+    fn call_train(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Trained> {
+        bidirectional_train::call_train(self, inputs, ctx)
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        bidirectional_train::backward(self, call)
+    }
+
     fn sublayers(&self) -> Vec<Sublayer> {
         match &self.directions {
             Ok((f, b)) => vec![
@@ -523,7 +526,7 @@ impl Layer for BidirectionalLayer {
 }
 
 /// Keras' merge of the forward output `y` and the (re-ordered) backward output.
-fn merge(mode: MergeMode, y: ArrayD<f32>, y_rev: ArrayD<f32>) -> Result<Vec<Value>> {
+pub(crate) fn merge(mode: MergeMode, y: ArrayD<f32>, y_rev: ArrayD<f32>) -> Result<Vec<Value>> {
     if mode == MergeMode::None {
         let y_rev = y_rev.as_standard_layout().into_owned();
         return Ok(vec![Value::F32(y), Value::F32(y_rev)]);

@@ -20,6 +20,7 @@ use tensorweave_core::{
 };
 use tensorweave_kernels::{same_bits, Mat, Panels};
 
+use super::bptt::CellTraining;
 use super::options::{RnnBuilder, RnnOptions};
 use super::step::{Scratch, StepRows};
 use crate::class::LayerBuilder;
@@ -61,6 +62,13 @@ pub trait Cell: Layer + Sized {
 
     /// Number of input features the kernel was built for.
     fn input_dim(&self) -> usize;
+
+    /// What the cell computes, for training (backpropagation through time
+    /// over [`Cell::weights`]); `None` (the default) when the cell has no
+    /// backward pass, so a model cannot be trained through it.
+    fn training(&self) -> Option<CellTraining> {
+        None
+    }
 }
 
 /// What distinguishes one kind of cell with Keras' three weights (`kernel`,
@@ -99,6 +107,11 @@ pub trait CellKind: Debug + Send + Sync + Sized + 'static {
     /// Rows of the reset buffer for `rows` active rows (default none).
     fn reset_rows(_config: &Self::Builder, _rows: usize) -> usize {
         0
+    }
+
+    /// What the cell computes, for training (default: no backward pass).
+    fn training(_config: &Self::Builder) -> Option<CellTraining> {
+        None
     }
 
     /// One step over the active rows (see [`Cell::step`]), whose buffers have
@@ -213,6 +226,10 @@ impl<K: CellKind> Cell for RnnCell<K> {
 
     fn input_dim(&self) -> usize {
         self.params.input_dim()
+    }
+
+    fn training(&self) -> Option<CellTraining> {
+        K::training(&self.config)
     }
 
     fn weights(&self) -> Result<CellWeights<'_>> {

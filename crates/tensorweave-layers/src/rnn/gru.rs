@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use tensorweave_core::Result;
 use tensorweave_derive::LayerConfig;
 
+use super::bptt::{CellMath, CellTraining};
 use super::cell::{BiasLayout, CellKind, CellWeights, Packing};
 use super::options::{rnn_builder, RnnOptions};
 use super::step::{
@@ -87,6 +88,18 @@ impl CellKind for GruKind {
         } else {
             rows
         }
+    }
+
+    fn training(config: &Gru) -> Option<CellTraining> {
+        Some(CellTraining {
+            math: if config.reset_after {
+                CellMath::GruResetAfter
+            } else {
+                CellMath::GruResetBefore
+            },
+            activation: config.options.activation,
+            recurrent_activation: config.recurrent_activation,
+        })
     }
 
     fn step(

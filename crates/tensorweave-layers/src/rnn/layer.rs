@@ -4,10 +4,11 @@
 use ndarray::{Array, ArrayView, ArrayView2, ArrayView3, Axis, Ix2, Ix3, RemoveAxis};
 use tensorweave_core::format_dims;
 use tensorweave_core::{
-    format_shape, BuildContext, CallContext, Error, Layer, LayerRef, MaskCall, Param, Recurrence,
-    Result, Sublayer, Tensor, TensorSpec, Value,
+    format_shape, BackwardCall, BuildContext, CallContext, Error, Layer, LayerGrads, LayerRef,
+    MaskCall, Param, Recurrence, Result, Sublayer, Tensor, TensorSpec, Trained, Value,
 };
 
+use super::bptt::{self, CellTraining, OutputGrads, Tape};
 use super::cell::Cell;
 use super::options::RnnBuilder;
 use super::sequence::{run_sequence, LoopOptions, RnnRun};
@@ -31,6 +32,16 @@ impl<C: Cell> Rnn<C> {
         &self.config
     }
 
+    /// How the sequence loop runs.
+    fn loop_options(&self) -> LoopOptions {
+        let o = self.config.options();
+        LoopOptions {
+            return_sequences: o.return_sequences,
+            go_backwards: o.go_backwards,
+            zero_output_for_mask: o.zero_output_for_mask,
+        }
+    }
+
     /// Runs the cell over `x` with an optional mask.
     fn run(
         &self,
@@ -38,13 +49,25 @@ impl<C: Cell> Rnn<C> {
         x: ArrayView3<'_, f32>,
         mask: Option<ArrayView2<'_, bool>>,
     ) -> Result<RnnRun> {
+        run_sequence(cell, self.loop_options(), x, mask)
+    }
+
+    /// What the cell computes for training, or why it cannot be trained.
+    fn training(&self, cell: &C) -> Result<CellTraining> {
         let o = self.config.options();
-        let opts = LoopOptions {
-            return_sequences: o.return_sequences,
-            go_backwards: o.go_backwards,
-            zero_output_for_mask: o.zero_output_for_mask,
-        };
-        run_sequence(cell, opts, x, mask)
+        if o.dropout > 0.0 || o.recurrent_dropout > 0.0 {
+            return Err(Error::invalid(format!(
+                "cannot be trained with dropout {} and recurrent_dropout {}: training-mode \
+                 dropout of recurrent layers is not implemented; set both to 0",
+                o.dropout, o.recurrent_dropout
+            )));
+        }
+        cell.training().ok_or_else(|| {
+            Error::invalid(format!(
+                "its cell ({}) has no backward pass (Cell::training is None)",
+                C::CELL_NAME
+            ))
+        })
     }
 
     /// [`Rnn::run`], on two threads when `threads` allows it and the work
@@ -172,6 +195,61 @@ impl<C: Cell> Layer for Rnn<C> {
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {
             out.extend(run.states.into_iter().map(Value::from));
+        }
+        Ok(out)
+    }
+
+    fn has_backward(&self) -> bool {
+        cell_of::<C>(&*self.cell.read()).is_ok_and(|c| c.training().is_some())
+    }
+
+    /// The training forward (exact activations), keeping each valid step's
+    /// previous states and gates for the backward.
+    fn call_train(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Trained> {
+        let (x, mask) = sequence_inputs(inputs)?;
+        let guard = self.cell.read();
+        let cell = cell_of::<C>(&*guard)?;
+        let training = self.training(cell)?;
+        let w = cell.weights()?;
+        let (run, tape) = bptt::forward(training, &w, cell.units(), self.loop_options(), x, mask)?;
+        let mut out = vec![Value::F32(run.output)];
+        if self.config.options().return_state {
+            out.extend(run.states.into_iter().map(Value::from));
+        }
+        Ok(Trained::with_saved(out, tape))
+    }
+
+    /// Backpropagation through time; the weight gradients are named by the
+    /// cell (`lstm_cell/kernel`).
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let tape = call.saved::<Tape>()?;
+        let (x, _) = sequence_inputs(call.inputs)?;
+        let state = |k: usize| {
+            if self.config.options().return_state {
+                call.value_grad(k)
+            } else {
+                Ok(None)
+            }
+        };
+        let grads = OutputGrads {
+            output: call.value_grad(0)?,
+            h: state(1)?,
+            c: state(2)?,
+        };
+        if grads.output.is_none() && grads.h.is_none() && grads.c.is_none() {
+            return Ok(LayerGrads::inputs(vec![None]));
+        }
+        let guard = self.cell.read();
+        let cell = cell_of::<C>(&*guard)?;
+        let training = self.training(cell)?;
+        let w = cell.weights()?;
+        let g = bptt::backward(training, &w, self.loop_options(), tape, x, grads)?;
+        let name = self.cell.name();
+        let mut out = LayerGrads::inputs(vec![Some(g.x)])
+            .param(&format!("{name}/kernel"), g.kernel.into_dyn())
+            .param(&format!("{name}/recurrent_kernel"), g.recurrent.into_dyn());
+        if let Some(bias) = g.bias {
+            out = out.param(&format!("{name}/bias"), bias);
         }
         Ok(out)
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tensorweave_core::Result;
 use tensorweave_derive::LayerConfig;
 
+use super::bptt::{CellMath, CellTraining};
 use super::cell::{CellKind, CellWeights};
 use super::options::{rnn_builder, RnnOptions};
 use super::step::{
@@ -81,6 +82,14 @@ impl CellKind for LstmKind {
             .chain(rest.iter().copied())
             .collect();
         ArrayD::from_shape_vec(IxDyn(shape), data).unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
+    }
+
+    fn training(config: &Lstm) -> Option<CellTraining> {
+        Some(CellTraining {
+            math: CellMath::Lstm,
+            activation: config.options.activation,
+            recurrent_activation: config.recurrent_activation,
+        })
     }
 
     fn step(

@@ -16,6 +16,8 @@
 //! `forward_lstm/lstm_cell/kernel` inside a `Bidirectional`.
 
 mod bidirectional;
+mod bidirectional_train;
+mod bptt;
 mod cell;
 mod gru;
 mod layer;
@@ -30,6 +32,7 @@ mod time_distributed;
 mod tests;
 
 pub use bidirectional::{Bidirectional, BidirectionalLayer, MergeMode};
+pub use bptt::{CellMath, CellTraining};
 pub use cell::{BiasLayout, Cell, CellKind, CellParams, CellWeights, Packing, RnnCell};
 pub use gru::{Gru, GruCell, GruKind, GruLayer};
 pub use layer::Rnn;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use tensorweave_core::Result;
 use tensorweave_derive::LayerConfig;
 
+use super::bptt::{CellMath, CellTraining};
 use super::cell::{CellKind, CellWeights};
 use super::options::{rnn_builder, RnnOptions};
 use super::step::{
@@ -57,6 +58,14 @@ impl CellKind for SimpleRnnKind {
     const GATES: usize = 1;
     const STATES: usize = 1;
     type Builder = SimpleRnn;
+
+    fn training(config: &SimpleRnn) -> Option<CellTraining> {
+        Some(CellTraining {
+            math: CellMath::Simple,
+            activation: config.options.activation,
+            recurrent_activation: Activation::Linear,
+        })
+    }
 
     fn step(
         config: &SimpleRnn,

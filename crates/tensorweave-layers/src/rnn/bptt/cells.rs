@@ -1,0 +1,487 @@
+//! The training step of each built-in cell, forward and backward, over the
+//! entries of one step (see [`super::layout`]): what the forward keeps
+//! ([`CellTape`]) and how the backward turns the gradient reaching the new
+//! states into the gradients of the gate inputs (`dz`, one row per entry, in
+//! Keras' gate order) and of the previous states.
+//!
+//! Each forward step is one product `h·U` on the step's rows (two for the GRU
+//! with the reset gate first), each backward step one product `dz·Uᵀ` (two
+//! for that GRU); the weight gradients are products over all entries, made by
+//! the caller after the loop.
+
+use std::ops::Range;
+
+use tensorweave_core::{Error, Result};
+use tensorweave_kernels::{matmul, matmul_views, Mat};
+
+use super::gate::{Deriv, Gate};
+use super::{CellMath, CellTraining};
+use crate::rnn::cell::CellWeights;
+use crate::rnn::step::add;
+use crate::util::internal;
+
+/// What a cell's forward keeps for its backward, one row per entry.
+#[derive(Debug)]
+pub(crate) enum CellTape {
+    /// `h = act(z)`.
+    Simple {
+        /// The new state.
+        y: Gate,
+    },
+    /// Gates i, f, candidate, o, and `act(c)` of the new cell state.
+    Lstm {
+        /// Input gate.
+        i: Gate,
+        /// Forget gate.
+        f: Gate,
+        /// Candidate.
+        c: Gate,
+        /// Output gate.
+        o: Gate,
+        /// `act(c_new)`.
+        tc: Gate,
+    },
+    /// GRU, reset gate after the product.
+    GruAfter {
+        /// Update gate.
+        z: Gate,
+        /// Reset gate.
+        r: Gate,
+        /// Candidate.
+        hh: Gate,
+        /// `(h·U + b_rec)` of the candidate block, `[entries, units]`.
+        rec_h: Vec<f32>,
+    },
+    /// GRU, reset gate first.
+    GruBefore {
+        /// Update gate.
+        z: Gate,
+        /// Reset gate.
+        r: Gate,
+        /// Candidate.
+        hh: Gate,
+        /// `r·h_prev`, `[entries, units]`.
+        rh: Vec<f32>,
+    },
+}
+
+/// What a forward step reads: the weights, the input projections of every
+/// entry (`[entries, gates·units]`, input bias included), the previous
+/// states of every entry, and the step's entries.
+pub(crate) struct Fwd<'a> {
+    pub(crate) w: &'a CellWeights<'a>,
+    pub(crate) u: usize,
+    pub(crate) xp: &'a [f32],
+    pub(crate) hprev: &'a [f32],
+    pub(crate) cprev: &'a [f32],
+    pub(crate) e: Range<usize>,
+}
+
+/// Where a forward step writes: a `[rows, gates·units]` work buffer and the
+/// new states of its rows (`[rows, units]`; `c` for the LSTM only).
+pub(crate) struct FwdOut<'a> {
+    pub(crate) rec: &'a mut [f32],
+    pub(crate) h: &'a mut [f32],
+    pub(crate) c: &'a mut [f32],
+}
+
+/// What a backward step reads besides the tape: `Uᵀ` (`[gates·units,
+/// units]`), the derivatives of the tape's gates, the previous states of
+/// every entry and the step's entries.
+pub(crate) struct Bwd<'a> {
+    pub(crate) u: usize,
+    pub(crate) ut: &'a [f32],
+    pub(crate) derivs: &'a [Deriv],
+    pub(crate) hprev: &'a [f32],
+    pub(crate) cprev: &'a [f32],
+    pub(crate) e: Range<usize>,
+}
+
+/// The gradients of a backward step. In: `dh`, `dc` for the step's rows
+/// (`[rows, units]`). Out: rows `e` of `dz` (gate inputs, `[entries,
+/// gates·units]`) and of `drec` (the recurrent product's, GRU with the reset
+/// gate after it only), and the gradients of the previous states `dh_prev`,
+/// `dc_prev`. `tmp` is `[rows, units]` of work space.
+pub(crate) struct StepGrads<'a> {
+    pub(crate) dh: &'a [f32],
+    pub(crate) dc: &'a [f32],
+    pub(crate) dz: &'a mut [f32],
+    pub(crate) drec: &'a mut [f32],
+    pub(crate) tmp: &'a mut [f32],
+    pub(crate) dh_prev: &'a mut [f32],
+    pub(crate) dc_prev: &'a mut [f32],
+}
+
+impl CellTape {
+    /// Room for `entries` entries of a cell of `units` units.
+    pub(crate) fn new(t: CellTraining, entries: usize, units: usize) -> Self {
+        let gate = |act| Gate::new(act, entries, units);
+        let (act, rec) = (t.activation, t.recurrent_activation);
+        match t.math {
+            CellMath::Simple => CellTape::Simple { y: gate(act) },
+            CellMath::Lstm => CellTape::Lstm {
+                i: gate(rec),
+                f: gate(rec),
+                c: gate(act),
+                o: gate(rec),
+                tc: gate(act),
+            },
+            CellMath::GruResetAfter => CellTape::GruAfter {
+                z: gate(rec),
+                r: gate(rec),
+                hh: gate(act),
+                rec_h: vec![0.0; entries * units],
+            },
+            CellMath::GruResetBefore => CellTape::GruBefore {
+                z: gate(rec),
+                r: gate(rec),
+                hh: gate(act),
+                rh: vec![0.0; entries * units],
+            },
+        }
+    }
+
+    /// The gates, in the order of [`CellTape::derivatives`].
+    fn gates(&self) -> Vec<&Gate> {
+        match self {
+            CellTape::Simple { y } => vec![y],
+            CellTape::Lstm { i, f, c, o, tc } => vec![i, f, c, o, tc],
+            CellTape::GruAfter { z, r, hh, .. } | CellTape::GruBefore { z, r, hh, .. } => {
+                vec![z, r, hh]
+            }
+        }
+    }
+
+    /// The derivative of every gate, for all entries.
+    pub(crate) fn derivatives(&self) -> Result<Vec<Deriv>> {
+        self.gates().into_iter().map(Gate::derivative).collect()
+    }
+
+    /// One forward step.
+    pub(crate) fn forward(&mut self, f: &Fwd<'_>, out: FwdOut<'_>) -> Result<()> {
+        match self {
+            CellTape::Simple { y } => simple_forward(y, f, out),
+            CellTape::Lstm { i, f: fg, c, o, tc } => lstm_forward([i, fg, c, o, tc], f, out),
+            CellTape::GruAfter { z, r, hh, rec_h } => gru_after_forward([z, r, hh], rec_h, f, out),
+            CellTape::GruBefore { z, r, hh, rh } => gru_before_forward([z, r, hh], rh, f, out),
+        }
+    }
+
+    /// One backward step.
+    pub(crate) fn backward(&self, b: &Bwd<'_>, g: StepGrads<'_>) -> Result<()> {
+        match self {
+            CellTape::Simple { y } => simple_backward(y, b, g),
+            CellTape::Lstm { i, f, c, o, tc } => lstm_backward([i, f, c, o, tc], b, g),
+            CellTape::GruAfter { z, r, hh, rec_h } => gru_after_backward([z, r, hh], rec_h, b, g),
+            CellTape::GruBefore { z, r, hh, rh } => gru_before_backward([z, r, hh], rh, b, g),
+        }
+    }
+}
+
+/// `out[..n·cols] = a·b` for the `n` rows of `a`.
+fn product(a: &[f32], n: usize, b: Mat<'_>, out: &mut [f32], accumulate: bool) -> Result<()> {
+    matmul(a, n, b, out, b.cols, accumulate).map_err(internal)
+}
+
+/// Writes `x + rec` of gate block `block` into the gate's rows for each entry.
+fn gate_inputs(gate: &mut Gate, block: usize, f: &Fwd<'_>, rec: &[f32], width: usize) {
+    let u = f.u;
+    for (s, e) in f.e.clone().enumerate() {
+        let x = &f.xp[e * width + block * u..][..u];
+        let z = &rec[s * width + block * u..][..u];
+        for ((d, &xv), &zv) in gate.row_mut(e).iter_mut().zip(x).zip(z) {
+            *d = xv + zv;
+        }
+    }
+}
+
+fn simple_forward(y: &mut Gate, f: &Fwd<'_>, out: FwdOut<'_>) -> Result<()> {
+    let (u, e) = (f.u, f.e.clone());
+    let n = e.len();
+    product(
+        &f.hprev[e.start * u..e.end * u],
+        n,
+        f.w.recurrent,
+        out.rec,
+        false,
+    )?;
+    gate_inputs(y, 0, f, out.rec, u);
+    y.activate(e.clone());
+    out.h[..n * u].copy_from_slice(y.rows(e));
+    Ok(())
+}
+
+fn simple_backward(y: &Gate, b: &Bwd<'_>, g: StepGrads<'_>) -> Result<()> {
+    let (u, e) = (b.u, b.e.clone());
+    let n = e.len();
+    let dz = &mut g.dz[e.start * u..e.end * u];
+    dz.copy_from_slice(&g.dh[..n * u]);
+    for (s, entry) in e.enumerate() {
+        y.backprop(&b.derivs[0], entry, &mut dz[s * u..(s + 1) * u])?;
+    }
+    product(dz, n, Mat::dense(b.ut, u, u), g.dh_prev, false)
+}
+
+/// LSTM: `c = f·c_prev + i·cand`, `h = o·act(c)`.
+fn lstm_forward(gates: [&mut Gate; 5], f: &Fwd<'_>, out: FwdOut<'_>) -> Result<()> {
+    let (u, e) = (f.u, f.e.clone());
+    let (n, width) = (e.len(), 4 * u);
+    let [i, fg, c, o, tc] = gates;
+    product(
+        &f.hprev[e.start * u..e.end * u],
+        n,
+        f.w.recurrent,
+        out.rec,
+        false,
+    )?;
+    for (block, gate) in [&mut *i, &mut *fg, &mut *c, &mut *o]
+        .into_iter()
+        .enumerate()
+    {
+        gate_inputs(gate, block, f, out.rec, width);
+        gate.activate(e.clone());
+    }
+    for (s, entry) in e.clone().enumerate() {
+        let cp = &f.cprev[entry * u..(entry + 1) * u];
+        let (iv, fv, cv) = (i.row(entry), fg.row(entry), c.row(entry));
+        let cn = &mut out.c[s * u..(s + 1) * u];
+        for j in 0..u {
+            cn[j] = fv[j] * cp[j] + iv[j] * cv[j];
+        }
+        tc.row_mut(entry).copy_from_slice(cn);
+    }
+    tc.activate(e.clone());
+    for (s, entry) in e.enumerate() {
+        let h = &mut out.h[s * u..(s + 1) * u];
+        for ((h, &ov), &tv) in h.iter_mut().zip(o.row(entry)).zip(tc.row(entry)) {
+            *h = ov * tv;
+        }
+    }
+    Ok(())
+}
+
+fn lstm_backward(gates: [&Gate; 5], b: &Bwd<'_>, g: StepGrads<'_>) -> Result<()> {
+    let (u, e) = (b.u, b.e.clone());
+    let (n, width) = (e.len(), 4 * u);
+    let [i, f, c, o, tc] = gates;
+    let d = b.derivs;
+    for (s, entry) in e.clone().enumerate() {
+        let rows = s * u..(s + 1) * u;
+        let (dh, dc) = (&g.dh[rows.clone()], &g.dc[rows.clone()]);
+        // d act(c) = dh·o, into dc_prev's row as work space, then through act.
+        let dtc = &mut g.dc_prev[rows];
+        for ((t, &dhv), &ov) in dtc.iter_mut().zip(dh).zip(o.row(entry)) {
+            *t = dhv * ov;
+        }
+        tc.backprop(&d[4], entry, dtc)?;
+        let dz = &mut g.dz[entry * width..(entry + 1) * width];
+        let (iv, fv, cv, tv) = (i.row(entry), f.row(entry), c.row(entry), tc.row(entry));
+        let cp = &b.cprev[entry * u..(entry + 1) * u];
+        for j in 0..u {
+            let dcn = dc[j] + dtc[j];
+            dz[j] = dcn * cv[j];
+            dz[u + j] = dcn * cp[j];
+            dz[2 * u + j] = dcn * iv[j];
+            dz[3 * u + j] = dh[j] * tv[j];
+            dtc[j] = dcn * fv[j];
+        }
+        for (block, gate) in [i, f, c, o].into_iter().enumerate() {
+            gate.backprop(&d[block], entry, &mut dz[block * u..(block + 1) * u])?;
+        }
+    }
+    let dz = &g.dz[e.start * width..e.end * width];
+    product(dz, n, Mat::dense(b.ut, width, u), g.dh_prev, false)
+}
+
+/// `h = z·h_prev + (1 − z)·hh` for the step's rows.
+fn mix_into(z: &Gate, hh: &Gate, f: &Fwd<'_>, h: &mut [f32]) {
+    let u = f.u;
+    for (s, e) in f.e.clone().enumerate() {
+        let hp = &f.hprev[e * u..(e + 1) * u];
+        let out = &mut h[s * u..(s + 1) * u];
+        for (((o, &zv), &hv), &cand) in out.iter_mut().zip(z.row(e)).zip(hp).zip(hh.row(e)) {
+            *o = zv * hv + (1.0 - zv) * cand;
+        }
+    }
+}
+
+/// GRU, reset gate after the product: `rec = h·U + b_rec`,
+/// `hh = act(x_h + r·rec_h)`.
+fn gru_after_forward(
+    gates: [&mut Gate; 3],
+    rec_h: &mut [f32],
+    f: &Fwd<'_>,
+    out: FwdOut<'_>,
+) -> Result<()> {
+    let (u, e) = (f.u, f.e.clone());
+    let (n, width) = (e.len(), 3 * u);
+    let [z, r, hh] = gates;
+    product(
+        &f.hprev[e.start * u..e.end * u],
+        n,
+        f.w.recurrent,
+        out.rec,
+        false,
+    )?;
+    if let Some(bias) = f.w.recurrent_bias {
+        out.rec[..n * width]
+            .chunks_exact_mut(width)
+            .for_each(|row| add(row, bias));
+    }
+    for (block, gate) in [&mut *z, &mut *r].into_iter().enumerate() {
+        gate_inputs(gate, block, f, out.rec, width);
+        gate.activate(e.clone());
+    }
+    for (s, entry) in e.clone().enumerate() {
+        let rh = &mut rec_h[entry * u..(entry + 1) * u];
+        rh.copy_from_slice(&out.rec[s * width + 2 * u..(s + 1) * width]);
+        let x = &f.xp[entry * width + 2 * u..(entry + 1) * width];
+        let rv = r.row(entry);
+        for (j, d) in hh.row_mut(entry).iter_mut().enumerate() {
+            *d = x[j] + rv[j] * rh[j];
+        }
+    }
+    hh.activate(e);
+    mix_into(z, hh, f, out.h);
+    Ok(())
+}
+
+/// The GRU's common start of a backward step: the update gate's and the
+/// candidate's input gradients into `dz` (blocks 0 and 2), `dh·z` into
+/// `dh_prev`.
+fn gru_mix_backward(z: &Gate, hh: &Gate, b: &Bwd<'_>, g: &mut StepGrads<'_>) -> Result<()> {
+    let u = b.u;
+    for (s, entry) in b.e.clone().enumerate() {
+        let rows = s * u..(s + 1) * u;
+        let dh = &g.dh[rows.clone()];
+        let hp = &b.hprev[entry * u..(entry + 1) * u];
+        let dz = &mut g.dz[entry * 3 * u..(entry + 1) * 3 * u];
+        let dhp = &mut g.dh_prev[rows];
+        let (zv, hv) = (z.row(entry), hh.row(entry));
+        for j in 0..u {
+            dz[j] = dh[j] * (hp[j] - hv[j]);
+            dz[2 * u + j] = dh[j] * (1.0 - zv[j]);
+            dhp[j] = dh[j] * zv[j];
+        }
+        z.backprop(&b.derivs[0], entry, &mut dz[..u])?;
+        hh.backprop(&b.derivs[2], entry, &mut dz[2 * u..])?;
+    }
+    Ok(())
+}
+
+fn gru_after_backward(
+    gates: [&Gate; 3],
+    rec_h: &[f32],
+    b: &Bwd<'_>,
+    mut g: StepGrads<'_>,
+) -> Result<()> {
+    let (u, e) = (b.u, b.e.clone());
+    let (n, width) = (e.len(), 3 * u);
+    let [z, r, hh] = gates;
+    gru_mix_backward(z, hh, b, &mut g)?;
+    for entry in e.clone() {
+        let span = entry * width..(entry + 1) * width;
+        let (dz, drec) = (&mut g.dz[span.clone()], &mut g.drec[span]);
+        let (rv, rh) = (r.row(entry), &rec_h[entry * u..(entry + 1) * u]);
+        for j in 0..u {
+            let dpre_h = dz[2 * u + j];
+            drec[2 * u + j] = dpre_h * rv[j];
+            dz[u + j] = dpre_h * rh[j];
+        }
+        r.backprop(&b.derivs[1], entry, &mut dz[u..2 * u])?;
+        drec[..2 * u].copy_from_slice(&dz[..2 * u]);
+    }
+    let drec = &g.drec[e.start * width..e.end * width];
+    product(drec, n, Mat::dense(b.ut, width, u), g.dh_prev, true)
+}
+
+/// GRU, reset gate first: `rec_zr = h·U_zr`, `hh = act(x_h + (r·h)·U_h)`.
+fn gru_before_forward(
+    gates: [&mut Gate; 3],
+    rh: &mut [f32],
+    f: &Fwd<'_>,
+    out: FwdOut<'_>,
+) -> Result<()> {
+    let (u, e) = (f.u, f.e.clone());
+    let (n, width) = (e.len(), 3 * u);
+    let [z, r, hh] = gates;
+    let hp = &f.hprev[e.start * u..e.end * u];
+    let zr = f.w.recurrent.columns(0, 2 * u);
+    matmul(hp, n, zr, out.rec, width, false).map_err(internal)?;
+    for (block, gate) in [&mut *z, &mut *r].into_iter().enumerate() {
+        gate_inputs(gate, block, f, out.rec, width);
+        gate.activate(e.clone());
+    }
+    for entry in e.clone() {
+        let span = entry * u..(entry + 1) * u;
+        for ((d, &rv), &hv) in rh[span.clone()]
+            .iter_mut()
+            .zip(r.row(entry))
+            .zip(&f.hprev[span])
+        {
+            *d = rv * hv;
+        }
+    }
+    let uh = f.w.recurrent.columns(2 * u, u);
+    let rh_rows = &rh[e.start * u..e.end * u];
+    matmul(rh_rows, n, uh, &mut out.rec[2 * u..], width, false).map_err(internal)?;
+    gate_inputs(hh, 2, f, out.rec, width);
+    hh.activate(e);
+    mix_into(z, hh, f, out.h);
+    Ok(())
+}
+
+fn gru_before_backward(
+    gates: [&Gate; 3],
+    _rh: &[f32],
+    b: &Bwd<'_>,
+    mut g: StepGrads<'_>,
+) -> Result<()> {
+    let (u, e) = (b.u, b.e.clone());
+    let (n, width) = (e.len(), 3 * u);
+    let [z, r, hh] = gates;
+    gru_mix_backward(z, hh, b, &mut g)?;
+    // d(r·h) = dz_h·U_hᵀ.
+    let uht = Mat::dense(&b.ut[2 * u * u..], u, u);
+    let d_rh = &mut g.tmp[..n * u];
+    matmul_views(block_rows(g.dz, &e, width, 2 * u, u)?, uht, d_rh, u, false).map_err(internal)?;
+    for (s, entry) in e.clone().enumerate() {
+        let rows = s * u..(s + 1) * u;
+        let hp = &b.hprev[entry * u..(entry + 1) * u];
+        let dz = &mut g.dz[entry * width + u..entry * width + 2 * u];
+        let (drh, dhp, rv) = (&d_rh[rows.clone()], &mut g.dh_prev[rows], r.row(entry));
+        for j in 0..u {
+            dz[j] = drh[j] * hp[j];
+            dhp[j] += drh[j] * rv[j];
+        }
+        r.backprop(&b.derivs[1], entry, dz)?;
+    }
+    let uzrt = Mat::dense(&b.ut[..2 * u * u], 2 * u, u);
+    matmul_views(
+        block_rows(g.dz, &e, width, 0, 2 * u)?,
+        uzrt,
+        g.dh_prev,
+        u,
+        true,
+    )
+    .map_err(internal)
+}
+
+/// Columns `start..start + cols` of the rows `e` of `m` (`[entries, width]`).
+fn block_rows<'a>(
+    m: &'a [f32],
+    e: &Range<usize>,
+    width: usize,
+    start: usize,
+    cols: usize,
+) -> Result<Mat<'a>> {
+    let data = m
+        .get(e.start * width + start..)
+        .ok_or_else(|| Error::invalid("internal: gradient buffer too small"))?;
+    Ok(Mat {
+        data,
+        rows: e.len(),
+        cols,
+        stride: width,
+    })
+}
