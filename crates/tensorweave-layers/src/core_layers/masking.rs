@@ -196,6 +196,33 @@ mod tests {
     }
 
     #[test]
+    fn the_gradient_is_zero_at_masked_steps() {
+        // Keras 3.15.1 (TensorFlow): with GradientTape, the gradient of
+        // sum(Masking(0.1)(x) * [[[1, 2], [3, 4], [5, 6]]]) with respect to
+        // x = [[[0.1, 0.1], [0.1, 0.2], [0, 0]]] is [[[0, 0], [3, 4], [5, 6]]].
+        let layer = Masking::new(0.1).into_layer();
+        let x = Value::F32(array![[[0.1f32, 0.1], [0.1, 0.2], [0.0, 0.0]]].into_dyn());
+        let gy = array![[[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]]].into_dyn();
+        let inputs = Inputs::new(vec![&x], vec![None]);
+        let ctx = CallContext::default();
+        let trained = layer.read().call_train(&inputs, &ctx).unwrap();
+        let grads = [tensorweave_core::OutputGrad::of_value(gy)];
+        let call = BackwardCall {
+            inputs: &inputs,
+            outputs: &trained.outputs,
+            saved: &*trained.saved,
+            grads: &grads,
+            ctx: &ctx,
+        };
+        let g = layer.read().backward(&call).unwrap();
+        assert_eq!(
+            g.inputs[0].as_ref().unwrap(),
+            &array![[[0.0f32, 0.0], [3.0, 4.0], [5.0, 6.0]]].into_dyn()
+        );
+        assert!(g.params.is_empty());
+    }
+
+    #[test]
     fn bad_inputs_are_errors() {
         let ids = Input::new([3]).dtype(DType::I32).build();
         assert!(Masking::new(0.0).call(&ids).is_err());

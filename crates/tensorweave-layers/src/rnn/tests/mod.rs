@@ -4,6 +4,7 @@
 mod bidirectional;
 mod cells;
 mod errors;
+mod gradients;
 mod masking;
 mod reference;
 

@@ -14,10 +14,10 @@ use ndarray::{ArrayD, IxDyn};
 use tensorweave_core::{IntoLayer, LayerRef};
 
 /// A small deterministic generator of values in [-1, 1).
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 
 impl Lcg {
-    fn next(&mut self) -> f32 {
+    pub(super) fn next(&mut self) -> f32 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -25,7 +25,7 @@ impl Lcg {
         ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 
-    fn array(&mut self, shape: &[usize], scale: f32) -> ArrayD<f32> {
+    pub(super) fn array(&mut self, shape: &[usize], scale: f32) -> ArrayD<f32> {
         ArrayD::from_shape_fn(IxDyn(shape), |_| self.next() * scale)
     }
 }
