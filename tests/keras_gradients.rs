@@ -34,3 +34,12 @@ fn cnn_binary_adamw_first_batch_gradients_equal_keras() {
     let worst = check_case("cnn_binary_adamw");
     eprintln!("cnn_binary_adamw: max gradient error {worst:e}");
 }
+
+/// Dense(no bias) → BatchNormalization (batch statistics) → relu →
+/// LayerNormalization → two heads with their own losses and loss weights, and
+/// sample weights (one of them 0).
+#[test]
+fn bn_ln_two_outputs_first_batch_gradients_equal_keras() {
+    let worst = check_case("bn_ln_two_outputs");
+    eprintln!("bn_ln_two_outputs: max gradient error {worst:e}");
+}

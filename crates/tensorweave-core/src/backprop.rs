@@ -49,6 +49,7 @@ pub struct TrainRun {
     /// weight or a float model input, and is float).
     wants_grad: Vec<bool>,
     activation_bytes: usize,
+    updates: Vec<(String, ArrayD<f32>)>,
 }
 
 impl std::fmt::Debug for TrainRun {
@@ -92,6 +93,7 @@ impl TrainRun {
                 input_grads.get(i).copied().unwrap_or(false) && value.dtype() == DType::F32;
         }
         let mut records = Vec::with_capacity(plan.steps().len());
+        let mut updates = Vec::new();
         for step in plan.steps() {
             let layer = graph.layer(step.layer());
             let flows_in = step.inputs().iter().any(|&s| wants_grad[s]);
@@ -134,6 +136,9 @@ impl TrainRun {
                 graph.node(step.node()).output_specs(),
                 &trained.outputs,
             )?;
+            for (weight, value) in trained.updates {
+                updates.push((format!("{}/{weight}", layer.name()), value));
+            }
             for (&slot, value) in step.outputs().iter().zip(trained.outputs) {
                 wants_grad[slot] = needed && value.dtype() == DType::F32;
                 slots[slot] = Some(value);
@@ -161,7 +166,15 @@ impl TrainRun {
             records,
             wants_grad,
             activation_bytes,
+            updates,
         })
+    }
+
+    /// The new values of non-trainable weights this run computed (moving
+    /// statistics), by weight path, in the order the layers ran: what a
+    /// training step writes into the model after the optimizer's update.
+    pub fn state_updates(&self) -> &[(String, ArrayD<f32>)] {
+        &self.updates
     }
 
     /// The model's outputs of this run (training mode), in output order.

@@ -474,8 +474,10 @@ impl Layer for FunctionalLayer {
         let logits: Vec<_> = (0..outputs.len())
             .map(|k| run.output_logits(k).cloned())
             .collect();
+        let updates = run.state_updates().to_vec();
         let mut trained = Trained::with_saved(outputs, std::sync::Mutex::new(run));
         trained.logits = logits;
+        trained.updates = updates;
         Ok(trained)
     }
 

@@ -36,6 +36,9 @@ pub struct StepGradients {
     pub gradients: Gradients,
     /// Bytes of activations the forward pass kept for the backward.
     pub activation_bytes: usize,
+    /// New values of non-trainable weights (moving statistics), by path, to
+    /// write after the optimizer's step.
+    pub state_updates: Vec<(String, ArrayD<f32>)>,
 }
 
 /// Runs `model` in training mode on `inputs`, takes the loss of each output
@@ -101,6 +104,7 @@ pub fn loss_and_gradients(
         }
     }
     let activation_bytes = run.activation_bytes();
+    let state_updates = run.state_updates().to_vec();
     let mut gradients = run.backward(grads)?.weights;
     let mut regularization = 0.0f32;
     for layer in model.layers() {
@@ -113,6 +117,7 @@ pub fn loss_and_gradients(
         regularization,
         gradients,
         activation_bytes,
+        state_updates,
     })
 }
 

@@ -46,6 +46,11 @@ pub struct Trained {
     pub saved: Saved,
     /// For each output, its logits when a softmax or sigmoid made it.
     pub logits: Vec<Option<Logits>>,
+    /// New values of the layer's non-trainable weights that training updates
+    /// (BatchNormalization's moving statistics), by weight name: the runner
+    /// collects them and the training loop writes them after the step, so the
+    /// forward pass never writes into the model.
+    pub updates: Vec<(String, ArrayD<f32>)>,
 }
 
 impl Trained {
@@ -61,6 +66,7 @@ impl Trained {
             outputs,
             saved: Box::new(saved),
             logits: (0..n).map(|_| None).collect(),
+            updates: Vec::new(),
         }
     }
 
@@ -78,6 +84,7 @@ impl std::fmt::Debug for Trained {
         f.debug_struct("Trained")
             .field("outputs", &self.outputs)
             .field("logits", &self.logits)
+            .field("updates", &self.updates)
             .finish_non_exhaustive()
     }
 }

@@ -311,11 +311,14 @@ pub(crate) fn unbroadcast(g: ArrayD<f32>, shape: &[usize]) -> Result<ArrayD<f32>
     Ok(g)
 }
 
+/// Rank-aligned input views and the masks a merge op reads.
+type Aligned<'a> = (Vec<ArrayViewD<'a, f32>>, Vec<Option<&'a ArrayD<bool>>>);
+
 /// The inputs as float views of one rank (Keras inserts axes after the batch
 /// axis of lower-rank inputs; those lose their masks), and the masks the op reads.
 fn aligned<'a, Op: MergeOp>(
     inputs: &'a Inputs<'a>,
-) -> Result<(Vec<ArrayViewD<'a, f32>>, Vec<Option<&'a ArrayD<bool>>>)> {
+) -> Result<Aligned<'a>> {
     {
         let masks = inputs.masks();
         let xs = inputs

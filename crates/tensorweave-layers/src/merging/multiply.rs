@@ -111,14 +111,14 @@ fn multiply_grad(
         gy.clone()
     };
     let mut grads = Vec::with_capacity(xs.len());
-    for i in 0..xs.len() {
+    for (i, keep) in keeps.iter().enumerate() {
         let mut g = gy.clone();
         for (j, r) in replaced.iter().enumerate() {
             if j != i {
                 g = zip2(g.view(), r.view(), |a, b| a * b)?;
             }
         }
-        if let Some(m) = &keeps[i] {
+        if let Some(m) = keep {
             g = zip2(m.view(), g.view(), |keep, v| if keep { v } else { 0.0 })?;
         }
         grads.push(g);

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use tensorweave_core::format_dims;
 use tensorweave_core::{
-    format_shape, layer_rng, BuildContext, CallContext, Error, Initializer, Layer, Param, Result,
-    TensorSpec, Value,
+    format_shape, layer_rng, BackwardCall, BuildContext, CallContext, Error, Initializer, Layer,
+    LayerGrads, Param, Result, TensorSpec, Value,
 };
 use tensorweave_derive::LayerConfig;
 
@@ -55,6 +55,10 @@ pub struct LayerNormalization {
     /// Initializer of `gamma` (default ones).
     #[config(default = Initializer::Ones)]
     pub gamma_initializer: Initializer,
+    /// The regularizer of `beta` as Keras serializes it (default none).
+    pub beta_regularizer: Option<serde_json::Value>,
+    /// The regularizer of `gamma` (default none).
+    pub gamma_regularizer: Option<serde_json::Value>,
     /// Whether the weights are trainable (default true).
     #[config(default = true)]
     pub trainable: bool,
@@ -204,17 +208,10 @@ impl Layer for LayerNormalizationLayer {
                 )));
             }
         }
-        // Move the normalised axes last (ascending, matching Keras' reshape of
-        // gamma/beta into the broadcast shape), normalise rows, move back.
-        let rank = x.ndim();
-        let mut perm: Vec<usize> = (0..rank).filter(|a| !axes.contains(a)).collect();
-        perm.extend(&axes);
-        let moved = x.view().permuted_axes(IxDyn(&perm));
-        let moved_shape = moved.shape().to_vec();
-        let data: Vec<f32> = moved.iter().copied().collect();
-        let mut out = Vec::with_capacity(data.len());
         let eps = self.config.epsilon as f32;
-        for row in data.chunks(inner.max(1)) {
+        let rows = Rows::of(x, &axes, inner);
+        let mut out = Vec::with_capacity(rows.data.len());
+        for row in rows.data.chunks(inner.max(1)) {
             normalize_row(
                 row,
                 gamma.as_deref(),
@@ -224,14 +221,69 @@ impl Layer for LayerNormalizationLayer {
                 &mut out,
             );
         }
-        let moved_out = ArrayD::from_shape_vec(IxDyn(&moved_shape), out)
-            .map_err(|e| Error::invalid(e.to_string()))?;
-        let mut inverse = vec![0; rank];
-        for (i, &p) in perm.iter().enumerate() {
-            inverse[p] = i;
+        Ok(vec![Value::F32(rows.restore(out)?)])
+    }
+
+    fn has_backward(&self) -> bool {
+        !self.config.rms_scaling
+    }
+
+    fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
+        let c = &self.config;
+        [
+            ("gamma", &c.gamma_regularizer),
+            ("beta", &c.beta_regularizer),
+        ]
+        .into_iter()
+        .filter_map(|(w, r)| r.clone().map(|r| (w.to_string(), r)))
+        .collect()
+    }
+
+    /// Per row `x̂ = (x - mean) r`, `r = (var + eps)^-1/2`, `y = gamma x̂ + beta`:
+    /// `gx = r (g - mean(g) - x̂ mean(g x̂))` with `g = gy gamma`.
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let Some(gy) = call.value_grad(0)? else {
+            return Ok(LayerGrads::inputs(vec![None]));
+        };
+        let x = call.inputs.f32(0)?;
+        let shape: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
+        let (axes, dims) = self.axes_for(&shape)?;
+        let inner: usize = dims.iter().product::<usize>().max(1);
+        let gamma = param_vec(&self.gamma);
+        let eps = self.config.epsilon as f32;
+        let (xr, gr) = (Rows::of(x, &axes, inner), Rows::of(gy, &axes, inner));
+        let mut gx = Vec::with_capacity(xr.data.len());
+        let mut g_gamma = vec![0.0f32; inner];
+        let mut g_beta = vec![0.0f32; inner];
+        let mut g = vec![0.0f32; inner];
+        let mut xhat = vec![0.0f32; inner];
+        for (row, grow) in xr.data.chunks(inner).zip(gr.data.chunks(inner)) {
+            let (mean, var) = row_moments(row);
+            let r = 1.0 / (var + eps).sqrt();
+            for j in 0..inner {
+                xhat[j] = (row[j] - mean) * r;
+                g_gamma[j] += grow[j] * xhat[j];
+                g_beta[j] += grow[j];
+                g[j] = grow[j] * gamma.as_ref().map_or(1.0, |w| w[j]);
+            }
+            let n = inner as f32;
+            let mean_g = g.iter().sum::<f32>() / n;
+            let mean_gx = g.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f32>() / n;
+            for j in 0..inner {
+                gx.push(r * (g[j] - mean_g - xhat[j] * mean_gx));
+            }
         }
-        let y = moved_out.permuted_axes(IxDyn(&inverse));
-        Ok(vec![Value::F32(y.as_standard_layout().into_owned())])
+        let as_param = |v: Vec<f32>| {
+            ArrayD::from_shape_vec(IxDyn(&dims), v).map_err(|e| Error::invalid(e.to_string()))
+        };
+        let mut grads = LayerGrads::inputs(vec![Some(xr.restore(gx)?)]);
+        if self.gamma.is_some() {
+            grads = grads.param("gamma", as_param(g_gamma)?);
+        }
+        if self.beta.is_some() {
+            grads = grads.param("beta", as_param(g_beta)?);
+        }
+        Ok(grads)
     }
 
     optional_params!(gamma, beta);
@@ -240,14 +292,44 @@ impl Layer for LayerNormalizationLayer {
 /// Normalises one group of values. Statistics as `tf.nn.moments` (mean, then
 /// the mean of squared deviations from it), accumulated in f64 and rounded to
 /// f32; the affine part in f32 in Keras' order of operations.
-fn normalize_row(
-    row: &[f32],
-    gamma: Option<&[f32]>,
-    beta: Option<&[f32]>,
-    eps: f32,
-    rms_scaling: bool,
-    out: &mut Vec<f32>,
-) {
+/// An array with its normalised axes moved last (ascending, matching Keras'
+/// reshape of gamma/beta into the broadcast shape), as rows of `inner` values.
+struct Rows {
+    data: Vec<f32>,
+    perm: Vec<usize>,
+    moved_shape: Vec<usize>,
+}
+
+impl Rows {
+    fn of(x: &ArrayD<f32>, axes: &[usize], _inner: usize) -> Rows {
+        let rank = x.ndim();
+        let mut perm: Vec<usize> = (0..rank).filter(|a| !axes.contains(a)).collect();
+        perm.extend(axes);
+        let moved = x.view().permuted_axes(IxDyn(&perm));
+        Rows {
+            moved_shape: moved.shape().to_vec(),
+            data: moved.iter().copied().collect(),
+            perm,
+        }
+    }
+
+    /// Values laid out as these rows, moved back to the original axis order.
+    fn restore(&self, values: Vec<f32>) -> Result<ArrayD<f32>> {
+        let moved = ArrayD::from_shape_vec(IxDyn(&self.moved_shape), values)
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let mut inverse = vec![0; self.perm.len()];
+        for (i, &p) in self.perm.iter().enumerate() {
+            inverse[p] = i;
+        }
+        Ok(moved
+            .permuted_axes(IxDyn(&inverse))
+            .as_standard_layout()
+            .into_owned())
+    }
+}
+
+/// The mean and biased variance of a row (summed in f64).
+fn row_moments(row: &[f32]) -> (f32, f32) {
     let n = row.len().max(1) as f64;
     let mean = (row.iter().map(|&v| v as f64).sum::<f64>() / n) as f32;
     let var = (row
@@ -258,6 +340,18 @@ fn normalize_row(
         })
         .sum::<f64>()
         / n) as f32;
+    (mean, var)
+}
+
+fn normalize_row(
+    row: &[f32],
+    gamma: Option<&[f32]>,
+    beta: Option<&[f32]>,
+    eps: f32,
+    rms_scaling: bool,
+    out: &mut Vec<f32>,
+) {
+    let (mean, var) = row_moments(row);
     let inv = 1.0 / (var + eps).sqrt();
     if rms_scaling {
         for (j, &v) in row.iter().enumerate() {
