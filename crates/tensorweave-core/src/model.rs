@@ -306,6 +306,19 @@ impl Model {
         let refs: Vec<&Value> = inputs.iter().collect();
         TrainRun::forward(self.core.clone(), &refs, &[], ctx, self.name())
     }
+
+    /// [`Model::forward_train`] whose backward also returns the gradient of
+    /// every float input ([`crate::Backprop::inputs`]), e.g. to check a
+    /// layer's backward against finite differences.
+    pub fn forward_train_wrt_inputs(
+        &self,
+        inputs: &[Value],
+        ctx: &CallContext,
+    ) -> Result<TrainRun> {
+        let refs: Vec<&Value> = inputs.iter().collect();
+        let all = vec![true; inputs.len()];
+        TrainRun::forward(self.core.clone(), &refs, &all, ctx, self.name())
+    }
 }
 
 impl IntoLayer for &Model {

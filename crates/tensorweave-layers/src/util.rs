@@ -28,6 +28,22 @@ pub fn single_batched_input(inputs: &[TensorSpec]) -> Result<&TensorSpec> {
     Ok(x)
 }
 
+/// The number of entries of the known `dims` (`None` if one is unknown), or an
+/// error when the product overflows (a hostile configuration).
+pub fn known_size(dims: &[Option<usize>]) -> Result<Option<usize>> {
+    let mut size = 1usize;
+    for d in dims {
+        let Some(d) = d else { return Ok(None) };
+        size = size.checked_mul(*d).ok_or_else(|| {
+            Error::invalid(format!(
+                "the axes {} hold more entries than fit in memory",
+                format_shape(dims)
+            ))
+        })?;
+    }
+    Ok(Some(size))
+}
+
 /// Checks the rank of an input spec.
 pub fn expect_rank(spec: &TensorSpec, rank: usize, what: &str) -> Result<()> {
     if spec.rank() != rank {

@@ -100,6 +100,7 @@
 
 mod array;
 mod config;
+pub mod gradcheck;
 pub mod gradient;
 pub mod losses;
 pub mod metrics;

@@ -249,6 +249,10 @@ pub struct CallContext {
     pub threads: usize,
     /// What the values of one step may take at most.
     pub budget: MemoryBudget,
+    /// Mixed into the seeds of random layers in training mode (dropout): the
+    /// training loop changes it every step so that each step draws new masks;
+    /// the same value draws the same masks again.
+    pub step_seed: u64,
 }
 
 impl Default for CallContext {
@@ -263,6 +267,7 @@ impl CallContext {
         CallContext {
             threads,
             budget: MemoryBudget::default(),
+            step_seed: 0,
         }
     }
 }

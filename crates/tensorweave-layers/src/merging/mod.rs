@@ -316,9 +316,7 @@ type Aligned<'a> = (Vec<ArrayViewD<'a, f32>>, Vec<Option<&'a ArrayD<bool>>>);
 
 /// The inputs as float views of one rank (Keras inserts axes after the batch
 /// axis of lower-rank inputs; those lose their masks), and the masks the op reads.
-fn aligned<'a, Op: MergeOp>(
-    inputs: &'a Inputs<'a>,
-) -> Result<Aligned<'a>> {
+fn aligned<'a, Op: MergeOp>(inputs: &'a Inputs<'a>) -> Result<Aligned<'a>> {
     {
         let masks = inputs.masks();
         let xs = inputs

@@ -2,7 +2,10 @@
 //! masks through unchanged.
 
 use serde::{Deserialize, Serialize};
-use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, TensorSpec, Value};
+use tensorweave_core::{
+    BackwardCall, BuildContext, CallContext, Error, Layer, LayerGrads, Result, TensorSpec, Trained,
+    Value,
+};
 use tensorweave_derive::LayerConfig;
 
 use crate::class::Common;
@@ -103,6 +106,23 @@ impl Layer for DropoutLayer {
 
     fn propagates_mask(&self) -> bool {
         true
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn call_train(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Trained> {
+        let shape = inputs.f32(0)?.shape().to_vec();
+        let noise: Vec<usize> = match &self.config.noise_shape {
+            None => shape,
+            Some(n) => n.iter().zip(&shape).map(|(d, &s)| d.unwrap_or(s)).collect(),
+        };
+        super::drop_train(inputs, self.config.rate, self.config.seed, &noise, ctx)
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        super::drop_backward(call)
     }
 
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {

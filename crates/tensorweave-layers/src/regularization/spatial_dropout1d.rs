@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
-    BuildContext, CallContext, Error, Inputs, Layer, Result, TensorSpec, Value,
+    BackwardCall, BuildContext, CallContext, Error, Inputs, Layer, LayerGrads, Result, TensorSpec,
+    Trained, Value,
 };
 use tensorweave_derive::LayerConfig;
 
@@ -79,6 +80,25 @@ impl Layer for SpatialDropout1DLayer {
 
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         Ok(vec![inputs.one()?.clone()])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    /// Drops whole channels of each sequence: noise shape `(batch, 1, channels)`.
+    fn call_train(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Trained> {
+        let shape = inputs.f32(0)?.shape().to_vec();
+        let noise = [
+            shape.first().copied().unwrap_or(1),
+            1,
+            shape.get(2).copied().unwrap_or(1),
+        ];
+        super::drop_train(inputs, self.config.rate, self.config.seed, &noise, ctx)
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        super::drop_backward(call)
     }
 }
 

@@ -7,7 +7,7 @@ use tensorweave_core::format_dims;
 use tensorweave_core::{CallContext, Error, Layer, Result, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
-use super::{per_dtype, single};
+use super::{moves_data_backward, per_dtype, single};
 use crate::class::{Common, LayerClass};
 use crate::class_and_config;
 use crate::util::{expect_inputs, expect_rank};
@@ -122,4 +122,14 @@ impl Layer for Cropping1DLayer {
         let len = self.config.remaining(x.shape()[1])?;
         Ok(vec![per_dtype!(x, crop_array, self.config.cropping.0, len)])
     }
+
+    // The cropped steps get no gradient.
+    moves_data_backward!(|this, x, gy| {
+        let mut gx = ArrayD::<f32>::zeros(x.shape());
+        let start = this.config.cropping.0 as isize;
+        let len = gy.shape().get(1).copied().unwrap_or(0) as isize;
+        gx.slice_axis_mut(Axis(1), Slice::from(start..start + len))
+            .assign(gy);
+        Ok::<_, Error>(gx)
+    });
 }

@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 use tensorweave_core::{CallContext, Error, Layer, Result, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
-use super::{per_dtype, permute, reshape_to, single};
+use super::{inverse, moves_data_backward, per_dtype, permute, reshape_to, single};
 use crate::class::Common;
 use crate::class_and_config;
 use crate::convolutional::DataFormat;
-use crate::util::single_batched_input;
+use crate::util::{known_size, single_batched_input};
 use tensorweave_core::Inputs;
 
 /// Builder and configuration of a `Flatten` layer (Keras' `layers.Flatten`):
@@ -83,9 +83,7 @@ impl Layer for FlattenLayer {
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         let x = single_batched_input(inputs)?;
         // Keras: product of the non-batch axes, None if any is unknown, 1 for none.
-        let rest = x.shape[1..]
-            .iter()
-            .try_fold(1usize, |acc, d| d.map(|d| acc * d));
+        let rest = known_size(&x.shape[1..])?;
         Ok(vec![TensorSpec::new(vec![x.shape[0], rest], x.dtype)])
     }
 
@@ -94,4 +92,14 @@ impl Layer for FlattenLayer {
         let axes = self.axes(x.shape().len());
         Ok(vec![per_dtype!(x, flatten_array, &axes)])
     }
+
+    moves_data_backward!(|this, x, gy| {
+        match this.axes(x.ndim()) {
+            None => reshape_to(gy, x.shape()),
+            Some(axes) => {
+                let moved: Vec<usize> = axes.iter().map(|&a| x.shape()[a]).collect();
+                permute(&reshape_to(gy, &moved)?, &inverse(&axes))
+            }
+        }
+    });
 }

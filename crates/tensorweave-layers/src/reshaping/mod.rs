@@ -33,6 +33,42 @@ macro_rules! per_dtype_impl {
 
 pub(crate) use per_dtype_impl as per_dtype;
 
+/// The backward of a layer that only moves data: `grad(self, x, gy)` maps the
+/// output's gradient back to the input's shape. Integer and bool inputs get
+/// no gradient.
+macro_rules! moves_data_backward {
+    (|$this:ident, $x:ident, $gy:ident| $body:expr) => {
+        fn has_backward(&self) -> bool {
+            true
+        }
+
+        fn backward(
+            &self,
+            call: &tensorweave_core::BackwardCall<'_>,
+        ) -> tensorweave_core::Result<tensorweave_core::LayerGrads> {
+            let $this = self;
+            let grad = match (call.value_grad(0)?, call.inputs.value(0)?) {
+                (Some($gy), tensorweave_core::Value::F32($x)) => Some($body?),
+                _ => None,
+            };
+            Ok(tensorweave_core::LayerGrads::inputs(vec![grad]))
+        }
+    };
+}
+
+pub(crate) use moves_data_backward;
+
+/// The inverse of a permutation of axes.
+fn inverse(axes: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; axes.len()];
+    for (i, &a) in axes.iter().enumerate() {
+        if let Some(slot) = inv.get_mut(a) {
+            *slot = i;
+        }
+    }
+    inv
+}
+
 /// The one input value.
 fn single<'a>(inputs: &Inputs<'a>) -> Result<&'a Value> {
     inputs.value(0)

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, Shape, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
-use super::{per_dtype, permute, single};
+use super::{inverse, moves_data_backward, per_dtype, permute, single};
 use crate::class::Common;
 use crate::class_and_config;
 use crate::util::{expect_inputs, expect_rank};
@@ -93,4 +93,6 @@ impl Layer for PermuteLayer {
         let axes = self.config.axes();
         Ok(vec![per_dtype!(x, permute, &axes)])
     }
+
+    moves_data_backward!(|this, _x, gy| permute(gy, &inverse(&this.config.axes())));
 }

@@ -6,7 +6,7 @@ use tensorweave_core::format_dims;
 use tensorweave_core::{BuildContext, CallContext, Error, Layer, Result, TensorSpec, Value};
 use tensorweave_derive::LayerConfig;
 
-use super::{per_dtype, single};
+use super::{moves_data_backward, per_dtype, single};
 use crate::class::Common;
 use crate::class_and_config;
 use crate::util::{expect_inputs, expect_rank};
@@ -91,4 +91,7 @@ impl Layer for RepeatVectorLayer {
         let x = single(inputs)?;
         Ok(vec![per_dtype!(x, repeat_array, self.config.n)])
     }
+
+    // Each input row was copied to every step: its gradient is the sum over them.
+    moves_data_backward!(|_this, _x, gy| Ok::<_, Error>(gy.sum_axis(Axis(1))));
 }

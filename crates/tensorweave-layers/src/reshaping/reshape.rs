@@ -6,7 +6,7 @@ use tensorweave_core::{
 };
 use tensorweave_derive::LayerConfig;
 
-use super::{per_dtype, reshape_to, single};
+use super::{moves_data_backward, per_dtype, reshape_to, single};
 use crate::class::Common;
 use crate::class_and_config;
 use crate::util::single_batched_input;
@@ -69,7 +69,7 @@ impl Reshape {
                 .map(|&d| if d == -1 { unknown } else { Some(d as usize) })
                 .collect()
         };
-        let Some(input_size) = input.iter().try_fold(1usize, |acc, d| d.map(|d| acc * d)) else {
+        let Some(input_size) = crate::util::known_size(input)? else {
             return Ok(as_dims(None));
         };
         let known = target
@@ -130,4 +130,6 @@ impl Layer for ReshapeLayer {
         }
         Ok(vec![per_dtype!(x, reshape_to, &shape)])
     }
+
+    moves_data_backward!(|_this, x, gy| reshape_to(gy, x.shape()));
 }

@@ -126,7 +126,12 @@ impl TimeDistributedLayer {
             )));
         }
         let batch = match (spec.shape[0], spec.shape[1]) {
-            (Some(b), Some(t)) => Some(b * t),
+            (Some(b), Some(t)) => Some(b.checked_mul(t).ok_or_else(|| {
+                Error::invalid(format!(
+                    "batch {b} times {t} steps overflows; input shape {}",
+                    format_shape(&spec.shape)
+                ))
+            })?),
             _ => None,
         };
         let mut shape = vec![batch];

@@ -1,0 +1,259 @@
+//! The public gradient checker (`train::gradcheck`) on every built-in layer
+//! that is not recurrent (the recurrent layers have their own, in
+//! `tensorweave-layers`' rnn tests): random shapes and options drawn by
+//! proptest from a fixed seed, so a run checks the same cases every time.
+//!
+//! Each case builds a one-layer model on random inputs (and random weights
+//! from the layer's initializers) and compares the backward pass with central
+//! differences of `Σ r·y` in f64.
+
+use ndarray::ArrayD;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+use rand::{Rng, SeedableRng};
+use tensorweave::prelude::*;
+use tensorweave::train::gradcheck::{check_gradients, GradCheck};
+
+fn random_input(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // Away from 0, where ReLU-like activations have a kink.
+    ArrayD::from_shape_fn(shape, |_| {
+        let v: f32 = rng.random_range(0.1..1.5);
+        if rng.random::<bool>() {
+            v
+        } else {
+            -v
+        }
+    })
+}
+
+fn options() -> GradCheck {
+    GradCheck {
+        epsilon: 5e-3,
+        atol: 2e-3,
+        rtol: 2e-2,
+        max_entries: 48,
+        seed: 1,
+    }
+}
+
+/// Checks the model made by `layer` on one float input of `shape`.
+fn check_one(
+    shape: &[usize],
+    seed: u64,
+    layer: impl FnOnce(&Tensor) -> tensorweave::Result<Tensor>,
+) {
+    let dims: Vec<Option<usize>> = shape[1..].iter().map(|&d| Some(d)).collect();
+    let x = Input::new(dims).build();
+    let y = layer(&x).unwrap();
+    let model = Model::new(&[x], &[y]).unwrap();
+    let input = Value::F32(random_input(shape, seed));
+    let report = check_gradients(&model, &[input], &options()).unwrap();
+    assert!(
+        report.passed(),
+        "{}: {report}",
+        model.layers().last().unwrap().class_name()
+    );
+    assert!(report.checked > 0);
+}
+
+/// Checks a merge layer on two inputs of `shape`.
+fn check_merge(
+    shape: &[usize],
+    seed: u64,
+    layer: impl FnOnce(&Tensor, &Tensor) -> tensorweave::Result<Tensor>,
+) {
+    let dims: Vec<Option<usize>> = shape[1..].iter().map(|&d| Some(d)).collect();
+    let (a, b) = (Input::new(dims.clone()).build(), Input::new(dims).build());
+    let y = layer(&a, &b).unwrap();
+    let model = Model::new(&[a, b], &[y]).unwrap();
+    let inputs = [
+        Value::F32(random_input(shape, seed)),
+        Value::F32(random_input(shape, seed + 1)),
+    ];
+    let report = check_gradients(&model, &inputs, &options()).unwrap();
+    assert!(report.passed(), "{report}");
+}
+
+const SMOOTH: [Activation; 12] = [
+    Activation::Linear,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Softmax,
+    Activation::LogSoftmax,
+    Activation::Gelu,
+    Activation::Softplus,
+    Activation::Softsign,
+    Activation::Swish,
+    Activation::Mish,
+    Activation::Exponential,
+    Activation::Selu,
+];
+
+const ALL: [Activation; 19] = [
+    Activation::Linear,
+    Activation::Relu,
+    Activation::Relu6,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Softmax,
+    Activation::LogSoftmax,
+    Activation::Gelu,
+    Activation::Elu,
+    Activation::Selu,
+    Activation::Softplus,
+    Activation::Softsign,
+    Activation::Swish,
+    Activation::Silu,
+    Activation::HardSigmoid,
+    Activation::HardSilu,
+    Activation::LeakyRelu,
+    Activation::Exponential,
+    Activation::Mish,
+];
+
+fn config() -> Config {
+    Config {
+        cases: 24,
+        rng_seed: RngSeed::Fixed(20261202),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn dense(batch in 1usize..4, steps in 0usize..3, features in 1usize..5, units in 1usize..5,
+             act in 0usize..12, bias: bool, seed: u64) {
+        let mut shape = vec![batch];
+        if steps > 0 { shape.push(steps); }
+        shape.push(features);
+        check_one(&shape, seed, |x| Dense::new(units).activation(SMOOTH[act]).use_bias(bias).seed(seed).call(x));
+    }
+
+    #[test]
+    fn activation_layer(batch in 1usize..3, features in 2usize..6, act in 0usize..19, seed: u64) {
+        check_one(&[batch, features], seed, |x| ActivationLayer::new(ALL[act]).call(x));
+    }
+
+    #[test]
+    fn conv1d(batch in 1usize..3, steps in 4usize..9, channels in 1usize..4, filters in 1usize..4,
+              kernel in 1usize..4, stride in 1usize..3, dilation in 1usize..3, pad in 0usize..3,
+              act in 0usize..12, seed: u64) {
+        let padding = [Padding::Valid, Padding::Same, Padding::Causal][pad];
+        // Keras refuses strides > 1 together with dilation > 1.
+        let dilation = if stride > 1 { 1 } else { dilation };
+        check_one(&[batch, steps, channels], seed, |x| {
+            Conv1D::new(filters, kernel).strides(stride).dilation_rate(dilation)
+                .padding(padding).activation(SMOOTH[act]).seed(seed).call(x)
+        });
+    }
+
+    #[test]
+    fn pooling(batch in 1usize..3, steps in 3usize..8, channels in 1usize..4, pool in 1usize..4,
+               same: bool, kind in 0usize..4, seed: u64) {
+        let padding = if same { Padding::Same } else { Padding::Valid };
+        check_one(&[batch, steps, channels], seed, |x| match kind {
+            0 => MaxPooling1D::new(pool).padding(padding).call(x),
+            1 => AveragePooling1D::new(pool).padding(padding).call(x),
+            2 => GlobalMaxPooling1D::new().call(x),
+            _ => GlobalAveragePooling1D::new().call(x),
+        });
+    }
+
+    #[test]
+    fn merges(batch in 1usize..3, steps in 1usize..4, features in 1usize..4, kind in 0usize..7, seed: u64) {
+        check_merge(&[batch, steps, features], seed, |a, b| match kind {
+            0 => Add::new().call_many(&[a, b]),
+            1 => Subtract::new().call_many(&[a, b]),
+            2 => Multiply::new().call_many(&[a, b]),
+            3 => Average::new().call_many(&[a, b]),
+            4 => Maximum::new().call_many(&[a, b]),
+            5 => Minimum::new().call_many(&[a, b]),
+            _ => Concatenate::new().call_many(&[a, b]),
+        });
+    }
+
+    #[test]
+    fn reshaping(batch in 1usize..3, steps in 3usize..6, features in 1usize..4, kind in 0usize..5, seed: u64) {
+        let shape = [batch, steps, features];
+        match kind {
+            0 => check_one(&shape, seed, |x| Flatten::new().call(x)),
+            1 => check_one(&shape, seed, |x| Reshape::new([features as i64, -1]).call(x)),
+            2 => check_one(&shape, seed, |x| Permute::new([2, 1]).call(x)),
+            3 => check_one(&[batch, features], seed, |x| RepeatVector::new(steps).call(x)),
+            _ => check_one(&shape, seed, |x| Cropping1D::new((1, 1)).call(x)),
+        }
+    }
+
+    #[test]
+    fn normalization(batch in 2usize..5, steps in 1usize..4, features in 2usize..5, batch_norm: bool, seed: u64) {
+        let shape = [batch, steps, features];
+        if batch_norm {
+            check_one(&shape, seed, |x| BatchNormalization::new().call(x));
+        } else {
+            check_one(&shape, seed, |x| LayerNormalization::new().call(x));
+        }
+    }
+
+    #[test]
+    fn dropout_is_checked_with_its_mask(batch in 1usize..3, features in 2usize..6, spatial: bool, seed: u64) {
+        if spatial {
+            check_one(&[batch, 3, features], seed, |x| SpatialDropout1D::new(0.4).seed(seed).call(x));
+        } else {
+            check_one(&[batch, features], seed, |x| Dropout::new(0.4).seed(seed).call(x));
+        }
+    }
+}
+
+/// The embedding's table gradient (one row per token occurrence, summed when
+/// densified) against finite differences.
+#[test]
+fn embedding_table() {
+    let tokens = Input::new([Some(5)]).dtype(DType::I32).build();
+    let y = Embedding::new(7, 3).seed(3).call(&tokens).unwrap();
+    let model = Model::new(&[tokens], &[y]).unwrap();
+    let ids = ndarray::array![[1, 2, 2, 0, 6], [3, 3, 3, 5, 1]].into_dyn();
+    let report = check_gradients(&model, &[Value::I32(ids)], &options()).unwrap();
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.checked, 21);
+}
+
+/// A wrong backward is caught: a layer whose backward doubles the gradient.
+#[test]
+fn the_checker_finds_a_wrong_backward() {
+    use tensorweave::core::{
+        BackwardCall, CallContext, Inputs, Layer, LayerGrads, LayerRef, TensorSpec,
+    };
+    #[derive(Debug)]
+    struct Wrong;
+    impl Layer for Wrong {
+        fn class_name(&self) -> &str {
+            "Wrong"
+        }
+        fn config(&self) -> serde_json::Value {
+            serde_json::json!({})
+        }
+        fn output_specs(&self, i: &[TensorSpec]) -> tensorweave::Result<Vec<TensorSpec>> {
+            Ok(i.to_vec())
+        }
+        fn call(&self, i: &Inputs<'_>, _: &CallContext) -> tensorweave::Result<Vec<Value>> {
+            Ok(vec![Value::F32(i.f32(0)?.mapv(|v| v * v))])
+        }
+        fn has_backward(&self) -> bool {
+            true
+        }
+        fn backward(&self, c: &BackwardCall<'_>) -> tensorweave::Result<LayerGrads> {
+            let (x, gy) = (c.inputs.f32(0)?, c.value_grad(0)?.unwrap());
+            Ok(LayerGrads::inputs(vec![Some(gy * &x.mapv(|v| 4.0 * v))]))
+        }
+    }
+    let x = Input::new([3]).build();
+    let y = LayerRef::new("wrong", Wrong).call(&x).unwrap();
+    let model = Model::new(&[x], &[y]).unwrap();
+    let report =
+        check_gradients(&model, &[Value::F32(random_input(&[2, 3], 0))], &options()).unwrap();
+    assert_eq!(report.mismatches.len(), 6, "{report}");
+}
