@@ -257,3 +257,43 @@ fn the_checker_finds_a_wrong_backward() {
         check_gradients(&model, &[Value::F32(random_input(&[2, 3], 0))], &options()).unwrap();
     assert_eq!(report.mismatches.len(), 6, "{report}");
 }
+
+/// TimeDistributed over a Dense and over a whole model (a sentence encoder
+/// applied to every sentence, as in the hierarchical attention network).
+#[test]
+fn time_distributed_layer_and_model() {
+    check_one(&[2, 3, 4], 7, |x| {
+        TimeDistributed::new(Dense::new(3).activation(Activation::Tanh).seed(1)).call(x)
+    });
+    let inner_in = Input::new([4]).build();
+    let h = Dense::new(5)
+        .activation(Activation::Tanh)
+        .seed(2)
+        .call(&inner_in)
+        .unwrap();
+    let h = Dense::new(2).seed(3).call(&h).unwrap();
+    let inner = Model::with_name("encoder", &[inner_in], &[h]).unwrap();
+    check_one(&[2, 3, 4], 8, |x| TimeDistributed::new(&inner).call(x));
+}
+
+/// A model used twice as a layer: the gradients of its shared weights sum.
+#[test]
+fn a_model_called_twice_sums_its_gradients() {
+    let inner_in = Input::new([3]).build();
+    let h = Dense::new(3)
+        .activation(Activation::Tanh)
+        .seed(4)
+        .call(&inner_in)
+        .unwrap();
+    let inner = Model::with_name("shared", &[inner_in], &[h]).unwrap();
+    let (a, b) = (Input::new([3]).build(), Input::new([3]).build());
+    let (ya, yb) = (inner.call(&a).unwrap(), inner.call(&b).unwrap());
+    let y = Add::new().call_many(&[&ya, &yb]).unwrap();
+    let model = Model::new(&[a, b], &[y]).unwrap();
+    let inputs = [
+        Value::F32(random_input(&[2, 3], 1)),
+        Value::F32(random_input(&[2, 3], 2)),
+    ];
+    let report = check_gradients(&model, &inputs, &options()).unwrap();
+    assert!(report.passed(), "{report}");
+}

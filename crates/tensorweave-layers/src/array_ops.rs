@@ -87,6 +87,32 @@ pub fn concat<A: Clone>(views: &[ArrayViewD<'_, A>], axis: i64) -> Result<ArrayD
     })
 }
 
+/// The gradient of a concatenation along `axis`: each input's slice of `gy`
+/// (`None` for integer or bool inputs).
+pub fn split_along(
+    gy: &ArrayD<f32>,
+    axis: i64,
+    inputs: &[&tensorweave_core::Value],
+) -> Result<Vec<Option<ArrayD<f32>>>> {
+    let a = resolve_axis(axis, gy.ndim()).ok_or_else(|| {
+        Error::invalid(format!(
+            "axis {axis} is out of range for rank {}",
+            gy.ndim()
+        ))
+    })?;
+    let mut start = 0;
+    let mut grads = Vec::with_capacity(inputs.len());
+    for v in inputs {
+        let len = v.shape().get(a).copied().unwrap_or(0);
+        let part = gy
+            .slice_axis(Axis(a), (start..start + len).into())
+            .to_owned();
+        grads.push((v.dtype() == tensorweave_core::DType::F32).then_some(part));
+        start += len;
+    }
+    Ok(grads)
+}
+
 /// Resolves a possibly negative axis for a tensor of rank `rank`.
 pub fn resolve_axis(axis: i64, rank: usize) -> Option<usize> {
     let a = if axis < 0 { rank as i64 + axis } else { axis };

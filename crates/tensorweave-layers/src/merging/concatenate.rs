@@ -153,19 +153,10 @@ impl Layer for ConcatenateLayer {
 
     /// Each input gets its slice of the gradient along the concatenation axis.
     fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
-        let Some(gy) = call.value_grad(0)? else {
-            return Ok(LayerGrads::inputs(vec![None; call.inputs.len()]));
+        let grads = match call.value_grad(0)? {
+            Some(gy) => crate::array_ops::split_along(gy, self.config.axis, call.inputs.values())?,
+            None => vec![None; call.inputs.len()],
         };
-        let axis = resolve_axis(self.config.axis, gy.ndim())
-            .ok_or_else(|| Error::invalid("internal: concatenation axis out of range"))?;
-        let mut start = 0;
-        let mut grads = Vec::with_capacity(call.inputs.len());
-        for v in call.inputs.values() {
-            let len = v.shape().get(axis).copied().unwrap_or(0);
-            let part = gy.slice_axis(ndarray::Axis(axis), (start..start + len).into());
-            grads.push(Some(part.to_owned()));
-            start += len;
-        }
         Ok(LayerGrads::inputs(grads))
     }
 }

@@ -63,6 +63,8 @@ impl OpClass for AnyOp {
 }
 
 impl Layer for AnyOp {
+    crate::ops::no_gradient!();
+
     op_basics!();
 
     fn config(&self) -> serde_json::Value {

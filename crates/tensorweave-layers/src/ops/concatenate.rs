@@ -3,7 +3,10 @@
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
-use tensorweave_core::{format_shape, CallContext, DType, Error, Layer, Result, TensorSpec, Value};
+use tensorweave_core::{
+    format_shape, BackwardCall, CallContext, DType, Error, Layer, LayerGrads, Result, TensorSpec,
+    Value,
+};
 
 use super::{op_basics, op_int, op_into_layer};
 use crate::array_ops::{concat, resolve_axis};
@@ -92,6 +95,18 @@ impl Layer for ConcatenateOp {
             DType::I32 => Value::I32(join(inputs, Value::as_i32, self.axis)?),
             DType::Bool => Value::Bool(join(inputs, Value::as_bool, self.axis)?),
         }])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let grads = match call.value_grad(0)? {
+            Some(gy) => crate::array_ops::split_along(gy, self.axis, call.inputs.values())?,
+            None => vec![None; call.inputs.len()],
+        };
+        Ok(LayerGrads::inputs(grads))
     }
 }
 

@@ -3,7 +3,9 @@
 use ndarray::Axis;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
-use tensorweave_core::{CallContext, Error, Layer, Result, TensorSpec, Value};
+use tensorweave_core::{
+    BackwardCall, CallContext, Error, Layer, LayerGrads, Result, TensorSpec, Value,
+};
 
 use super::{op_basics, op_int, op_into_layer};
 use crate::array_ops::resolve_axis;
@@ -75,5 +77,21 @@ impl Layer for ExpandDims {
             Value::I32(a) => Value::I32(a.clone().insert_axis(axis)),
             Value::Bool(a) => Value::Bool(a.clone().insert_axis(axis)),
         }])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    /// The gradient without the inserted axis (none for integer or bool inputs).
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let grad = match (call.value_grad(0)?, call.inputs.value(0)?) {
+            (Some(gy), Value::F32(x)) => {
+                let axis = Axis(self.out_axis(x.ndim())?);
+                Some(gy.index_axis(axis, 0).to_owned())
+            }
+            _ => None,
+        };
+        Ok(LayerGrads::inputs(vec![grad]))
     }
 }

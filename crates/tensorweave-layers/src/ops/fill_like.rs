@@ -39,6 +39,8 @@ macro_rules! fill_like {
             }
 
         impl Layer for $ty {
+            crate::ops::no_gradient!();
+
             $crate::ops::op_basics!();
 
             fn config(&self) -> serde_json::Value {

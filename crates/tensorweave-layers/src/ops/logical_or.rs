@@ -34,6 +34,8 @@ impl OpClass for LogicalOr {
 }
 
 impl Layer for LogicalOr {
+    crate::ops::no_gradient!();
+
     op_basics!();
 
     fn config(&self) -> serde_json::Value {

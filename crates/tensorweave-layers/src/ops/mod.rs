@@ -24,6 +24,28 @@ pub use fill_like::{OnesLike, ZerosLike};
 pub use logical_or::LogicalOr;
 pub use not_equal::NotEqual;
 
+/// The backward of an op whose output carries no gradient (a bool mask, or a
+/// constant fill): no gradient reaches its inputs.
+macro_rules! no_gradient {
+    () => {
+        fn has_backward(&self) -> bool {
+            true
+        }
+
+        fn backward(
+            &self,
+            call: &tensorweave_core::BackwardCall<'_>,
+        ) -> tensorweave_core::Result<tensorweave_core::LayerGrads> {
+            Ok(tensorweave_core::LayerGrads::inputs(vec![
+                None;
+                call.inputs.len()
+            ]))
+        }
+    };
+}
+
+pub(crate) use no_gradient;
+
 /// The Keras module of the ops tensorweave records.
 pub const NUMPY: &str = "keras.src.ops.numpy";
 

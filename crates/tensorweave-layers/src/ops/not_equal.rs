@@ -48,6 +48,8 @@ impl OpClass for NotEqual {
 }
 
 impl Layer for NotEqual {
+    crate::ops::no_gradient!();
+
     op_basics!();
 
     fn config(&self) -> serde_json::Value {

@@ -13,8 +13,9 @@ use ndarray::{ArrayD, IxDyn};
 use serde_json::json;
 use tensorweave_core::format_dims;
 use tensorweave_core::{
-    format_shape, BuildContext, CallContext, Error, IntoArray, IntoLayer, Layer, LayerRef,
-    LayerRegistry, MaskCall, Result, Sublayer, Tensor, TensorSpec, Value,
+    format_shape, BackwardCall, BuildContext, CallContext, Error, IntoArray, IntoLayer, Layer,
+    LayerGrads, LayerRef, LayerRegistry, MaskCall, OutputGrad, Result, Sublayer, Tensor,
+    TensorSpec, Trained, Value,
 };
 
 use crate::class::{Common, LayerBuilder, LayerClass};
@@ -242,6 +243,49 @@ fn check_mask_shape(mask: &[Option<usize>], input: &[Option<usize>]) -> Result<(
     Ok(())
 }
 
+/// What a training call of the inner layer on folded inputs keeps.
+struct FoldedCall {
+    x: Value,
+    mask: Option<Value>,
+    outputs: Vec<Value>,
+    saved: tensorweave_core::Saved,
+    batch: usize,
+    steps: usize,
+}
+
+impl TimeDistributedLayer {
+    /// The input folded to `[B*T, ...]`, its mask folded when the inner layer
+    /// reads masks, and `(B, T)`.
+    fn folded_inputs(&self, inputs: &Inputs<'_>) -> Result<(Value, Option<Value>, usize, usize)> {
+        let masks = inputs.masks();
+        let [x] = inputs.values() else {
+            return Err(Error::invalid(format!(
+                "expects 1 input array, got {}",
+                inputs.len()
+            )));
+        };
+        let (batch, steps) = match x.shape() {
+            [b, t, _, ..] => (*b, *t),
+            other => {
+                return Err(Error::invalid(format!(
+                    "`TimeDistributed` needs arrays with at least 3 axes, got shape {}",
+                    format_dims(other)
+                )))
+            }
+        };
+        let inner = self.inner.read();
+        let mask = match masks.first().copied().flatten() {
+            Some(m) => {
+                let known = |s: &[usize]| s.iter().map(|&d| Some(d)).collect::<Vec<_>>();
+                check_mask_shape(&known(m.shape()), &known(x.shape()))?;
+                inner.uses_mask().then(|| fold_value(m)).transpose()?
+            }
+            None => None,
+        };
+        Ok((fold_value(x)?, mask, batch, steps))
+    }
+}
+
 impl Layer for TimeDistributedLayer {
     fn class_name(&self) -> &str {
         Self::CLASS_NAME
@@ -304,32 +348,8 @@ impl Layer for TimeDistributedLayer {
     }
 
     fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
-        let masks = inputs.masks();
-        let [x] = inputs.values() else {
-            return Err(Error::invalid(format!(
-                "expects 1 input array, got {}",
-                inputs.len()
-            )));
-        };
-        let (batch, steps) = match x.shape() {
-            [b, t, _, ..] => (*b, *t),
-            other => {
-                return Err(Error::invalid(format!(
-                    "`TimeDistributed` needs arrays with at least 3 axes, got shape {}",
-                    format_dims(other)
-                )))
-            }
-        };
+        let (folded, mask, batch, steps) = self.folded_inputs(inputs)?;
         let inner = self.inner.read();
-        let mask = match masks.first().copied().flatten() {
-            Some(m) => {
-                let known = |s: &[usize]| s.iter().map(|&d| Some(d)).collect::<Vec<_>>();
-                check_mask_shape(&known(m.shape()), &known(x.shape()))?;
-                inner.uses_mask().then(|| fold_value(m)).transpose()?
-            }
-            None => None,
-        };
-        let folded = fold_value(x)?;
         let mut outs = inner
             .call(&Inputs::new(vec![&folded], vec![mask.as_ref()]), ctx)
             .map_err(|e| self.inner_error(e))?;
@@ -342,6 +362,76 @@ impl Layer for TimeDistributedLayer {
             )));
         }
         Ok(vec![unfold_value(outs.remove(0), batch, steps)?])
+    }
+
+    fn has_backward(&self) -> bool {
+        self.inner.read().has_backward()
+    }
+
+    /// The inner layer's training call on the folded `[B*T, ...]` input. Its
+    /// logits are not passed on: Keras' reshape of the output drops them.
+    fn call_train(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Trained> {
+        let (x, mask, batch, steps) = self.folded_inputs(inputs)?;
+        let inner = self.inner.read();
+        let trained = inner
+            .call_train(&Inputs::new(vec![&x], vec![mask.as_ref()]), ctx)
+            .map_err(|e| self.inner_error(e))?;
+        let out = trained
+            .outputs
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::invalid("the inner layer returned no output"))?;
+        let y = unfold_value(out, batch, steps)?;
+        let saved = FoldedCall {
+            x,
+            mask,
+            outputs: trained.outputs,
+            saved: trained.saved,
+            batch,
+            steps,
+        };
+        let mut result = Trained::with_saved(vec![y], saved);
+        let name = self.inner.name().to_string();
+        result.updates = trained
+            .updates
+            .into_iter()
+            .map(|(w, v)| (format!("{name}/{w}"), v))
+            .collect();
+        Ok(result)
+    }
+
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let Some(gy) = call.value_grad(0)? else {
+            return Ok(LayerGrads::inputs(vec![None]));
+        };
+        let f = call.saved::<FoldedCall>()?;
+        let folded_gy = fold_value(&Value::F32(gy.clone()))?.into_f32()?;
+        let inputs = Inputs::new(vec![&f.x], vec![f.mask.as_ref()]);
+        let grads = [OutputGrad::of_value(folded_gy)];
+        let inner_call = BackwardCall {
+            inputs: &inputs,
+            outputs: &f.outputs,
+            saved: f.saved.as_ref(),
+            grads: &grads,
+            ctx: call.ctx,
+        };
+        let inner = self.inner.read();
+        let result = inner
+            .backward(&inner_call)
+            .map_err(|e| self.inner_error(e))?;
+        let gx = match result.inputs.into_iter().next().flatten() {
+            Some(g) => Some(unfold_value(Value::F32(g), f.batch, f.steps)?.into_f32()?),
+            None => None,
+        };
+        let name = self.inner.name();
+        Ok(LayerGrads {
+            inputs: vec![gx],
+            params: result
+                .params
+                .into_iter()
+                .map(|(p, g)| (format!("{name}/{p}"), g))
+                .collect(),
+        })
     }
 
     fn sublayers(&self) -> Vec<Sublayer> {
