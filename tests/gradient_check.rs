@@ -297,3 +297,23 @@ fn a_model_called_twice_sums_its_gradients() {
     let report = check_gradients(&model, &inputs, &options()).unwrap();
     assert!(report.passed(), "{report}");
 }
+
+/// The user-defined attention layer of the examples (`examples/shared/att_layer.rs`),
+/// its backward written by hand, behind a masking Embedding: masked steps get
+/// no weight and no gradient.
+#[test]
+fn the_examples_attention_layer() {
+    #[path = "../examples/shared/att_layer.rs"]
+    mod att_layer;
+    let tokens = Input::new([Some(6)]).dtype(DType::I32).build();
+    let e = Embedding::new(9, 4)
+        .mask_zero(true)
+        .seed(5)
+        .call(&tokens)
+        .unwrap();
+    let y = att_layer::AttLayer::new(3).call(&e).unwrap();
+    let model = Model::new(&[tokens], &[y]).unwrap();
+    let ids = ndarray::array![[3, 1, 4, 1, 0, 0], [5, 8, 2, 6, 5, 3]].into_dyn();
+    let report = check_gradients(&model, &[Value::I32(ids)], &options()).unwrap();
+    assert!(report.passed(), "{report}");
+}

@@ -43,3 +43,13 @@ fn bn_ln_two_outputs_first_batch_gradients_equal_keras() {
     let worst = check_case("bn_ln_two_outputs");
     eprintln!("bn_ln_two_outputs: max gradient error {worst:e}");
 }
+
+/// Embedding(mask_zero) → Bidirectional(GRU, return_sequences) → the
+/// user-defined `textclf>AttLayer` of the examples (its backward written by
+/// hand) → Dense(softmax); sparse categorical cross-entropy.
+#[test]
+fn bigru_attention_rmsprop_first_batch_gradients_equal_keras() {
+    tensorweave::io::register_layer("textclf>AttLayer", support::att_layer::from_config);
+    let worst = check_case("bigru_attention_rmsprop");
+    eprintln!("bigru_attention_rmsprop: max gradient error {worst:e}");
+}

@@ -10,11 +10,14 @@
 //! ait = ait / (sum(ait, axis=1) + 1e-7)
 //! out = sum(x * ait[..., None], axis=1)  # [batch, d]; the mask stops here
 //! ```
+//!
+//! It trains too: `backward` below is that formula differentiated by hand, and
+//! `tests/gradient_check.rs` checks it against finite differences.
 #![allow(dead_code)]
 
-use ndarray::{Array2, Axis, Ix3};
+use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, Axis, Ix3};
 use tensorweave::core::Inputs;
-use tensorweave::core::{layer_rng, BuildContext, CallContext};
+use tensorweave::core::{layer_rng, BackwardCall, BuildContext, CallContext, LayerGrads};
 use tensorweave::prelude::*;
 use tensorweave::{Error, Result};
 
@@ -100,45 +103,75 @@ impl Layer for Attention {
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         // One array per input, and with each the mask Keras would pass as
         // `call(x, mask=...)`: `None` when the input carries no mask.
-        let x = inputs
-            .f32(0)?
-            .view()
-            .into_dimensionality::<Ix3>()
-            .map_err(|e| Error::invalid(e.to_string()))?;
-        let (batch, time, d) = x.dim();
-        let w = self.params[0]
-            .value
-            .view()
-            .into_shape_with_order((d, self.attention_dim))
-            .map_err(|e| Error::invalid(e.to_string()))?;
-        let b = self.params[1]
-            .value
-            .view()
-            .into_shape_with_order(self.attention_dim)
-            .map_err(|e| Error::invalid(e.to_string()))?;
-        let u = self.params[2]
-            .value
-            .view()
-            .into_shape_with_order(self.attention_dim)
-            .map_err(|e| Error::invalid(e.to_string()))?;
+        let x = sequence(inputs)?;
+        let (batch, _, d) = x.dim();
+        let (w, b, u) = self.weights(d)?;
         let mask = inputs.mask(0).map(Value::as_bool).transpose()?; // [batch, time]
         let mut out = Array2::<f32>::zeros((batch, d));
         for n in 0..batch {
             let xn = x.index_axis(Axis(0), n);
-            let uit = (xn.dot(&w) + b).mapv(f32::tanh);
-            let mut ait = uit.dot(&u).mapv(f32::exp);
-            if let Some(mask) = mask {
-                for t in 0..time {
-                    if !mask[[n, t]] {
-                        ait[t] = 0.0;
-                    }
-                }
-            }
-            let total = ait.sum() + 1e-7;
-            ait.mapv_inplace(|v| v / total);
-            out.row_mut(n).assign(&ait.dot(&xn));
+            let row_mask = mask.map(|m| m.index_axis(Axis(0), n));
+            let (_, weights) = attend(xn, w, b, u, row_mask);
+            out.row_mut(n).assign(&weights.dot(&xn));
         }
         Ok(vec![Value::from(out)])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    /// The forward differentiated by hand, one sample at a time: from the
+    /// gradient `g` of `out = ait · x`, back through the normalisation, `exp`,
+    /// `· u`, `tanh` and `x @ W + b`.
+    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+        let Some(g_out) = call.value_grad(0)? else {
+            return Ok(LayerGrads::inputs(vec![None]));
+        };
+        let x = sequence(call.inputs)?;
+        let (batch, time, d) = x.dim();
+        let (w, b, u) = self.weights(d)?;
+        let mask = call.inputs.mask(0).map(Value::as_bool).transpose()?;
+        let a = self.attention_dim;
+        let (mut gx, mut gw) = (
+            Array3::<f32>::zeros((batch, time, d)),
+            Array2::<f32>::zeros((d, a)),
+        );
+        let (mut gb, mut gu) = (Array1::<f32>::zeros(a), Array1::<f32>::zeros(a));
+        for n in 0..batch {
+            let xn = x.index_axis(Axis(0), n);
+            let g = g_out
+                .index_axis(Axis(0), n)
+                .into_dimensionality::<ndarray::Ix1>()
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            let row_mask = mask.map(|m| m.index_axis(Axis(0), n));
+            let (uit, weights) = attend(xn, w, b, u, row_mask);
+            // out = Σ_t a_t x_t
+            let g_a = xn.dot(&g); // [time]
+            let mut gxn = gx.index_axis_mut(Axis(0), n);
+            for t in 0..time {
+                gxn.row_mut(t).scaled_add(weights[t], &g);
+            }
+            // a_t = e_t / (Σ e + 1e-7), e_t = exp(s_t) (0 where masked)
+            let mean = g_a.dot(&weights);
+            let g_s = (&g_a - mean) * &weights; // = g_e · e, since e = a · (Σ e + 1e-7)
+                                                // s_t = uit_t · u, uit = tanh(x W + b)
+            gu += &uit.t().dot(&g_s);
+            let g_uit = outer(&g_s, &u);
+            let g_z = &g_uit * &uit.mapv(|v| 1.0 - v * v);
+            gw += &xn.t().dot(&g_z);
+            gb += &g_z.sum_axis(Axis(0));
+            gxn += &g_z.dot(&w.t());
+        }
+        Ok(LayerGrads::inputs(vec![Some(gx.into_dyn())])
+            .param("W", gw.into_dyn())
+            .param("b", gb.into_dyn())
+            .param(
+                "u",
+                gu.into_shape_with_order((a, 1))
+                    .map_err(|e| Error::invalid(e.to_string()))?
+                    .into_dyn(),
+            ))
     }
 
     fn params(&self) -> Vec<&Param> {
@@ -148,6 +181,80 @@ impl Layer for Attention {
     fn params_mut(&mut self) -> Vec<&mut Param> {
         self.params.iter_mut().collect()
     }
+}
+
+impl Attention {
+    /// `W [d, a]`, `b [a]` and `u` as a vector of `a`.
+    fn weights(
+        &self,
+        d: usize,
+    ) -> Result<(
+        ArrayView2<'_, f32>,
+        ArrayView1<'_, f32>,
+        ArrayView1<'_, f32>,
+    )> {
+        let a = self.attention_dim;
+        let view = |i: usize| {
+            self.params
+                .get(i)
+                .ok_or_else(|| Error::invalid("called before it was built"))
+        };
+        let shape_err = |e: ndarray::ShapeError| Error::invalid(e.to_string());
+        Ok((
+            view(0)?
+                .value
+                .view()
+                .into_shape_with_order((d, a))
+                .map_err(shape_err)?,
+            view(1)?
+                .value
+                .view()
+                .into_shape_with_order(a)
+                .map_err(shape_err)?,
+            view(2)?
+                .value
+                .view()
+                .into_shape_with_order(a)
+                .map_err(shape_err)?,
+        ))
+    }
+}
+
+/// The one input as `[batch, time, features]`.
+fn sequence<'a>(inputs: &Inputs<'a>) -> Result<ndarray::ArrayView3<'a, f32>> {
+    inputs
+        .f32(0)?
+        .view()
+        .into_dimensionality::<Ix3>()
+        .map_err(|e| Error::invalid(e.to_string()))
+}
+
+/// One sample's attention: `uit = tanh(x W + b)` and the weights `ait`
+/// (masked and normalised by `Σ e + 1e-7`).
+fn attend(
+    xn: ArrayView2<'_, f32>,
+    w: ArrayView2<'_, f32>,
+    b: ArrayView1<'_, f32>,
+    u: ArrayView1<'_, f32>,
+    mask: Option<ndarray::ArrayViewD<'_, bool>>,
+) -> (Array2<f32>, Array1<f32>) {
+    let uit = (xn.dot(&w) + b).mapv(f32::tanh);
+    let mut ait = uit.dot(&u).mapv(f32::exp);
+    if let Some(mask) = mask {
+        for (a, &keep) in ait.iter_mut().zip(mask.iter()) {
+            if !keep {
+                *a = 0.0;
+            }
+        }
+    }
+    let total = ait.sum() + 1e-7;
+    ait.mapv_inplace(|v| v / total);
+    (uit, ait)
+}
+
+/// `a ⊗ b`.
+fn outer(a: &Array1<f32>, b: &ArrayView1<'_, f32>) -> Array2<f32> {
+    Array2::from_shape_fn((a.len(), b.len()), |(i, j)| a[i] * b[j])
 }
 
 /// The registry constructor of `textclf>AttLayer`: Keras' config
