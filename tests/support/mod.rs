@@ -5,6 +5,11 @@
 #[path = "../../examples/shared/att_layer.rs"]
 pub mod att_layer;
 pub mod keras_train;
+
+/// Registers the examples' `textclf>AttLayer` (idempotent).
+pub fn att_layer_registered() {
+    tensorweave::io::register_layer("textclf>AttLayer", att_layer::from_config);
+}
 pub mod models;
 
 /// Invokes `$tests!` with the names of the 17 Keras fixtures (one test per

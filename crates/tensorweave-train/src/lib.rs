@@ -100,6 +100,7 @@
 
 mod array;
 mod config;
+pub mod fit;
 pub mod gradcheck;
 pub mod gradient;
 pub mod losses;
@@ -109,6 +110,7 @@ pub mod regularizers;
 pub mod step;
 mod util;
 
+pub use fit::{FitOptions, History, Logs, Trainer};
 pub use gradient::Gradient;
 pub use losses::{
     loss_for_shapes, loss_from_config, reduce, Loss, LossValue, PerEntry, Prediction, Reduction,

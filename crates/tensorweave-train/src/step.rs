@@ -39,6 +39,10 @@ pub struct StepGradients {
     /// New values of non-trainable weights (moving statistics), by path, to
     /// write after the optimizer's step.
     pub state_updates: Vec<(String, ArrayD<f32>)>,
+    /// The model's outputs in this (training-mode) forward pass, for metrics.
+    pub outputs: Vec<Value>,
+    /// Each output's Keras mask in this pass.
+    pub output_masks: Vec<Option<ArrayD<bool>>>,
 }
 
 /// Runs `model` in training mode on `inputs`, takes the loss of each output
@@ -103,6 +107,13 @@ pub fn loss_and_gradients(
             });
         }
     }
+    let outputs: Vec<Value> = run.outputs()?.into_iter().cloned().collect();
+    let output_masks = (0..n_outputs)
+        .map(|k| match run.output_mask(k)? {
+            Some(m) => Ok(Some(m.as_bool()?.clone())),
+            None => Ok(None),
+        })
+        .collect::<Result<Vec<_>>>()?;
     let activation_bytes = run.activation_bytes();
     let state_updates = run.state_updates().to_vec();
     let mut gradients = run.backward(grads)?.weights;
@@ -118,6 +129,8 @@ pub fn loss_and_gradients(
         gradients,
         activation_bytes,
         state_updates,
+        outputs,
+        output_masks,
     })
 }
 
