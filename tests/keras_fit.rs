@@ -174,5 +174,8 @@ fit_tests!(
     mlp_sgd,
     cnn_binary_adamw,
     bn_ln_two_outputs,
-    bigru_attention_rmsprop
+    bigru_attention_rmsprop,
+    seq_tagging_masked_loss,
+    bilstm_seed_adam,
+    siamese_shared_lstm,
 );
