@@ -222,7 +222,7 @@ impl CellTape {
             CellTape::Simple { y } => simple_backward(y, b, g),
             CellTape::Lstm { i, f, c, o, tc } => lstm_backward([i, f, c, o, tc], b, g),
             CellTape::GruAfter { z, r, hh, rec_h } => gru_after_backward([z, r, hh], rec_h, b, g),
-            CellTape::GruBefore { z, r, hh, rh } => gru_before_backward([z, r, hh], rh, b, g),
+            CellTape::GruBefore { z, r, hh, .. } => gru_before_backward([z, r, hh], b, g),
         }
     }
 }
@@ -479,12 +479,7 @@ fn gru_before_forward(
     Ok(())
 }
 
-fn gru_before_backward(
-    gates: [&Gate; 3],
-    _rh: &[f32],
-    b: &Bwd<'_>,
-    mut g: StepGrads<'_>,
-) -> Result<()> {
+fn gru_before_backward(gates: [&Gate; 3], b: &Bwd<'_>, mut g: StepGrads<'_>) -> Result<()> {
     let (u, e) = (b.u, b.e.clone());
     let (n, width) = (e.len(), 3 * u);
     let [z, r, hh] = gates;

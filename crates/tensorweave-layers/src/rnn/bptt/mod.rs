@@ -416,15 +416,15 @@ fn weight_grads(
 ) -> Result<SequenceGrads> {
     let (n, u, features) = (tape.layout.len(), tape.units, x.dim().2);
     let g = t.gates() * u;
-    let matrix = |v, cols| matrix(v, n, cols);
+    let rows = |v, cols| matrix(v, n, cols);
     let xc = tape.layout.gather(x);
-    let (xc, dz, drec) = (matrix(&xc, features)?, matrix(dz, g)?, matrix(drec, g)?);
-    let hprev = matrix(&tape.hprev, u)?;
+    let (xc, dz, drec) = (rows(&xc, features)?, rows(dz, g)?, rows(drec, g)?);
+    let hprev = rows(&tape.hprev, u)?;
     let kernel = matmul_2d(xc.t(), dz, None)?;
     let recurrent = match &tape.cell {
         CellTape::GruBefore { rh, .. } => {
             let zr = matmul_2d(hprev.t(), dz.slice(ndarray::s![.., ..2 * u]), None)?;
-            let cand = matmul_2d(matrix(rh, u)?.t(), dz.slice(ndarray::s![.., 2 * u..]), None)?;
+            let cand = matmul_2d(rows(rh, u)?.t(), dz.slice(ndarray::s![.., 2 * u..]), None)?;
             ndarray::concatenate(Axis(1), &[zr.view(), cand.view()])
                 .map_err(|e| Error::invalid(format!("internal: recurrent gradient: {e}")))?
         }
@@ -434,8 +434,8 @@ fn weight_grads(
         (false, _) => None,
         (true, false) => Some(dz.sum_axis(Axis(0)).into_dyn()),
         (true, true) => {
-            let rows = [dz.sum_axis(Axis(0)), drec.sum_axis(Axis(0))];
-            Some(stack_rows(&rows)?.into_dyn())
+            let sums = [dz.sum_axis(Axis(0)), drec.sum_axis(Axis(0))];
+            Some(stack_rows(&sums)?.into_dyn())
         }
     };
     let k = ArrayView2::from_shape((features, g), w.kernel.data)
