@@ -13,6 +13,7 @@ use tensorweave_core::{
 };
 
 use super::bidirectional::{merge, BidirectionalLayer, MergeMode};
+use super::sequence::join;
 
 /// What a training call keeps: each direction's training result.
 pub(crate) struct BiTape {
@@ -32,14 +33,7 @@ pub(crate) fn both<A: Send, B: Send>(
     }
     let mut half = ctx.clone();
     half.threads = (ctx.threads / 2).max(1);
-    std::thread::scope(|scope| {
-        let second = scope.spawn(|| fb(&half));
-        let first = fa(&half);
-        let second = second
-            .join()
-            .map_err(|_| Error::invalid("the thread running the backward direction panicked"))?;
-        Ok((first?, second?))
-    })
+    join(|| fa(&half), || fb(&half))
 }
 
 /// The backward direction's sequence in input order (it returns it in

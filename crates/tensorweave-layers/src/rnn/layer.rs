@@ -1,17 +1,17 @@
 //! [`Rnn`]: the recurrent layer over any [`Cell`] (`LSTM` is `Rnn<LstmCell>`),
 //! Keras' `RNN` base: shapes, masks, direction, returned sequence and states.
 
-use ndarray::{Array, ArrayView, ArrayView2, ArrayView3, Axis, Ix2, Ix3, RemoveAxis};
+use ndarray::{ArrayView2, ArrayView3, Axis, Ix2, Ix3};
 use tensorweave_core::format_dims;
 use tensorweave_core::{
     format_shape, BackwardCall, BuildContext, CallContext, Error, Layer, LayerGrads, LayerRef,
     MaskCall, Param, Recurrence, Result, Sublayer, Tensor, TensorSpec, Trained, Value,
 };
 
-use super::bptt::{self, CellTraining, OutputGrads, Tape};
+use super::bptt::{self, CellTraining, OutputGrads, SequenceTape};
 use super::cell::Cell;
 use super::options::RnnBuilder;
-use super::sequence::{run_sequence, LoopOptions, RnnRun};
+use super::sequence::{concat_rows, join, run_sequence, split_batch, LoopOptions, RnnRun};
 use crate::class::LayerClass;
 use crate::class_and_config;
 use crate::util::{expect_float, expect_inputs, known_last_dim};
@@ -79,20 +79,13 @@ impl<C: Cell> Rnn<C> {
         mask: Option<ArrayView2<'_, bool>>,
         threads: usize,
     ) -> Result<RnnRun> {
-        /// Multiply-adds below which a second thread costs more than it saves.
-        const MIN_WORK: usize = 1 << 22;
-        let (batch, steps, features) = x.dim();
-        let cell_gates = cell.gates();
+        let (batch, steps, _) = x.dim();
         let units = self.config.options().units;
-        let work = batch
-            .saturating_mul(steps)
-            .saturating_mul(cell_gates.saturating_mul(units))
-            .saturating_mul(features.saturating_add(units));
         let mask_fits = mask.as_ref().is_none_or(|m| m.dim() == (batch, steps));
-        if threads < 2 || batch < 2 || work < MIN_WORK || !mask_fits {
+        let split = split_batch(x.dim(), cell.gates(), units, threads);
+        let Some(half) = split.filter(|_| mask_fits) else {
             return self.run(cell, x, mask);
-        }
-        let half = batch.div_ceil(2);
+        };
         let (x0, x1) = x.split_at(Axis(0), half);
         let (m0, m1) = match mask {
             Some(m) => {
@@ -101,14 +94,7 @@ impl<C: Cell> Rnn<C> {
             }
             None => (None, None),
         };
-        let (a, b) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| self.run(cell, x1, m1));
-            let first = self.run(cell, x0, m0);
-            let second = second
-                .join()
-                .map_err(|_| Error::invalid("the thread running half of the batch panicked"))?;
-            Ok::<_, Error>((first?, second?))
-        })?;
+        let (a, b) = join(|| self.run(cell, x0, m0), || self.run(cell, x1, m1))?;
         let output = concat_rows(a.output.view(), b.output.view())?;
         let states = a
             .states
@@ -203,15 +189,18 @@ impl<C: Cell> Layer for Rnn<C> {
         cell_of::<C>(&*self.cell.read()).is_ok_and(|c| c.training().is_some())
     }
 
-    /// The training forward (exact activations), keeping each valid step's
-    /// previous states and gates for the backward.
-    fn call_train(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Trained> {
+    /// The training forward, keeping each valid step's previous states and
+    /// gates for the backward (each half of the batch on its own thread when
+    /// the context allows it and the work is worth it).
+    fn call_train(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Trained> {
         let (x, mask) = sequence_inputs(inputs)?;
         let guard = self.cell.read();
         let cell = cell_of::<C>(&*guard)?;
         let training = self.training(cell)?;
         let w = cell.weights()?;
-        let (run, tape) = bptt::forward(training, &w, cell.units(), self.loop_options(), x, mask)?;
+        let opts = self.loop_options();
+        let (run, tape) =
+            bptt::forward_split(training, &w, cell.units(), opts, x, mask, ctx.threads)?;
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {
             out.extend(run.states.into_iter().map(Value::from));
@@ -222,7 +211,7 @@ impl<C: Cell> Layer for Rnn<C> {
     /// Backpropagation through time; the weight gradients are named by the
     /// cell (`lstm_cell/kernel`).
     fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
-        let tape = call.saved::<Tape>()?;
+        let tape = call.saved::<SequenceTape>()?;
         let (x, _) = sequence_inputs(call.inputs)?;
         let state = |k: usize| {
             if self.config.options().return_state {
@@ -243,7 +232,7 @@ impl<C: Cell> Layer for Rnn<C> {
         let cell = cell_of::<C>(&*guard)?;
         let training = self.training(cell)?;
         let w = cell.weights()?;
-        let g = bptt::backward(training, &w, self.loop_options(), tape, x, grads)?;
+        let g = bptt::backward_split(training, &w, self.loop_options(), tape, x, grads)?;
         let name = self.cell.name();
         let mut out = LayerGrads::inputs(vec![Some(g.x)])
             .param(&format!("{name}/kernel"), g.kernel.into_dyn())
@@ -281,15 +270,6 @@ fn cell_of<C: Cell>(layer: &dyn Layer) -> Result<&C> {
         .as_any()
         .downcast_ref::<C>()
         .ok_or_else(|| Error::invalid(format!("internal: the cell is not a {}", C::CELL_NAME)))
-}
-
-/// Stacks two arrays on the batch axis.
-fn concat_rows<D: RemoveAxis>(
-    p: ArrayView<'_, f32, D>,
-    q: ArrayView<'_, f32, D>,
-) -> Result<Array<f32, D>> {
-    ndarray::concatenate(Axis(0), &[p, q])
-        .map_err(|e| Error::invalid(format!("internal: joining the batch halves: {e}")))
 }
 
 /// Checks that an input is a float sequence `[batch, time, features]`.

@@ -16,7 +16,7 @@
 //! equals the previous one of its row (the padding of an unmasked batch, a
 //! repeated token): it reuses that projection, which is in the same chunk.
 
-use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3};
+use ndarray::{Array, Array2, Array3, ArrayD, ArrayView, ArrayView2, ArrayView3, Axis, RemoveAxis};
 use tensorweave_core::format_dims;
 use tensorweave_core::{Error, Result};
 
@@ -281,4 +281,46 @@ impl States {
         let c = (self.n_states == 2).then(|| gather(&self.c));
         (gather(&self.h), c)
     }
+}
+
+/// Where to split a batch of `[batch, steps, features]` into two halves run
+/// on two threads (rows are independent), when `threads` allows it and the
+/// work of a cell of `gates` blocks of `units` is worth a thread.
+pub(crate) fn split_batch(
+    (batch, steps, features): (usize, usize, usize),
+    gates: usize,
+    units: usize,
+    threads: usize,
+) -> Option<usize> {
+    /// Multiply-adds below which a second thread costs more than it saves.
+    const MIN_WORK: usize = 1 << 22;
+    let work = batch
+        .saturating_mul(steps)
+        .saturating_mul(gates.saturating_mul(units))
+        .saturating_mul(features.saturating_add(units));
+    (threads >= 2 && batch >= 2 && work >= MIN_WORK).then(|| batch.div_ceil(2))
+}
+
+/// Runs `fa` on this thread and `fb` on another.
+pub(crate) fn join<A: Send, B: Send>(
+    fa: impl FnOnce() -> Result<A> + Send,
+    fb: impl FnOnce() -> Result<B> + Send,
+) -> Result<(A, B)> {
+    std::thread::scope(|scope| {
+        let second = scope.spawn(fb);
+        let first = fa();
+        let second = second
+            .join()
+            .map_err(|_| Error::invalid("a thread of the recurrent layer panicked"))?;
+        Ok((first?, second?))
+    })
+}
+
+/// Stacks two arrays on the batch axis.
+pub(crate) fn concat_rows<D: RemoveAxis>(
+    p: ArrayView<'_, f32, D>,
+    q: ArrayView<'_, f32, D>,
+) -> Result<Array<f32, D>> {
+    ndarray::concatenate(Axis(0), &[p, q])
+        .map_err(|e| Error::invalid(format!("internal: joining the batch halves: {e}")))
 }

@@ -11,13 +11,15 @@
 
 use std::ops::Range;
 
+use ndarray::IxDyn;
+
 use tensorweave_core::{Error, Result};
-use tensorweave_kernels::{matmul, matmul_views, Mat};
+use tensorweave_kernels::{gemv, matmul_views, Mat, Panels};
 
 use super::gate::{Deriv, Gate};
 use super::{CellMath, CellTraining};
 use crate::rnn::cell::CellWeights;
-use crate::rnn::step::add;
+use crate::rnn::step::{add, recurrent};
 use crate::util::internal;
 
 /// What a cell's forward keeps for its backward, one row per entry.
@@ -77,6 +79,16 @@ pub(crate) struct Fwd<'a> {
     pub(crate) e: Range<usize>,
 }
 
+impl Fwd<'_> {
+    /// `rec[..rows·width] = h_prev·U` for the step's rows.
+    fn recurrent(&self, rec: &mut [f32]) -> Result<()> {
+        let (u, e) = (self.u, &self.e);
+        let h = &self.hprev[e.start * u..e.end * u];
+        let b = self.w.recurrent;
+        recurrent(h, e.len(), b, self.w.panel(0)?, rec, b.cols)
+    }
+}
+
 /// Where a forward step writes: a `[rows, gates·units]` work buffer and the
 /// new states of its rows (`[rows, units]`; `c` for the LSTM only).
 pub(crate) struct FwdOut<'a> {
@@ -86,15 +98,47 @@ pub(crate) struct FwdOut<'a> {
 }
 
 /// What a backward step reads besides the tape: `Uᵀ` (`[gates·units,
-/// units]`), the derivatives of the tape's gates, the previous states of
+/// units]`) and its blocks packed for one-row products (see
+/// [`transposed_panels`]), the derivatives of the tape's gates, the previous states of
 /// every entry and the step's entries.
 pub(crate) struct Bwd<'a> {
     pub(crate) u: usize,
     pub(crate) ut: &'a [f32],
+    pub(crate) ut_panels: &'a [Panels],
     pub(crate) derivs: &'a [Deriv],
     pub(crate) hprev: &'a [f32],
     pub(crate) cprev: &'a [f32],
     pub(crate) e: Range<usize>,
+}
+
+impl Bwd<'_> {
+    /// Rows `start..start + rows` of `Uᵀ`: the transpose of a block of `U`'s columns.
+    fn ut(&self, start: usize, rows: usize) -> Mat<'_> {
+        let u = self.u;
+        Mat::dense(&self.ut[start * u..(start + rows) * u], rows, u)
+    }
+
+    /// Packed block `k` of `Uᵀ`.
+    fn panel(&self, k: usize) -> Result<&Panels> {
+        self.ut_panels
+            .get(k)
+            .ok_or_else(|| Error::invalid("internal: no packed transposed kernel"))
+    }
+}
+
+/// `Uᵀ` (`[gates·units, units]`) packed for one-row products: whole, or for
+/// the GRU with the reset gate first its rows of the update and reset gates
+/// and those of the candidate.
+pub(crate) fn transposed_panels(math: CellMath, ut: &[f32], u: usize) -> Result<Vec<Panels>> {
+    let block = |start: usize, rows: usize| {
+        Panels::pack(Mat::dense(&ut[start * u..(start + rows) * u], rows, u)).map_err(internal)
+    };
+    let g = ut.len() / u.max(1);
+    if math == CellMath::GruResetBefore {
+        Ok(vec![block(0, 2 * u)?, block(2 * u, u)?])
+    } else {
+        Ok(vec![block(0, g)?])
+    }
 }
 
 /// The gradients of a backward step. In: `dh`, `dc` for the step's rows
@@ -154,7 +198,12 @@ impl CellTape {
 
     /// The derivative of every gate, for all entries.
     pub(crate) fn derivatives(&self) -> Result<Vec<Deriv>> {
-        self.gates().into_iter().map(Gate::derivative).collect()
+        let gates = self.gates();
+        let Some(first) = gates.first() else {
+            return Ok(Vec::new());
+        };
+        let ones = ndarray::ArrayD::from_elem(IxDyn(&[first.entries(), first.units()]), 1.0f32);
+        gates.into_iter().map(|g| g.derivative(&ones)).collect()
     }
 
     /// One forward step.
@@ -173,14 +222,28 @@ impl CellTape {
             CellTape::Simple { y } => simple_backward(y, b, g),
             CellTape::Lstm { i, f, c, o, tc } => lstm_backward([i, f, c, o, tc], b, g),
             CellTape::GruAfter { z, r, hh, rec_h } => gru_after_backward([z, r, hh], rec_h, b, g),
-            CellTape::GruBefore { z, r, hh, rh } => gru_before_backward([z, r, hh], rh, b, g),
+            CellTape::GruBefore { z, r, hh, .. } => gru_before_backward([z, r, hh], b, g),
         }
     }
 }
 
-/// `out[..n·cols] = a·b` for the `n` rows of `a`.
-fn product(a: &[f32], n: usize, b: Mat<'_>, out: &mut [f32], accumulate: bool) -> Result<()> {
-    matmul(a, n, b, out, b.cols, accumulate).map_err(internal)
+/// `out = a·b` (row stride `b.cols`); `panels` is `b` packed, for the
+/// vector product of a single row.
+fn product(a: Mat<'_>, b: Mat<'_>, panels: &Panels, out: &mut [f32]) -> Result<()> {
+    if a.rows == 1 && panels.dim() == (b.rows, b.cols) {
+        let row = a
+            .data
+            .get(..a.cols)
+            .ok_or_else(|| Error::invalid("internal: product operand too small"))?;
+        gemv(row, panels, out).map_err(internal)
+    } else {
+        matmul_views(a, b, out, b.cols, false).map_err(internal)
+    }
+}
+
+/// `acc += v`.
+fn add_into(acc: &mut [f32], v: &[f32]) {
+    acc.iter_mut().zip(v).for_each(|(a, v)| *a += v);
 }
 
 /// Writes `x + rec` of gate block `block` into the gate's rows for each entry.
@@ -198,13 +261,7 @@ fn gate_inputs(gate: &mut Gate, block: usize, f: &Fwd<'_>, rec: &[f32], width: u
 fn simple_forward(y: &mut Gate, f: &Fwd<'_>, out: FwdOut<'_>) -> Result<()> {
     let (u, e) = (f.u, f.e.clone());
     let n = e.len();
-    product(
-        &f.hprev[e.start * u..e.end * u],
-        n,
-        f.w.recurrent,
-        out.rec,
-        false,
-    )?;
+    f.recurrent(out.rec)?;
     gate_inputs(y, 0, f, out.rec, u);
     y.activate(e.clone());
     out.h[..n * u].copy_from_slice(y.rows(e));
@@ -219,21 +276,15 @@ fn simple_backward(y: &Gate, b: &Bwd<'_>, g: StepGrads<'_>) -> Result<()> {
     for (s, entry) in e.enumerate() {
         y.backprop(&b.derivs[0], entry, &mut dz[s * u..(s + 1) * u])?;
     }
-    product(dz, n, Mat::dense(b.ut, u, u), g.dh_prev, false)
+    product(Mat::dense(dz, n, u), b.ut(0, u), b.panel(0)?, g.dh_prev)
 }
 
 /// LSTM: `c = f·c_prev + i·cand`, `h = o·act(c)`.
 fn lstm_forward(gates: [&mut Gate; 5], f: &Fwd<'_>, out: FwdOut<'_>) -> Result<()> {
     let (u, e) = (f.u, f.e.clone());
-    let (n, width) = (e.len(), 4 * u);
+    let width = 4 * u;
     let [i, fg, c, o, tc] = gates;
-    product(
-        &f.hprev[e.start * u..e.end * u],
-        n,
-        f.w.recurrent,
-        out.rec,
-        false,
-    )?;
+    f.recurrent(out.rec)?;
     for (block, gate) in [&mut *i, &mut *fg, &mut *c, &mut *o]
         .into_iter()
         .enumerate()
@@ -289,8 +340,8 @@ fn lstm_backward(gates: [&Gate; 5], b: &Bwd<'_>, g: StepGrads<'_>) -> Result<()>
             gate.backprop(&d[block], entry, &mut dz[block * u..(block + 1) * u])?;
         }
     }
-    let dz = &g.dz[e.start * width..e.end * width];
-    product(dz, n, Mat::dense(b.ut, width, u), g.dh_prev, false)
+    let dz = Mat::dense(&g.dz[e.start * width..e.end * width], n, width);
+    product(dz, b.ut(0, width), b.panel(0)?, g.dh_prev)
 }
 
 /// `h = z·h_prev + (1 − z)·hh` for the step's rows.
@@ -316,13 +367,7 @@ fn gru_after_forward(
     let (u, e) = (f.u, f.e.clone());
     let (n, width) = (e.len(), 3 * u);
     let [z, r, hh] = gates;
-    product(
-        &f.hprev[e.start * u..e.end * u],
-        n,
-        f.w.recurrent,
-        out.rec,
-        false,
-    )?;
+    f.recurrent(out.rec)?;
     if let Some(bias) = f.w.recurrent_bias {
         out.rec[..n * width]
             .chunks_exact_mut(width)
@@ -391,8 +436,11 @@ fn gru_after_backward(
         r.backprop(&b.derivs[1], entry, &mut dz[u..2 * u])?;
         drec[..2 * u].copy_from_slice(&dz[..2 * u]);
     }
-    let drec = &g.drec[e.start * width..e.end * width];
-    product(drec, n, Mat::dense(b.ut, width, u), g.dh_prev, true)
+    let drec = Mat::dense(&g.drec[e.start * width..e.end * width], n, width);
+    let via_u = &mut g.tmp[..n * u];
+    product(drec, b.ut(0, width), b.panel(0)?, via_u)?;
+    add_into(&mut g.dh_prev[..n * u], via_u);
+    Ok(())
 }
 
 /// GRU, reset gate first: `rec_zr = h·U_zr`, `hh = act(x_h + (r·h)·U_h)`.
@@ -407,7 +455,7 @@ fn gru_before_forward(
     let [z, r, hh] = gates;
     let hp = &f.hprev[e.start * u..e.end * u];
     let zr = f.w.recurrent.columns(0, 2 * u);
-    matmul(hp, n, zr, out.rec, width, false).map_err(internal)?;
+    recurrent(hp, n, zr, f.w.panel(0)?, out.rec, width)?;
     for (block, gate) in [&mut *z, &mut *r].into_iter().enumerate() {
         gate_inputs(gate, block, f, out.rec, width);
         gate.activate(e.clone());
@@ -424,27 +472,26 @@ fn gru_before_forward(
     }
     let uh = f.w.recurrent.columns(2 * u, u);
     let rh_rows = &rh[e.start * u..e.end * u];
-    matmul(rh_rows, n, uh, &mut out.rec[2 * u..], width, false).map_err(internal)?;
+    recurrent(rh_rows, n, uh, f.w.panel(1)?, &mut out.rec[2 * u..], width)?;
     gate_inputs(hh, 2, f, out.rec, width);
     hh.activate(e);
     mix_into(z, hh, f, out.h);
     Ok(())
 }
 
-fn gru_before_backward(
-    gates: [&Gate; 3],
-    _rh: &[f32],
-    b: &Bwd<'_>,
-    mut g: StepGrads<'_>,
-) -> Result<()> {
+fn gru_before_backward(gates: [&Gate; 3], b: &Bwd<'_>, mut g: StepGrads<'_>) -> Result<()> {
     let (u, e) = (b.u, b.e.clone());
     let (n, width) = (e.len(), 3 * u);
     let [z, r, hh] = gates;
     gru_mix_backward(z, hh, b, &mut g)?;
     // d(r·h) = dz_h·U_hᵀ.
-    let uht = Mat::dense(&b.ut[2 * u * u..], u, u);
     let d_rh = &mut g.tmp[..n * u];
-    matmul_views(block_rows(g.dz, &e, width, 2 * u, u)?, uht, d_rh, u, false).map_err(internal)?;
+    product(
+        block_rows(g.dz, &e, width, 2 * u, u)?,
+        b.ut(2 * u, u),
+        b.panel(1)?,
+        d_rh,
+    )?;
     for (s, entry) in e.clone().enumerate() {
         let rows = s * u..(s + 1) * u;
         let hp = &b.hprev[entry * u..(entry + 1) * u];
@@ -456,15 +503,15 @@ fn gru_before_backward(
         }
         r.backprop(&b.derivs[1], entry, dz)?;
     }
-    let uzrt = Mat::dense(&b.ut[..2 * u * u], 2 * u, u);
-    matmul_views(
+    let via_u = &mut g.tmp[..n * u];
+    product(
         block_rows(g.dz, &e, width, 0, 2 * u)?,
-        uzrt,
-        g.dh_prev,
-        u,
-        true,
-    )
-    .map_err(internal)
+        b.ut(0, 2 * u),
+        b.panel(0)?,
+        via_u,
+    )?;
+    add_into(&mut g.dh_prev[..n * u], via_u);
+    Ok(())
 }
 
 /// Columns `start..start + cols` of the rows `e` of `m` (`[entries, width]`).
@@ -475,9 +522,12 @@ fn block_rows<'a>(
     start: usize,
     cols: usize,
 ) -> Result<Mat<'a>> {
-    let data = m
-        .get(e.start * width + start..)
-        .ok_or_else(|| Error::invalid("internal: gradient buffer too small"))?;
+    let data = if e.is_empty() {
+        &[]
+    } else {
+        m.get(e.start * width + start..)
+            .ok_or_else(|| Error::invalid("internal: gradient buffer too small"))?
+    };
     Ok(Mat {
         data,
         rows: e.len(),

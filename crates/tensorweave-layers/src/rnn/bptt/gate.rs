@@ -12,11 +12,12 @@ use std::ops::Range;
 
 use ndarray::{ArrayD, IxDyn};
 use tensorweave_core::{Error, Result};
+use tensorweave_kernels::math;
 
 use crate::activations::Activation;
-use crate::rnn::step::apply;
+use crate::rnn::step::{apply, vectorized, Mode};
 
-/// The values of one activated block, `[entries, units]` row-major.
+/// The values of one activated block, `[entries, units]`.
 #[derive(Debug)]
 pub(crate) struct Gate {
     act: Activation,
@@ -49,6 +50,16 @@ impl Gate {
         }
     }
 
+    /// The number of units (values per entry).
+    pub(crate) fn units(&self) -> usize {
+        self.units
+    }
+
+    /// The number of entries.
+    pub(crate) fn entries(&self) -> usize {
+        self.y.len() / self.units.max(1)
+    }
+
     /// The output of entry `e` (its input before [`Gate::activate`]).
     #[inline]
     pub(crate) fn row(&self, e: usize) -> &[f32] {
@@ -67,34 +78,43 @@ impl Gate {
     }
 
     /// Applies the activation to the entries `e`, whose rows hold its input
-    /// (kept when the derivative needs it).
+    /// (kept when the derivative needs it). tanh and sigmoid use the
+    /// vectorized forms of the inference loop (within a few float32 ulps).
     pub(crate) fn activate(&mut self, e: Range<usize>) {
         let span = e.start * self.units..e.end * self.units;
         if let Some(z) = &mut self.z {
             z[span.clone()].copy_from_slice(&self.y[span.clone()]);
         }
-        for row in self.y[span].chunks_exact_mut(self.units) {
-            apply(self.act, row);
+        let values = &mut self.y[span];
+        match self.act {
+            Activation::Tanh => vectorized(Mode::Fast, || {
+                values.iter_mut().for_each(|v| *v = math::tanh(*v))
+            }),
+            Activation::Sigmoid => vectorized(Mode::Fast, || {
+                values.iter_mut().for_each(|v| *v = math::sigmoid(*v))
+            }),
+            act => values
+                .chunks_exact_mut(self.units)
+                .for_each(|row| apply(act, row)),
         }
     }
 
-    /// The derivative at every entry.
-    pub(crate) fn derivative(&self) -> Result<Deriv> {
+    /// The derivative at every entry, by [`Activation::grad`] with a
+    /// gradient of ones (`ones`, of the gate's shape, shared by the gates).
+    pub(crate) fn derivative(&self, ones: &ArrayD<f32>) -> Result<Deriv> {
         match self.act {
             Activation::Linear => return Ok(Deriv::Identity),
             Activation::Softmax | Activation::LogSoftmax => return Ok(Deriv::Block),
             _ => {}
         }
-        let shape = IxDyn(&[self.y.len() / self.units.max(1), self.units]);
         let as_array = |v: &[f32]| {
-            ArrayD::from_shape_vec(shape.clone(), v.to_vec())
+            ArrayD::from_shape_vec(ones.raw_dim(), v.to_vec())
                 .map_err(|e| Error::invalid(format!("internal: gate values: {e}")))
         };
         let y = as_array(&self.y)?;
         let z = self.z.as_deref().map(as_array).transpose()?;
-        let ones = ArrayD::from_elem(shape.clone(), 1.0f32);
-        let d = self.act.grad(z.as_ref(), &y, &ones)?;
-        Ok(Deriv::Diagonal(d.into_iter().collect()))
+        let d = self.act.grad(z.as_ref(), &y, ones)?;
+        Ok(Deriv::Diagonal(into_vec(d)))
     }
 
     /// Turns `g`, the gradient reaching entry `e`'s output, into the gradient
@@ -120,5 +140,18 @@ impl Gate {
                 Ok(())
             }
         }
+    }
+}
+
+/// The elements of `a` in logical order, without a copy when it is in
+/// standard layout (iterating an `IxDyn` array is slow).
+fn into_vec(a: ArrayD<f32>) -> Vec<f32> {
+    if !a.is_standard_layout() {
+        return a.iter().copied().collect();
+    }
+    let (v, offset) = a.into_raw_vec_and_offset();
+    match offset {
+        Some(o) if o > 0 => v[o..].to_vec(),
+        _ => v,
     }
 }

@@ -1,8 +1,8 @@
 //! Backpropagation through time for the built-in cells (Keras' training of
 //! `LSTM`, `GRU` and `SimpleRNN`, as TensorFlow differentiates its loop).
 //!
-//! The training forward ([`forward`]) runs the cell with exact activations
-//! over the *entries* of the sequence (its valid (step, row) pairs, see
+//! The training forward ([`forward`]) runs the cell (tanh and sigmoid in the
+//! vectorized forms of the inference loop, other activations exact) over the *entries* of the sequence (its valid (step, row) pairs, see
 //! [`layout`]) and keeps, per entry, the previous states and the activated
 //! gates ([`cells::CellTape`]). Masked steps are skipped: a row's states pass
 //! through them unchanged, and so does their gradient.
@@ -19,10 +19,14 @@
 //! weight gradients are one product each over all entries: `xᵀ·dz` for
 //! `kernel`, `h_prevᵀ·dz` for `recurrent_kernel`, and the input gradient is
 //! `dz·kernelᵀ`.
+//!
+//! With two threads and enough work, each half of the batch runs on its own
+//! ([`split`]).
 
 mod cells;
 mod gate;
 mod layout;
+mod split;
 
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayView3, Axis, Ix2, Ix3};
 use tensorweave_core::{format_dims, Error, Result};
@@ -30,6 +34,7 @@ use tensorweave_kernels::matmul;
 
 use self::cells::{Bwd, CellTape, Fwd, FwdOut, StepGrads};
 use self::layout::{gather_rows, scatter_rows, Layout};
+pub(crate) use self::split::{backward_split, forward_split, SequenceTape};
 use super::cell::CellWeights;
 use super::sequence::{LoopOptions, RnnRun};
 use crate::activations::Activation;
@@ -279,6 +284,7 @@ pub(crate) fn backward(
     };
     let derivs = tape.cell.derivatives()?;
     let ut = transpose(w.recurrent.data, u, g);
+    let ut_panels = cells::transposed_panels(t.math, &ut, u)?;
     let mut dz = vec![0.0; n * g];
     let after = t.math == CellMath::GruResetAfter;
     let mut drec = if after { vec![0.0; n * g] } else { Vec::new() };
@@ -296,6 +302,7 @@ pub(crate) fn backward(
         let b = Bwd {
             u,
             ut: &ut,
+            ut_panels: &ut_panels,
             derivs: &derivs,
             hprev: &tape.hprev,
             cprev: &tape.cprev,
@@ -409,15 +416,15 @@ fn weight_grads(
 ) -> Result<SequenceGrads> {
     let (n, u, features) = (tape.layout.len(), tape.units, x.dim().2);
     let g = t.gates() * u;
-    let matrix = |v, cols| matrix(v, n, cols);
+    let rows = |v, cols| matrix(v, n, cols);
     let xc = tape.layout.gather(x);
-    let (xc, dz, drec) = (matrix(&xc, features)?, matrix(dz, g)?, matrix(drec, g)?);
-    let hprev = matrix(&tape.hprev, u)?;
+    let (xc, dz, drec) = (rows(&xc, features)?, rows(dz, g)?, rows(drec, g)?);
+    let hprev = rows(&tape.hprev, u)?;
     let kernel = matmul_2d(xc.t(), dz, None)?;
     let recurrent = match &tape.cell {
         CellTape::GruBefore { rh, .. } => {
             let zr = matmul_2d(hprev.t(), dz.slice(ndarray::s![.., ..2 * u]), None)?;
-            let cand = matmul_2d(matrix(rh, u)?.t(), dz.slice(ndarray::s![.., 2 * u..]), None)?;
+            let cand = matmul_2d(rows(rh, u)?.t(), dz.slice(ndarray::s![.., 2 * u..]), None)?;
             ndarray::concatenate(Axis(1), &[zr.view(), cand.view()])
                 .map_err(|e| Error::invalid(format!("internal: recurrent gradient: {e}")))?
         }
@@ -427,8 +434,8 @@ fn weight_grads(
         (false, _) => None,
         (true, false) => Some(dz.sum_axis(Axis(0)).into_dyn()),
         (true, true) => {
-            let rows = [dz.sum_axis(Axis(0)), drec.sum_axis(Axis(0))];
-            Some(stack_rows(&rows)?.into_dyn())
+            let sums = [dz.sum_axis(Axis(0)), drec.sum_axis(Axis(0))];
+            Some(stack_rows(&sums)?.into_dyn())
         }
     };
     let k = ArrayView2::from_shape((features, g), w.kernel.data)

@@ -6,7 +6,7 @@
 //! gradient. Cases: each cell (LSTM, GRU with the reset gate after and
 //! before the product, SimpleRNN) × `go_backwards` × `return_sequences` ×
 //! no mask / a mask (a right-padded row, an all-masked row, a row of length
-//! one, a row with holes) / the mask with `zero_output_for_mask`; activations
+//! one, a row with holes, steps where every row is masked, the last among them) / the mask with `zero_output_for_mask`; activations
 //! whose derivative reads their input, softmax-like ones (applied per gate
 //! block), no bias, gradients reaching the states only; `Bidirectional` in
 //! every merge mode, on one thread and on two.
@@ -124,13 +124,14 @@ impl Config {
     }
 }
 
-/// A right-padded row, an all-masked row, a row of length one, a row with holes.
+/// A right-padded row, an all-masked row, a row of length one, a row with
+/// holes; no row is valid at steps 2 and 4.
 fn test_mask() -> ArrayD<bool> {
     mask(&[
-        &[1, 1, 1, 0, 0],
+        &[1, 1, 0, 0, 0],
         &[0, 0, 0, 0, 0],
         &[1, 0, 0, 0, 0],
-        &[0, 1, 0, 1, 1],
+        &[0, 1, 0, 1, 0],
     ])
 }
 
@@ -464,6 +465,74 @@ fn bidirectional_merge_modes_match_finite_differences() {
             let (one, two) = (p.analytic(1), p.analytic(2));
             assert_eq!(one.0, two.0, "{}", p.what);
             assert_eq!(one.1, two.1, "{}", p.what);
+        }
+    }
+}
+
+/// With enough work and two threads, each half of the batch trains on its
+/// own thread; outputs and gradients are the one-thread ones (up to the order
+/// of the weight gradients' sums).
+#[test]
+fn two_threads_split_the_batch_without_changing_gradients() {
+    let mut rng = Lcg(31);
+    let (batch, steps, features, units) = (16, 64, 32, 32);
+    for (k, kind) in KINDS.into_iter().enumerate() {
+        let (sequences, backwards) = (k % 2 == 0, k % 3 == 0);
+        let g = Config::new(kind).gates() * units;
+        let bias = if kind == Kind::GruAfter {
+            vec![2, g]
+        } else {
+            vec![g]
+        };
+        let w = vec![
+            rng.array(&[features, g], 0.3),
+            rng.array(&[units, g], 0.3),
+            rng.array(&bias, 0.3),
+        ];
+        macro_rules! made {
+            ($b:expr) => {
+                $b.return_sequences(sequences)
+                    .go_backwards(backwards)
+                    .weights(w)
+                    .into_layer()
+            };
+        }
+        let layer = match kind {
+            Kind::Lstm => made!(Lstm::new(units)),
+            Kind::GruAfter => made!(Gru::new(units)),
+            Kind::GruBefore => made!(Gru::new(units).reset_after(false)),
+            Kind::Simple => made!(SimpleRnn::new(units)),
+        };
+        build_for(&layer, features);
+        let lengths: Vec<usize> = (0..batch).map(|r| (r * 7) % (steps + 1)).collect();
+        let m = ArrayD::from_shape_fn(IxDyn(&[batch, steps]), |i| i[1] < lengths[i[0]]);
+        let mut probe = Probe {
+            layer,
+            x: rng.array(&[batch, steps, features], 1.0),
+            mask: Some(m),
+            loss_weights: Vec::new(),
+            what: format!("{kind:?} on two threads"),
+        };
+        let close = |a: &ArrayD<f32>, b: &ArrayD<f32>, what: &str| {
+            assert_eq!(a.shape(), b.shape(), "{}: {what}", probe.what);
+            for (p, q) in a.iter().zip(b) {
+                let ok = (p - q).abs() <= 1e-5 + 1e-5 * p.abs();
+                assert!(ok, "{}: {what}: {p} vs {q}", probe.what);
+            }
+        };
+        // A step's rows may take the one-row product in a half and the
+        // general one in the whole batch: equal up to the order of sums.
+        let (one, two) = (probe.train(1).outputs, probe.train(2).outputs);
+        for (a, b) in one.iter().zip(&two) {
+            close(a.as_f32().unwrap(), b.as_f32().unwrap(), "output");
+        }
+        probe.loss_weights = vec![Some(rng.array(one[0].shape(), 1.0))];
+        let ((x1, p1), (x2, p2)) = (probe.analytic(1), probe.analytic(2));
+        close(&x1, &x2, "input");
+        assert_eq!(p1.len(), p2.len());
+        for ((n1, a), (n2, b)) in p1.iter().zip(&p2) {
+            assert_eq!(n1, n2);
+            close(a, b, n1);
         }
     }
 }
