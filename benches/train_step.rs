@@ -31,9 +31,19 @@ const BATCH: usize = 32;
 fn build(steps: usize) -> Model {
     reset_names();
     let tokens = Input::new([steps]).dtype(DType::I32).build();
-    let x = Embedding::new(VOCAB, EMBED).mask_zero(true).seed(1).call(&tokens).expect("embedding");
-    let h = Bidirectional::new(Lstm::new(UNITS).seed(2)).call(&x).expect("bidirectional");
-    let y = Dense::new(2).activation(Activation::Softmax).seed(3).call(&h).expect("dense");
+    let x = Embedding::new(VOCAB, EMBED)
+        .mask_zero(true)
+        .seed(1)
+        .call(&tokens)
+        .expect("embedding");
+    let h = Bidirectional::new(Lstm::new(UNITS).seed(2))
+        .call(&x)
+        .expect("bidirectional");
+    let y = Dense::new(2)
+        .activation(Activation::Softmax)
+        .seed(3)
+        .call(&h)
+        .expect("dense");
     Model::new(&[tokens], &[y]).expect("model")
 }
 
@@ -41,7 +51,11 @@ fn batch(steps: usize) -> (Value, ArrayD<f32>) {
     let mut rng = StdRng::seed_from_u64(7);
     let mut x = Array2::<i32>::zeros((BATCH, steps));
     for (i, mut row) in x.outer_iter_mut().enumerate() {
-        let n = if i == 0 { steps } else { rng.random_range(steps / 4..=steps) };
+        let n = if i == 0 {
+            steps
+        } else {
+            rng.random_range(steps / 4..=steps)
+        };
         for v in row.iter_mut().take(n) {
             *v = rng.random_range(1..VOCAB as i32);
         }
@@ -51,10 +65,13 @@ fn batch(steps: usize) -> (Value, ArrayD<f32>) {
 }
 
 fn trainer(model: &Model) -> Trainer {
-    let adam = optimizer_from_config(&json!({"class_name": "Adam", "config": {"learning_rate": 0.001}}))
-        .expect("adam");
+    let adam =
+        optimizer_from_config(&json!({"class_name": "Adam", "config": {"learning_rate": 0.001}}))
+            .expect("adam");
     let loss = loss_from_config(&json!("sparse_categorical_crossentropy")).expect("loss");
-    Trainer::new(model, adam, vec![Some(loss)]).expect("trainer").threads(2)
+    Trainer::new(model, adam, vec![Some(loss)])
+        .expect("trainer")
+        .threads(2)
 }
 
 fn medians(iters: usize) {
@@ -75,7 +92,9 @@ fn medians(iters: usize) {
             })
             .collect();
         times.sort_by(|a, b| a.total_cmp(b));
-        let run = model.forward_train(&xs, &CallContext::with_threads(2)).expect("forward");
+        let run = model
+            .forward_train(&xs, &CallContext::with_threads(2))
+            .expect("forward");
         println!(
             "{}",
             json!({"model": "bilstm_textclf", "steps": steps, "batch": BATCH,
@@ -86,7 +105,9 @@ fn medians(iters: usize) {
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("train_step");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     for steps in [200, 1000] {
         let model = build(steps);
         let (x, y) = batch(steps);
@@ -102,7 +123,10 @@ fn bench(c: &mut Criterion) {
 criterion_group!(benches, bench);
 
 fn main() {
-    if let Some(iters) = std::env::var("TW_BENCH_MEDIAN").ok().and_then(|v| v.parse().ok()) {
+    if let Some(iters) = std::env::var("TW_BENCH_MEDIAN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         medians(iters);
         return;
     }

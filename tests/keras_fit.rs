@@ -175,6 +175,7 @@ fit_tests!(
     cnn_binary_adamw,
     bn_ln_two_outputs,
     bigru_attention_rmsprop,
+    stacked_rnn_mse_adagrad,
     seq_tagging_masked_loss,
     bilstm_seed_adam,
     siamese_shared_lstm,

@@ -107,10 +107,19 @@ impl Layer for ConcatenateLayer {
         // Keras' compute_output_shape: the first input's shape, with the sizes
         // along the axis added up (unknown if any is unknown).
         let mut shape = inputs[0].shape.clone();
-        shape[concat_axis] = inputs
-            .iter()
-            .map(|s| s.shape[concat_axis])
-            .sum::<Option<usize>>();
+        let mut total = Some(0usize);
+        for s in inputs {
+            total = match (total, s.shape[concat_axis]) {
+                (Some(t), Some(d)) => Some(t.checked_add(d).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "the sizes along the concatenation axis overflow: {}",
+                        list_shapes(inputs)
+                    ))
+                })?),
+                _ => None,
+            };
+        }
+        shape[concat_axis] = total;
         Ok(vec![TensorSpec::f32(shape)])
     }
 
