@@ -317,3 +317,45 @@ fn the_examples_attention_layer() {
     let report = check_gradients(&model, &[Value::I32(ids)], &options()).unwrap();
     assert!(report.passed(), "{report}");
 }
+
+/// Maximum, Minimum and Multiply read their inputs' masks (a masked entry is
+/// replaced before the operation); their backward routes the gradient the
+/// same way. Two masking Embeddings feed each merge, and a masked average
+/// pools the result.
+#[test]
+fn masked_merges() {
+    for kind in 0..3 {
+        let a = Input::new([Some(5)]).dtype(DType::I32).build();
+        let b = Input::new([Some(5)]).dtype(DType::I32).build();
+        // Tables whose entries differ by at least 0.03 between the two (and
+        // from 0), so that ±ε never crosses a tie of the maximum.
+        let table = |p: f32, s: f32, m: usize, k: usize| {
+            ArrayD::from_shape_fn(vec![9, 3], |ix| {
+                ((ix[0] * m + ix[1] * k) % (m + 4)) as f32 * p + s
+            })
+        };
+        let ea = Embedding::new(9, 3)
+            .mask_zero(true)
+            .weights(table(0.19, -1.07, 7, 3))
+            .call(&a)
+            .unwrap();
+        let eb = Embedding::new(9, 3)
+            .mask_zero(true)
+            .weights(table(0.29, -1.03, 5, 2))
+            .call(&b)
+            .unwrap();
+        let m = match kind {
+            0 => Maximum::new().call_many(&[&ea, &eb]),
+            1 => Minimum::new().call_many(&[&ea, &eb]),
+            _ => Multiply::new().call_many(&[&ea, &eb]),
+        }
+        .unwrap();
+        let y = GlobalAveragePooling1D::new().call(&m).unwrap();
+        let model = Model::new(&[a, b], &[y]).unwrap();
+        let ta = ndarray::array![[1, 2, 0, 4, 0], [3, 0, 0, 5, 6]].into_dyn();
+        let tb = ndarray::array![[7, 0, 0, 8, 2], [0, 0, 1, 5, 4]].into_dyn();
+        let report =
+            check_gradients(&model, &[Value::I32(ta), Value::I32(tb)], &options()).unwrap();
+        assert!(report.passed(), "merge {kind}: {report}");
+    }
+}

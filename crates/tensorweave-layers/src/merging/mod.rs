@@ -393,10 +393,11 @@ pub(crate) fn expand_mask(mask: &ArrayD<bool>, shape: &[usize]) -> Result<ArrayD
         })
 }
 
-/// The gradient of [`extremum_masked`] without masks: the fold
-/// `op(op(x0, x1), x2)…` replayed, TensorFlow's rule at each step (`maximum`
-/// gives the gradient to its first operand where it is `>=` the second,
-/// `minimum` where `<=`). With masks it is not supported yet: an error.
+/// The gradient of [`extremum_masked`]: its fold replayed step by step, then
+/// walked back. At each step TensorFlow's rule splits the gradient of
+/// `op(acc, x)` (`maximum` gives it to its first operand where that is `>=`
+/// the second, `minimum` where `<=`), and the selects that replace masked
+/// entries route it to whichever value was selected.
 pub(crate) fn extremum_grad(
     xs: &[ArrayViewD<'_, f32>],
     masks: &[Option<&ArrayD<bool>>],
@@ -404,37 +405,83 @@ pub(crate) fn extremum_grad(
     op: fn(f32, f32) -> f32,
     first_wins: fn(f32, f32) -> bool,
 ) -> Result<Vec<ArrayD<f32>>> {
-    if masks.iter().any(Option::is_some) {
-        return Err(Error::invalid(
-            "training through Maximum or Minimum with masked inputs is not supported yet; \
-             drop the mask before the merge",
-        ));
+    /// One step of the fold, as the forward ran it.
+    struct Step {
+        acc_shape: Vec<usize>,
+        acc_mask: Option<ArrayD<bool>>,
+        mask: Option<ArrayD<bool>>,
+        acc_sel: ArrayD<f32>,
+        x_sel: ArrayD<f32>,
     }
-    // Running values of the fold: acc_0 = x0, acc_i = op(acc_{i-1}, x_i).
-    let mut accs: Vec<ArrayD<f32>> = Vec::with_capacity(xs.len());
-    for x in xs {
-        let next = match accs.last() {
+    let Some((first, rest)) = xs.split_first() else {
+        return Err(Error::invalid("a merge layer needs at least 1 input"));
+    };
+    let expand = |i: usize, x: &ArrayViewD<'_, f32>| -> Result<Option<ArrayD<bool>>> {
+        masks
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|m| expand_mask(m, x.shape()))
+            .transpose()
+    };
+    let mut acc = first.to_owned();
+    let mut acc_mask = expand(0, first)?;
+    let mut steps = Vec::with_capacity(rest.len());
+    for (i, x) in rest.iter().enumerate() {
+        let mask = expand(i + 1, x)?;
+        let x_sel = match &mask {
+            Some(m) => select(m.view(), x.view(), acc.view())?,
             None => x.to_owned(),
-            Some(acc) => zip2(acc.view(), x.view(), op)?,
         };
-        accs.push(next);
+        let acc_sel = match &acc_mask {
+            Some(om) => select(om.view(), acc.view(), x_sel.view())?,
+            None => acc.clone(),
+        };
+        let next_mask = match (&acc_mask, &mask) {
+            (Some(om), Some(m)) => Some(zip2(om.view(), m.view(), |p, q| p || q)?),
+            _ => None,
+        };
+        let next = zip2(acc_sel.view(), x_sel.view(), op)?;
+        steps.push(Step {
+            acc_shape: acc.shape().to_vec(),
+            acc_mask: acc_mask.take(),
+            mask,
+            acc_sel,
+            x_sel,
+        });
+        acc = next;
+        acc_mask = next_mask;
     }
+    let route = |keep: &ArrayD<bool>, g: &ArrayD<f32>, when: bool| {
+        zip2(
+            keep.view(),
+            g.view(),
+            move |k, g| if k == when { g } else { 0.0 },
+        )
+    };
     let mut grads: Vec<ArrayD<f32>> = vec![ArrayD::zeros(IxDyn(&[])); xs.len()];
-    let mut g_acc = gy.clone();
-    for i in (1..xs.len()).rev() {
-        let acc = accs[i - 1].view();
-        let x = &xs[i];
-        let to_acc = zip2(acc, x.view(), first_wins)?;
-        let to_acc = ndarray::Zip::from(&to_acc)
-            .and(&g_acc)
-            .map_collect(|&w, &g| if w { g } else { 0.0 });
-        let to_x = ndarray::Zip::from(&to_acc)
-            .and(&g_acc)
-            .map_collect(|&a, &g| g - a);
-        grads[i] = to_x;
-        g_acc = unbroadcast(to_acc, accs[i - 1].shape())?;
+    let mut g = gy.clone();
+    for (i, step) in steps.iter().enumerate().rev() {
+        let wins = zip2(step.acc_sel.view(), step.x_sel.view(), first_wins)?;
+        let g_acc_sel = route(&wins, &g, true)?;
+        let mut g_x_sel = route(&wins, &g, false)?;
+        let mut g_acc = match &step.acc_mask {
+            Some(om) => {
+                g_x_sel = &g_x_sel + &route(om, &g_acc_sel, false)?;
+                route(om, &g_acc_sel, true)?
+            }
+            None => g_acc_sel,
+        };
+        grads[i + 1] = match &step.mask {
+            Some(m) => {
+                g_acc = &g_acc + &route(m, &g_x_sel, false)?;
+                route(m, &g_x_sel, true)?
+            }
+            None => g_x_sel,
+        };
+        g = unbroadcast(g_acc, &step.acc_shape)?;
     }
-    grads[0] = g_acc;
+    grads[0] = g;
     Ok(grads)
 }
 
