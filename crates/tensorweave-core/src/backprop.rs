@@ -65,6 +65,38 @@ fn value_bytes(v: &Value) -> usize {
     n.saturating_mul(if v.dtype() == DType::Bool { 1 } else { 4 })
 }
 
+/// The value of `slot`, or an internal error naming the layer that needs it.
+fn fetch<'a>(slots: &'a [Option<Value>], slot: usize, layer: &LayerRef) -> Result<&'a Value> {
+    slots.get(slot).and_then(Option::as_ref).ok_or_else(|| {
+        Error::Graph(format!(
+            "internal: a value for layer '{}' is missing",
+            layer.name()
+        ))
+    })
+}
+
+/// A step's input values and their masks.
+type StepInputs<'a> = (Vec<&'a Value>, Vec<Option<&'a Value>>);
+
+/// The input values and masks of `step`, from `slots`.
+fn step_inputs<'a>(
+    slots: &'a [Option<Value>],
+    step: &crate::plan::Step,
+    layer: &LayerRef,
+) -> Result<StepInputs<'a>> {
+    let ins = step
+        .inputs()
+        .iter()
+        .map(|&s| fetch(slots, s, layer))
+        .collect::<Result<Vec<_>>>()?;
+    let masks = step
+        .masks()
+        .iter()
+        .map(|m| m.map(|s| fetch(slots, s, layer)).transpose())
+        .collect::<Result<Vec<_>>>()?;
+    Ok((ins, masks))
+}
+
 fn has_trainable_weights(layer: &LayerRef) -> bool {
     let mut any = false;
     layer.visit_params(&mut |_, p| any |= p.trainable);
@@ -108,24 +140,7 @@ impl TrainRun {
                 ));
             }
             let trained = {
-                let fetch = |s: usize| {
-                    slots[s].as_ref().ok_or_else(|| {
-                        Error::Graph(format!(
-                            "internal: value for layer '{}' missing",
-                            layer.name()
-                        ))
-                    })
-                };
-                let ins = step
-                    .inputs()
-                    .iter()
-                    .map(|&s| fetch(s))
-                    .collect::<Result<Vec<_>>>()?;
-                let masks = step
-                    .masks()
-                    .iter()
-                    .map(|m| m.map(fetch).transpose())
-                    .collect::<Result<Vec<_>>>()?;
+                let (ins, masks) = step_inputs(&slots, step, layer)?;
                 layer
                     .read()
                     .call_train(&Inputs::new(ins, masks), ctx)
@@ -280,28 +295,11 @@ impl TrainRun {
                 continue;
             }
             let result = {
-                let fetch = |s: usize| {
-                    self.slots[s].as_ref().ok_or_else(|| {
-                        Error::Graph(format!(
-                            "internal: value for the backward of '{}' missing",
-                            layer.name()
-                        ))
-                    })
-                };
-                let ins = step
-                    .inputs()
-                    .iter()
-                    .map(|&s| fetch(s))
-                    .collect::<Result<Vec<_>>>()?;
-                let masks = step
-                    .masks()
-                    .iter()
-                    .map(|m| m.map(fetch).transpose())
-                    .collect::<Result<Vec<_>>>()?;
+                let (ins, masks) = step_inputs(&self.slots, step, layer)?;
                 let outputs = step
                     .outputs()
                     .iter()
-                    .map(|&s| fetch(s).cloned())
+                    .map(|&s| fetch(&self.slots, s, layer).cloned())
                     .collect::<Result<Vec<_>>>()?;
                 let inputs = Inputs::new(ins, masks);
                 let call = BackwardCall {

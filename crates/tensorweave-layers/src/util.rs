@@ -44,6 +44,17 @@ pub fn known_size(dims: &[Option<usize>]) -> Result<Option<usize>> {
     Ok(Some(size))
 }
 
+/// The regularizers a layer's config names, by weight: `(weight, Keras'
+/// serialized regularizer)` for each one that is set (`Layer::weight_regularizers`).
+pub fn regularizers(
+    pairs: &[(&str, &Option<serde_json::Value>)],
+) -> Vec<(String, serde_json::Value)> {
+    pairs
+        .iter()
+        .filter_map(|(w, r)| r.as_ref().map(|r| (w.to_string(), r.clone())))
+        .collect()
+}
+
 /// Checks the rank of an input spec.
 pub fn expect_rank(spec: &TensorSpec, rank: usize, what: &str) -> Result<()> {
     if spec.rank() != rank {

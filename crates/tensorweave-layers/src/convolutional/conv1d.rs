@@ -248,13 +248,10 @@ impl Layer for Conv1DLayer {
 
     fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
         let c = &self.config;
-        [
+        crate::util::regularizers(&[
             ("kernel", &c.kernel_regularizer),
             ("bias", &c.bias_regularizer),
-        ]
-        .into_iter()
-        .filter_map(|(w, r)| r.clone().map(|r| (w.to_string(), r)))
-        .collect()
+        ])
     }
 
     fn call_train(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Trained> {

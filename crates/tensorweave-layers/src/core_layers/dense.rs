@@ -142,13 +142,10 @@ impl Layer for DenseLayer {
 
     fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
         let c = &self.config;
-        [
+        crate::util::regularizers(&[
             ("kernel", &c.kernel_regularizer),
             ("bias", &c.bias_regularizer),
-        ]
-        .into_iter()
-        .filter_map(|(w, r)| r.clone().map(|r| (w.to_string(), r)))
-        .collect()
+        ])
     }
 
     /// Keeps the pre-activation `z` when the activation's derivative needs it

@@ -350,13 +350,10 @@ impl Layer for BatchNormalizationLayer {
 
     fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
         let c = &self.config;
-        [
+        crate::util::regularizers(&[
             ("gamma", &c.gamma_regularizer),
             ("beta", &c.beta_regularizer),
-        ]
-        .into_iter()
-        .filter_map(|(w, r)| r.clone().map(|r| (w.to_string(), r)))
-        .collect()
+        ])
     }
 
     /// Keras' training mode: the batch's mean and biased variance (over every

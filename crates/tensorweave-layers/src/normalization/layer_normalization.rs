@@ -230,13 +230,10 @@ impl Layer for LayerNormalizationLayer {
 
     fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
         let c = &self.config;
-        [
+        crate::util::regularizers(&[
             ("gamma", &c.gamma_regularizer),
             ("beta", &c.beta_regularizer),
-        ]
-        .into_iter()
-        .filter_map(|(w, r)| r.clone().map(|r| (w.to_string(), r)))
-        .collect()
+        ])
     }
 
     /// Per row `x̂ = (x - mean) r`, `r = (var + eps)^-1/2`, `y = gamma x̂ + beta`:
