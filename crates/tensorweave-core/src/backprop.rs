@@ -1,6 +1,6 @@
 //! Training-mode runs and the backward pass of a model.
 //!
-//! [`TrainRun::forward`] runs the plan with [`Layer::call_train`], keeping every
+//! [`crate::Model::forward_train`] runs the plan with [`Layer::call_train`], keeping every
 //! step's outputs and saved state (a training step needs them all again, in
 //! reverse). [`TrainRun::backward`] walks the steps in reverse: the gradient
 //! reaching each value is summed over every step that read it (fan-out, shared
