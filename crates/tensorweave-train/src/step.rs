@@ -150,18 +150,27 @@ fn add_penalties(
     for (weight, config) in regularizers {
         let reg = Regularizer::from_config(&config)
             .map_err(|e| Error::layer(layer.name(), layer.class_name(), e.to_string()))?;
-        let guard = layer.read();
-        let Some(param) = guard.params().into_iter().find(|p| p.name == weight) else {
-            continue;
+        let mut found = None;
+        layer.visit_params(&mut |p, param| {
+            if p == weight {
+                found = Some((
+                    param.trainable,
+                    reg.penalty(&param.value),
+                    reg.gradient(&param.value),
+                ));
+            }
+        });
+        let Some((trainable, penalty, gradient)) = found else {
+            return Err(Error::layer(
+                layer.name(),
+                layer.class_name(),
+                format!("has a regularizer for the weight '{weight}', which it does not have"),
+            ));
         };
-        if !param.trainable {
-            continue;
+        if trainable {
+            *total += penalty;
+            gradients.add(format!("{path}/{weight}"), Gradient::Dense(gradient))?;
         }
-        *total += reg.penalty(&param.value);
-        gradients.add(
-            format!("{path}/{weight}"),
-            Gradient::Dense(reg.gradient(&param.value)),
-        )?;
     }
     for sub in subs {
         add_penalties(&sub.layer, &format!("{path}/"), total, gradients)?;

@@ -358,9 +358,10 @@ pub trait Layer: Send + Sync + fmt::Debug + AsAny {
         None
     }
 
-    /// The regularizers of the layer's own weights, as Keras serializes them
-    /// (`{"class_name": "L2", "config": {"l2": 0.001}}`), by weight name: a
-    /// training loss adds their penalties.
+    /// The regularizers of the layer's weights, as Keras serializes them
+    /// (`{"class_name": "L2", "config": {"l2": 0.001}}`), by weight path inside
+    /// the layer (`kernel`, or `lstm_cell/kernel` for a sublayer's): a training
+    /// loss adds their penalties.
     fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
         Vec::new()
     }

@@ -36,6 +36,16 @@ fn drop_train(
     if rate <= 0.0 {
         return Ok(Trained::new(vec![Value::F32(x.clone())]));
     }
+    // Each noise axis is the input's or 1 (broadcast), checked before the mask
+    // is allocated: a configured `noise_shape` cannot reserve memory.
+    let fits =
+        noise.len() == x.ndim() && noise.iter().zip(x.shape()).all(|(&n, &d)| n == 1 || n == d);
+    if !fits {
+        return Err(Error::invalid(format!(
+            "noise shape {noise:?} does not broadcast to the input's shape {:?}",
+            x.shape()
+        )));
+    }
     let keep = 1.0 - rate;
     let scale = (1.0 / keep) as f32;
     let base = seed.unwrap_or_else(|| tensorweave_core::layer_rng(None).random());
@@ -50,12 +60,7 @@ fn drop_train(
     });
     let mask = mask
         .broadcast(x.raw_dim())
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "noise shape {noise:?} does not broadcast to the input's {:?}",
-                x.shape()
-            ))
-        })?
+        .ok_or_else(|| Error::invalid("internal: the noise mask does not broadcast"))?
         .to_owned();
     let y = x * &mask;
     Ok(Trained::with_saved(vec![Value::F32(y)], DropMask(mask)))

@@ -251,6 +251,20 @@ impl<C: Cell> Layer for Rnn<C> {
         vec![Sublayer::part("cell", self.cell.clone())]
     }
 
+    /// The regularizers of the cell's weights (`lstm_cell/kernel`, …).
+    fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
+        let o = self.config.options();
+        let cell = self.cell.name();
+        crate::util::regularizers(&[
+            (&format!("{cell}/kernel"), &o.kernel_regularizer),
+            (
+                &format!("{cell}/recurrent_kernel"),
+                &o.recurrent_regularizer,
+            ),
+            (&format!("{cell}/bias"), &o.bias_regularizer),
+        ])
+    }
+
     fn recurrence(&self) -> Option<Recurrence> {
         let o = self.config.options();
         let states = cell_of::<C>(&*self.cell.read()).map_or(1, |c| c.states());

@@ -27,6 +27,13 @@ pub struct RnnOptions {
     pub recurrent_initializer: Initializer,
     /// Initializer of `bias` (default zeros).
     pub bias_initializer: Initializer,
+    /// The regularizers of `kernel`, `recurrent_kernel` and `bias` as Keras
+    /// serializes them, added to the training loss (default none).
+    pub kernel_regularizer: Option<serde_json::Value>,
+    /// See [`RnnOptions::kernel_regularizer`].
+    pub recurrent_regularizer: Option<serde_json::Value>,
+    /// See [`RnnOptions::kernel_regularizer`].
+    pub bias_regularizer: Option<serde_json::Value>,
     /// Fraction of the inputs dropped in training; inference ignores it (default 0).
     pub dropout: f32,
     /// Fraction of the recurrent state dropped in training; inference ignores it (default 0).
@@ -55,6 +62,9 @@ impl Default for RnnOptions {
             kernel_initializer: Initializer::GlorotUniform,
             recurrent_initializer: Initializer::orthogonal(),
             bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            recurrent_regularizer: None,
+            bias_regularizer: None,
             dropout: 0.0,
             recurrent_dropout: 0.0,
             return_sequences: false,
