@@ -67,12 +67,18 @@ fn value_bytes(v: &Value) -> usize {
 
 /// The value of `slot`, or an internal error naming the layer that needs it.
 fn fetch<'a>(slots: &'a [Option<Value>], slot: usize, layer: &LayerRef) -> Result<&'a Value> {
-    slots.get(slot).and_then(Option::as_ref).ok_or_else(|| {
-        Error::Graph(format!(
-            "internal: a value for layer '{}' is missing",
-            layer.name()
-        ))
-    })
+    slots
+        .get(slot)
+        .and_then(Option::as_ref)
+        .ok_or_else(|| missing_value(layer))
+}
+
+/// The error for a value the plan should have kept for `layer`.
+fn missing_value(layer: &LayerRef) -> Error {
+    Error::Graph(format!(
+        "internal: a value for layer '{}' is missing",
+        layer.name()
+    ))
 }
 
 /// A step's input values and their masks.
@@ -294,13 +300,18 @@ impl TrainRun {
                 }
                 continue;
             }
+            // The step's outputs are taken out of their slots (no earlier step
+            // reads them); the model's own outputs go back after the backward.
+            let outputs = step
+                .outputs()
+                .iter()
+                .map(|&s| {
+                    let taken = self.slots.get_mut(s).and_then(Option::take);
+                    taken.ok_or_else(|| missing_value(layer))
+                })
+                .collect::<Result<Vec<_>>>()?;
             let result = {
                 let (ins, masks) = step_inputs(&self.slots, step, layer)?;
-                let outputs = step
-                    .outputs()
-                    .iter()
-                    .map(|&s| fetch(&self.slots, s, layer).cloned())
-                    .collect::<Result<Vec<_>>>()?;
                 let inputs = Inputs::new(ins, masks);
                 let call = BackwardCall {
                     inputs: &inputs,
@@ -324,9 +335,9 @@ impl TrainRun {
             for (path, g) in result.params {
                 weights.add(format!("{}/{path}", layer.name()), g)?;
             }
-            for &s in step.outputs() {
-                if !plan.output_slots().contains(&s) {
-                    self.slots[s] = None;
+            for (&s, value) in step.outputs().iter().zip(outputs) {
+                if plan.output_slots().contains(&s) {
+                    self.slots[s] = Some(value);
                 }
             }
         }

@@ -200,6 +200,11 @@ impl Gradients {
         self.entries.iter().map(|(p, g)| (p.as_str(), g))
     }
 
+    /// Paths and gradients, in the order they were first produced.
+    pub fn into_entries(self) -> Vec<(String, Gradient)> {
+        self.entries
+    }
+
     /// The number of weights with a gradient.
     pub fn len(&self) -> usize {
         self.entries.len()

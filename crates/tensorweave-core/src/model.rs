@@ -502,11 +502,7 @@ impl Layer for FunctionalLayer {
         let result = run.backward(call.grads.to_vec())?;
         Ok(LayerGrads {
             inputs: result.inputs,
-            params: result
-                .weights
-                .iter()
-                .map(|(p, g)| (p.to_string(), g.clone()))
-                .collect(),
+            params: result.weights.into_entries(),
         })
     }
 

@@ -213,7 +213,7 @@ impl Trainer {
         updates: &[(String, ArrayD<f32>)],
     ) -> Result<()> {
         let specs = self.model.weight_specs();
-        let current: HashMap<String, ArrayD<f32>> = {
+        let mut current: HashMap<String, ArrayD<f32>> = {
             let mut m = HashMap::new();
             self.model.as_layer().visit_params(&mut |path, p| {
                 if p.trainable {
@@ -231,8 +231,7 @@ impl Trainer {
             .iter()
             .map(|p| {
                 current
-                    .get(p)
-                    .cloned()
+                    .remove(p)
                     .ok_or_else(|| Error::Graph(format!("internal: weight {p} vanished")))
             })
             .collect::<Result<_>>()?;

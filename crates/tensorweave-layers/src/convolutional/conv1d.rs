@@ -332,14 +332,20 @@ fn conv1d(
     let patches = im2col(x, &geo, c)?;
     let (k, groups, filters) = (c.kernel_size, c.groups, c.filters);
     let filters_per_group = filters / groups;
-    let mut out = Array2::<f32>::zeros((batch * geo.out_steps, filters));
-    for g in 0..groups {
-        let (f0, f1) = (g * filters_per_group, (g + 1) * filters_per_group);
-        let w = group_kernel(kernel, g, c)?;
-        let p = patches.slice(s![.., g * k * geo.per_group..(g + 1) * k * geo.per_group]);
-        out.slice_mut(s![.., f0..f1])
-            .assign(&matmul_2d(p, w.view(), None)?);
-    }
+    let mut out = if groups == 1 {
+        // One product straight into the output.
+        matmul_2d(patches.view(), group_kernel(kernel, 0, c)?.view(), None)?
+    } else {
+        let mut out = Array2::<f32>::zeros((batch * geo.out_steps, filters));
+        for g in 0..groups {
+            let (f0, f1) = (g * filters_per_group, (g + 1) * filters_per_group);
+            let w = group_kernel(kernel, g, c)?;
+            let p = patches.slice(s![.., g * k * geo.per_group..(g + 1) * k * geo.per_group]);
+            out.slice_mut(s![.., f0..f1])
+                .assign(&matmul_2d(p, w.view(), None)?);
+        }
+        out
+    };
     if let Some(b) = bias {
         let b = b
             .view()
