@@ -1,7 +1,8 @@
-//! The public gradient checker (`train::gradcheck`) on every built-in layer
-//! that is not recurrent (the recurrent layers have their own, in
-//! `tensorweave-layers`' rnn tests): random shapes and options drawn by
-//! proptest from a fixed seed, so a run checks the same cases every time.
+//! The public gradient checker (`train::gradcheck`) on every built-in layer,
+//! the recurrent ones included (behind a masking embedding, with seeded
+//! dropout; `tensorweave-layers`' rnn tests check every recurrent option
+//! element by element): random shapes and options drawn by proptest from a
+//! fixed seed, so a run checks the same cases every time.
 //!
 //! Each case builds a one-layer model on random inputs (and random weights
 //! from the layer's initializers) and compares the backward pass with central
@@ -189,13 +190,19 @@ proptest! {
     }
 
     #[test]
-    fn normalization(batch in 2usize..5, steps in 1usize..4, features in 2usize..5, batch_norm: bool, seed: u64) {
+    fn normalization(batch in 2usize..5, steps in 1usize..4, features in 2usize..5, kind in 0usize..4, seed: u64) {
         let shape = [batch, steps, features];
-        if batch_norm {
-            check_one(&shape, seed, |x| BatchNormalization::new().call(x));
-        } else {
-            check_one(&shape, seed, |x| LayerNormalization::new().call(x));
+        match kind {
+            0 => check_one(&shape, seed, |x| BatchNormalization::new().call(x)),
+            1 => check_one(&shape, seed, |x| LayerNormalization::new().call(x)),
+            2 => check_one(&shape, seed, |x| LayerNormalization::new().rms_scaling(true).call(x)),
+            _ => check_one(&shape, seed, |x| LayerNormalization::new().center(false).axes([1, 2]).call(x)),
         }
+    }
+
+    #[test]
+    fn recurrent(kind in 0usize..5, sequences: bool, backwards: bool, dropout in 0usize..3, steps in 2usize..6, seed in 0u64..1000) {
+        check_recurrent(kind, sequences, backwards, dropout, steps, seed);
     }
 
     #[test]
@@ -206,6 +213,57 @@ proptest! {
             check_one(&[batch, features], seed, |x| Dropout::new(0.4).seed(seed).call(x));
         }
     }
+}
+
+/// A recurrent layer (LSTM, GRU with the reset gate after and before the
+/// product, SimpleRNN, or a Bidirectional LSTM) behind an embedding with
+/// `mask_zero`: padded and holed rows, so masked steps are skipped.
+fn check_recurrent(
+    kind: usize,
+    sequences: bool,
+    backwards: bool,
+    dropout: usize,
+    steps: usize,
+    seed: u64,
+) {
+    let (rate, recurrent_rate) = [(0.0, 0.0), (0.3, 0.0), (0.2, 0.4)][dropout];
+    let tokens = Input::new([Some(steps)]).dtype(DType::I32).build();
+    let embedded = Embedding::new(7, 3)
+        .mask_zero(true)
+        .seed(seed)
+        .call(&tokens)
+        .unwrap();
+    macro_rules! configured {
+        ($b:expr) => {
+            $b.return_sequences(sequences)
+                .go_backwards(backwards)
+                .dropout(rate)
+                .recurrent_dropout(recurrent_rate)
+                .seed(seed + 1)
+        };
+    }
+    let y = match kind {
+        0 => configured!(Lstm::new(3)).call(&embedded),
+        1 => configured!(Gru::new(3)).call(&embedded),
+        2 => configured!(Gru::new(3).reset_after(false)).call(&embedded),
+        3 => configured!(SimpleRnn::new(3)).call(&embedded),
+        _ => Bidirectional::new(configured!(Lstm::new(2)).go_backwards(false)).call(&embedded),
+    }
+    .unwrap();
+    let model = Model::new(&[tokens], &[y]).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // Row 0 right-padded, row 1 with a hole, row 2 unmasked.
+    let ids = ArrayD::from_shape_fn(vec![3, steps], |ix| {
+        let padded = (ix[0] == 0 && ix[1] + 1 == steps) || (ix[0] == 1 && ix[1] == 1);
+        if padded {
+            0
+        } else {
+            rng.random_range(1..7)
+        }
+    });
+    let report = check_gradients(&model, &[Value::I32(ids)], &options()).unwrap();
+    assert!(report.passed(), "recurrent kind {kind}: {report}");
+    assert!(report.checked > 0);
 }
 
 /// The embedding's table gradient (one row per token occurrence, summed when

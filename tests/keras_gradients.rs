@@ -53,3 +53,19 @@ fn bigru_attention_rmsprop_first_batch_gradients_equal_keras() {
     let worst = check_case("bigru_attention_rmsprop");
     eprintln!("bigru_attention_rmsprop: max gradient error {worst:e}");
 }
+
+/// Made by `tests/fixtures/keras_train_more/make_cases.py`: an MLP whose first
+/// batch is weighted by `class_weight` (Keras' sample weight per row is the
+/// weight of the row's class).
+#[test]
+fn fit_validation_class_weight_first_batch_gradients_equal_keras() {
+    let worst = check_case("fit_validation_class_weight");
+    eprintln!("fit_validation_class_weight: max gradient error {worst:e}");
+}
+
+/// Made by `tests/fixtures/keras_train_more/make_cases.py`: a tanh MLP with mse.
+#[test]
+fn fit_callbacks_first_batch_gradients_equal_keras() {
+    let worst = check_case("fit_callbacks");
+    eprintln!("fit_callbacks: max gradient error {worst:e}");
+}

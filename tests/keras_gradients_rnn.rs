@@ -44,3 +44,13 @@ fn siamese_shared_lstm_first_batch_gradients_equal_keras() {
     let worst = check_case("siamese_shared_lstm");
     eprintln!("siamese_shared_lstm: max gradient error {worst:e}");
 }
+
+/// Made by `tests/fixtures/keras_train_more/make_cases.py`: Embedding with
+/// `mask_zero`, a Bidirectional GRU and an LSTM with L1, L2 and L1L2 penalties
+/// on their kernels, recurrent kernels and biases, a regularized softmax
+/// Dense; the penalties enter the loss and the gradients.
+#[test]
+fn regularized_rnn_sgd_first_batch_gradients_equal_keras() {
+    let worst = check_case("regularized_rnn_sgd");
+    eprintln!("regularized_rnn_sgd: max gradient error {worst:e}");
+}

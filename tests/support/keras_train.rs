@@ -11,10 +11,16 @@ use serde_json::Value as Json;
 use tensorweave::prelude::*;
 use tensorweave::train::{loss_and_gradients, loss_from_config, OutputLoss};
 
+/// The directory of a case: the copied ground truth (`keras_train`) or the
+/// cases made by `tests/fixtures/keras_train_more/make_cases.py`.
 pub fn case_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keras_train")
-        .join(name)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let copied = root.join("keras_train").join(name);
+    if copied.is_dir() {
+        copied
+    } else {
+        root.join("keras_train_more").join(name)
+    }
 }
 
 fn npy_value(path: &Path) -> Value {
@@ -82,9 +88,16 @@ pub fn check_case(name: &str) -> f32 {
             })
         })
         .collect();
-    let sample_weight = train["sample_weight"].as_bool().unwrap().then(|| {
-        let w =
-            ArrayD::<f32>::read_npy(File::open(dir.join("sample_weight.npy")).unwrap()).unwrap();
+    // Sample weights, or those Keras derives from `class_weight`.
+    let weights_file = match train["class_sample_weight_file"].as_str() {
+        Some(f) => Some(f.to_string()),
+        None => train["sample_weight"]
+            .as_bool()
+            .unwrap()
+            .then(|| "sample_weight.npy".to_string()),
+    };
+    let sample_weight = weights_file.map(|f| {
+        let w = ArrayD::<f32>::read_npy(File::open(dir.join(f)).unwrap()).unwrap();
         w.slice_axis(Axis(0), (0..batch).into()).to_owned()
     });
     let step = loss_and_gradients(

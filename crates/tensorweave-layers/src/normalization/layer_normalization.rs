@@ -225,7 +225,7 @@ impl Layer for LayerNormalizationLayer {
     }
 
     fn has_backward(&self) -> bool {
-        !self.config.rms_scaling
+        true
     }
 
     fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
@@ -237,7 +237,9 @@ impl Layer for LayerNormalizationLayer {
     }
 
     /// Per row `x̂ = (x - mean) r`, `r = (var + eps)^-1/2`, `y = gamma x̂ + beta`:
-    /// `gx = r (g - mean(g) - x̂ mean(g x̂))` with `g = gy gamma`.
+    /// `gx = r (g - mean(g) - x̂ mean(g x̂))` with `g = gy gamma`. With
+    /// `rms_scaling` (`y = gamma x r`, the variance still about the mean):
+    /// `gx = r g - r x̂ mean(g x) r`, i.e. `r g - r³ (x - mean) mean(g x)`.
     fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
         let Some(gy) = call.value_grad(0)? else {
             return Ok(LayerGrads::inputs(vec![None]));
@@ -254,9 +256,24 @@ impl Layer for LayerNormalizationLayer {
         let mut g_beta = vec![0.0f32; inner];
         let mut g = vec![0.0f32; inner];
         let mut xhat = vec![0.0f32; inner];
+        let rms = self.config.rms_scaling;
         for (row, grow) in xr.data.chunks(inner).zip(gr.data.chunks(inner)) {
             let (mean, var) = row_moments(row);
             let r = 1.0 / (var + eps).sqrt();
+            if rms {
+                let n = inner as f32;
+                let mut mean_gx = 0.0f32;
+                for j in 0..inner {
+                    g_gamma[j] += grow[j] * row[j] * r;
+                    g[j] = grow[j] * gamma.as_ref().map_or(1.0, |w| w[j]);
+                    mean_gx += g[j] * row[j];
+                }
+                mean_gx /= n;
+                for j in 0..inner {
+                    gx.push(r * g[j] - r * r * r * (row[j] - mean) * mean_gx);
+                }
+                continue;
+            }
             for j in 0..inner {
                 xhat[j] = (row[j] - mean) * r;
                 g_gamma[j] += grow[j] * xhat[j];

@@ -8,11 +8,11 @@ use tensorweave_core::{
     MaskCall, Param, Recurrence, Result, Sublayer, Tensor, TensorSpec, Trained, Value,
 };
 
-use super::bptt::{self, CellTraining, OutputGrads, SequenceTape};
+use super::bptt::{self, CellDropout, CellTraining, DropoutRates, OutputGrads, SequenceTape};
 use super::cell::Cell;
 use super::options::RnnBuilder;
 use super::sequence::{concat_rows, join, run_sequence, split_batch, LoopOptions, RnnRun};
-use crate::class::LayerClass;
+use crate::class::{LayerBuilder, LayerClass};
 use crate::class_and_config;
 use crate::util::{expect_float, expect_inputs, known_last_dim};
 use tensorweave_core::Inputs;
@@ -52,16 +52,27 @@ impl<C: Cell> Rnn<C> {
         run_sequence(cell, self.loop_options(), x, mask)
     }
 
+    /// The dropout masks of one training call on `x`.
+    fn dropout_masks(
+        &self,
+        t: CellTraining,
+        x: &ArrayView3<'_, f32>,
+        units: usize,
+        ctx: &CallContext,
+    ) -> CellDropout {
+        let o = self.config.options();
+        let rates = DropoutRates {
+            input: o.dropout,
+            recurrent: o.recurrent_dropout,
+            seed: o.seed,
+            step_seed: ctx.step_seed,
+        };
+        let (batch, _, features) = x.dim();
+        CellDropout::draw(t, rates, batch, features, units)
+    }
+
     /// What the cell computes for training, or why it cannot be trained.
     fn training(&self, cell: &C) -> Result<CellTraining> {
-        let o = self.config.options();
-        if o.dropout > 0.0 || o.recurrent_dropout > 0.0 {
-            return Err(Error::invalid(format!(
-                "cannot be trained with dropout {} and recurrent_dropout {}: training-mode \
-                 dropout of recurrent layers is not implemented; set both to 0",
-                o.dropout, o.recurrent_dropout
-            )));
-        }
         cell.training().ok_or_else(|| {
             Error::invalid(format!(
                 "its cell ({}) has no backward pass (Cell::training is None)",
@@ -110,7 +121,12 @@ impl<C: Cell> LayerClass for Rnn<C> {
     const CLASS_NAME: &'static str = C::LAYER_CLASS;
     type Builder = C::Builder;
 
-    fn from_builder(config: C::Builder) -> Self {
+    fn from_builder(mut config: C::Builder) -> Self {
+        // The builder's seed also seeds the dropout masks, kept in the
+        // configuration as Keras keeps `seed` (copies from it drop the same).
+        if config.options().seed.is_none() {
+            config.options_mut().seed = config.common().seed;
+        }
         let cell = LayerRef::new(C::CELL_NAME, C::from_builder(&config));
         Rnn { config, cell }
     }
@@ -199,8 +215,9 @@ impl<C: Cell> Layer for Rnn<C> {
         let training = self.training(cell)?;
         let w = cell.weights()?;
         let opts = self.loop_options();
+        let drop = self.dropout_masks(training, &x, cell.units(), ctx);
         let (run, tape) =
-            bptt::forward_split(training, &w, cell.units(), opts, x, mask, ctx.threads)?;
+            bptt::forward_split(training, &w, cell.units(), opts, x, mask, drop, ctx.threads)?;
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {
             out.extend(run.states.into_iter().map(Value::from));

@@ -38,6 +38,10 @@ pub struct RnnOptions {
     pub dropout: f32,
     /// Fraction of the recurrent state dropped in training; inference ignores it (default 0).
     pub recurrent_dropout: f32,
+    /// Keras' `seed`: the seed of the training dropout masks, kept in the
+    /// configuration (default none: fresh masks at every call). The
+    /// builder's `seed` sets it when it is not set itself.
+    pub seed: Option<u64>,
     /// Return the output of every step `[batch, time, units]` instead of the
     /// last one `[batch, units]` (default false).
     pub return_sequences: bool,
@@ -67,6 +71,7 @@ impl Default for RnnOptions {
             bias_regularizer: None,
             dropout: 0.0,
             recurrent_dropout: 0.0,
+            seed: None,
             return_sequences: false,
             return_state: false,
             go_backwards: false,

@@ -69,38 +69,94 @@ pub(crate) enum CellTape {
 
 /// What a forward step reads: the weights, the input projections of every
 /// entry (`[entries, gates·units]`, input bias included), the previous
-/// states of every entry, and the step's entries.
+/// states of every entry, the recurrent dropout masks of every entry (one
+/// per gate block, or none) and the step's entries.
 pub(crate) struct Fwd<'a> {
     pub(crate) w: &'a CellWeights<'a>,
     pub(crate) u: usize,
     pub(crate) xp: &'a [f32],
     pub(crate) hprev: &'a [f32],
     pub(crate) cprev: &'a [f32],
+    pub(crate) rmask: &'a [Vec<f32>],
     pub(crate) e: Range<usize>,
 }
 
 impl Fwd<'_> {
-    /// `rec[..rows·width] = h_prev·U` for the step's rows.
-    fn recurrent(&self, rec: &mut [f32]) -> Result<()> {
-        let (u, e) = (self.u, &self.e);
-        let h = &self.hprev[e.start * u..e.end * u];
+    /// `rec[..rows·width] = h_prev·U` for the step's rows (through the
+    /// recurrent dropout masks, see [`Fwd::blocks`]).
+    fn recurrent(&self, rec: &mut [f32], hd: &mut [f32]) -> Result<()> {
         let b = self.w.recurrent;
-        recurrent(h, e.len(), b, self.w.panel(0)?, rec, b.cols)
+        self.blocks(0..b.cols / self.u.max(1), 0, rec, b.cols, hd)
+    }
+
+    /// The gate blocks `blocks` of `h_prev·U` for the step's rows, into
+    /// `rec` (row stride `width`, from its block `blocks.start`): one product
+    /// with the packed `panel`, or with recurrent dropout one product per
+    /// block of `(h_prev ⊙ mask_k)·U_k`, `hd` holding the masked rows.
+    fn blocks(
+        &self,
+        blocks: Range<usize>,
+        panel: usize,
+        rec: &mut [f32],
+        width: usize,
+        hd: &mut [f32],
+    ) -> Result<()> {
+        let (u, e) = (self.u, &self.e);
+        let (n, span) = (e.len(), e.start * u..e.end * u);
+        let h = &self.hprev[span.clone()];
+        let all = self.w.recurrent.columns(blocks.start * u, blocks.len() * u);
+        let out = rec.get_mut(blocks.start * u..).unwrap_or_default();
+        if self.rmask.is_empty() {
+            return recurrent(h, n, all, self.w.panel(panel)?, out, width);
+        }
+        for k in blocks.clone() {
+            let mask = self
+                .rmask
+                .get(k)
+                .ok_or_else(|| Error::invalid("internal: no recurrent dropout mask for a gate"))?;
+            let hd = &mut hd[..n * u];
+            for ((d, &h), &m) in hd.iter_mut().zip(h).zip(&mask[span.clone()]) {
+                *d = h * m;
+            }
+            let block = self.w.recurrent.columns(k * u, u);
+            let dst = rec.get_mut(k * u..).unwrap_or_default();
+            tensorweave_kernels::matmul(hd, n, block, dst, width, false).map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    /// `h_prev` of entry `entry` as the recurrent product of gate block
+    /// `block` sees it (times its dropout mask, if any), into `dst`.
+    fn hprev_seen_by(&self, block: usize, entry: usize, dst: &mut [f32]) {
+        let u = self.u;
+        let h = &self.hprev[entry * u..(entry + 1) * u];
+        match self.rmask.get(block) {
+            Some(m) => {
+                let m = &m[entry * u..(entry + 1) * u];
+                dst.iter_mut()
+                    .zip(h)
+                    .zip(m)
+                    .for_each(|((d, &h), &m)| *d = h * m);
+            }
+            None => dst.copy_from_slice(h),
+        }
     }
 }
 
-/// Where a forward step writes: a `[rows, gates·units]` work buffer and the
-/// new states of its rows (`[rows, units]`; `c` for the LSTM only).
+/// Where a forward step writes: a `[rows, gates·units]` work buffer, the
+/// new states of its rows (`[rows, units]`; `c` for the LSTM only), and
+/// `[rows, units]` of work space for the masked previous states.
 pub(crate) struct FwdOut<'a> {
     pub(crate) rec: &'a mut [f32],
     pub(crate) h: &'a mut [f32],
     pub(crate) c: &'a mut [f32],
+    pub(crate) hd: &'a mut [f32],
 }
 
 /// What a backward step reads besides the tape: `Uᵀ` (`[gates·units,
 /// units]`) and its blocks packed for one-row products (see
-/// [`transposed_panels`]), the derivatives of the tape's gates, the previous states of
-/// every entry and the step's entries.
+/// [`transposed_panels`]), the derivatives of the tape's gates, the previous
+/// states and recurrent dropout masks of every entry and the step's entries.
 pub(crate) struct Bwd<'a> {
     pub(crate) u: usize,
     pub(crate) ut: &'a [f32],
@@ -108,6 +164,7 @@ pub(crate) struct Bwd<'a> {
     pub(crate) derivs: &'a [Deriv],
     pub(crate) hprev: &'a [f32],
     pub(crate) cprev: &'a [f32],
+    pub(crate) rmask: &'a [Vec<f32>],
     pub(crate) e: Range<usize>,
 }
 
@@ -123,6 +180,63 @@ impl Bwd<'_> {
         self.ut_panels
             .get(k)
             .ok_or_else(|| Error::invalid("internal: no packed transposed kernel"))
+    }
+
+    /// The gradient of the previous output through the recurrent product's
+    /// gate blocks `blocks`, from the step's rows of `m` (`[entries,
+    /// width]`, the gradients of that product): `m_blocks·U_blocksᵀ` in one
+    /// product (with the packed `panel`), or with recurrent dropout
+    /// `Σ_k (m_k·U_kᵀ) ⊙ mask_k`. Written to `out` (`[rows, units]`), or added
+    /// to it when `add`; `tmp` (`[rows, units]`) is work space.
+    #[allow(clippy::too_many_arguments)]
+    fn state_grad(
+        &self,
+        m: &[f32],
+        width: usize,
+        blocks: Range<usize>,
+        panel: usize,
+        out: &mut [f32],
+        tmp: &mut [f32],
+        add: bool,
+    ) -> Result<()> {
+        let (u, e) = (self.u, &self.e);
+        let n = e.len();
+        if self.rmask.is_empty() {
+            let a = block_rows(m, e, width, blocks.start * u, blocks.len() * u)?;
+            let b = self.ut(blocks.start * u, blocks.len() * u);
+            if !add {
+                return product(a, b, self.panel(panel)?, &mut out[..n * u]);
+            }
+            product(a, b, self.panel(panel)?, &mut tmp[..n * u])?;
+            add_into(&mut out[..n * u], &tmp[..n * u]);
+            return Ok(());
+        }
+        if !add {
+            out[..n * u].fill(0.0);
+        }
+        for k in blocks {
+            let mask = self
+                .rmask
+                .get(k)
+                .ok_or_else(|| Error::invalid("internal: no recurrent dropout mask for a gate"))?;
+            let a = block_rows(m, e, width, k * u, u)?;
+            let tmp = &mut tmp[..n * u];
+            matmul_views(a, self.ut(k * u, u), tmp, u, false).map_err(internal)?;
+            let mask = &mask[e.start * u..e.end * u];
+            for ((o, &t), &mk) in out[..n * u].iter_mut().zip(tmp.iter()).zip(mask) {
+                *o += t * mk;
+            }
+        }
+        Ok(())
+    }
+
+    /// The recurrent dropout mask of gate block `block` for entry `entry`
+    /// (`None` without recurrent dropout).
+    fn mask(&self, block: usize, entry: usize) -> Option<&[f32]> {
+        let u = self.u;
+        self.rmask
+            .get(block)
+            .map(|m| &m[entry * u..(entry + 1) * u])
     }
 }
 
@@ -261,7 +375,7 @@ fn gate_inputs(gate: &mut Gate, block: usize, f: &Fwd<'_>, rec: &[f32], width: u
 fn simple_forward(y: &mut Gate, f: &Fwd<'_>, out: FwdOut<'_>) -> Result<()> {
     let (u, e) = (f.u, f.e.clone());
     let n = e.len();
-    f.recurrent(out.rec)?;
+    f.recurrent(out.rec, out.hd)?;
     gate_inputs(y, 0, f, out.rec, u);
     y.activate(e.clone());
     out.h[..n * u].copy_from_slice(y.rows(e));
@@ -276,7 +390,7 @@ fn simple_backward(y: &Gate, b: &Bwd<'_>, g: StepGrads<'_>) -> Result<()> {
     for (s, entry) in e.enumerate() {
         y.backprop(&b.derivs[0], entry, &mut dz[s * u..(s + 1) * u])?;
     }
-    product(Mat::dense(dz, n, u), b.ut(0, u), b.panel(0)?, g.dh_prev)
+    b.state_grad(g.dz, u, 0..1, 0, g.dh_prev, g.tmp, false)
 }
 
 /// LSTM: `c = f·c_prev + i·cand`, `h = o·act(c)`.
@@ -284,7 +398,7 @@ fn lstm_forward(gates: [&mut Gate; 5], f: &Fwd<'_>, out: FwdOut<'_>) -> Result<(
     let (u, e) = (f.u, f.e.clone());
     let width = 4 * u;
     let [i, fg, c, o, tc] = gates;
-    f.recurrent(out.rec)?;
+    f.recurrent(out.rec, out.hd)?;
     for (block, gate) in [&mut *i, &mut *fg, &mut *c, &mut *o]
         .into_iter()
         .enumerate()
@@ -313,7 +427,7 @@ fn lstm_forward(gates: [&mut Gate; 5], f: &Fwd<'_>, out: FwdOut<'_>) -> Result<(
 
 fn lstm_backward(gates: [&Gate; 5], b: &Bwd<'_>, g: StepGrads<'_>) -> Result<()> {
     let (u, e) = (b.u, b.e.clone());
-    let (n, width) = (e.len(), 4 * u);
+    let width = 4 * u;
     let [i, f, c, o, tc] = gates;
     let d = b.derivs;
     for (s, entry) in e.clone().enumerate() {
@@ -340,8 +454,7 @@ fn lstm_backward(gates: [&Gate; 5], b: &Bwd<'_>, g: StepGrads<'_>) -> Result<()>
             gate.backprop(&d[block], entry, &mut dz[block * u..(block + 1) * u])?;
         }
     }
-    let dz = Mat::dense(&g.dz[e.start * width..e.end * width], n, width);
-    product(dz, b.ut(0, width), b.panel(0)?, g.dh_prev)
+    b.state_grad(g.dz, width, 0..4, 0, g.dh_prev, g.tmp, false)
 }
 
 /// `h = z·h_prev + (1 − z)·hh` for the step's rows.
@@ -367,7 +480,7 @@ fn gru_after_forward(
     let (u, e) = (f.u, f.e.clone());
     let (n, width) = (e.len(), 3 * u);
     let [z, r, hh] = gates;
-    f.recurrent(out.rec)?;
+    f.recurrent(out.rec, out.hd)?;
     if let Some(bias) = f.w.recurrent_bias {
         out.rec[..n * width]
             .chunks_exact_mut(width)
@@ -421,10 +534,10 @@ fn gru_after_backward(
     mut g: StepGrads<'_>,
 ) -> Result<()> {
     let (u, e) = (b.u, b.e.clone());
-    let (n, width) = (e.len(), 3 * u);
+    let width = 3 * u;
     let [z, r, hh] = gates;
     gru_mix_backward(z, hh, b, &mut g)?;
-    for entry in e.clone() {
+    for entry in e {
         let span = entry * width..(entry + 1) * width;
         let (dz, drec) = (&mut g.dz[span.clone()], &mut g.drec[span]);
         let (rv, rh) = (r.row(entry), &rec_h[entry * u..(entry + 1) * u]);
@@ -436,11 +549,7 @@ fn gru_after_backward(
         r.backprop(&b.derivs[1], entry, &mut dz[u..2 * u])?;
         drec[..2 * u].copy_from_slice(&dz[..2 * u]);
     }
-    let drec = Mat::dense(&g.drec[e.start * width..e.end * width], n, width);
-    let via_u = &mut g.tmp[..n * u];
-    product(drec, b.ut(0, width), b.panel(0)?, via_u)?;
-    add_into(&mut g.dh_prev[..n * u], via_u);
-    Ok(())
+    b.state_grad(g.drec, width, 0..3, 0, g.dh_prev, g.tmp, true)
 }
 
 /// GRU, reset gate first: `rec_zr = h·U_zr`, `hh = act(x_h + (r·h)·U_h)`.
@@ -453,22 +562,18 @@ fn gru_before_forward(
     let (u, e) = (f.u, f.e.clone());
     let (n, width) = (e.len(), 3 * u);
     let [z, r, hh] = gates;
-    let hp = &f.hprev[e.start * u..e.end * u];
-    let zr = f.w.recurrent.columns(0, 2 * u);
-    recurrent(hp, n, zr, f.w.panel(0)?, out.rec, width)?;
+    f.blocks(0..2, 0, out.rec, width, out.hd)?;
     for (block, gate) in [&mut *z, &mut *r].into_iter().enumerate() {
         gate_inputs(gate, block, f, out.rec, width);
         gate.activate(e.clone());
     }
     for entry in e.clone() {
         let span = entry * u..(entry + 1) * u;
-        for ((d, &rv), &hv) in rh[span.clone()]
-            .iter_mut()
+        let rh = &mut rh[span];
+        f.hprev_seen_by(2, entry, rh);
+        rh.iter_mut()
             .zip(r.row(entry))
-            .zip(&f.hprev[span])
-        {
-            *d = rv * hv;
-        }
+            .for_each(|(d, &rv)| *d *= rv);
     }
     let uh = f.w.recurrent.columns(2 * u, u);
     let rh_rows = &rh[e.start * u..e.end * u];
@@ -497,21 +602,23 @@ fn gru_before_backward(gates: [&Gate; 3], b: &Bwd<'_>, mut g: StepGrads<'_>) -> 
         let hp = &b.hprev[entry * u..(entry + 1) * u];
         let dz = &mut g.dz[entry * width + u..entry * width + 2 * u];
         let (drh, dhp, rv) = (&d_rh[rows.clone()], &mut g.dh_prev[rows], r.row(entry));
-        for j in 0..u {
-            dz[j] = drh[j] * hp[j];
-            dhp[j] += drh[j] * rv[j];
+        match b.mask(2, entry) {
+            None => {
+                for j in 0..u {
+                    dz[j] = drh[j] * hp[j];
+                    dhp[j] += drh[j] * rv[j];
+                }
+            }
+            Some(m) => {
+                for j in 0..u {
+                    dz[j] = drh[j] * hp[j] * m[j];
+                    dhp[j] += drh[j] * rv[j] * m[j];
+                }
+            }
         }
         r.backprop(&b.derivs[1], entry, dz)?;
     }
-    let via_u = &mut g.tmp[..n * u];
-    product(
-        block_rows(g.dz, &e, width, 0, 2 * u)?,
-        b.ut(0, 2 * u),
-        b.panel(0)?,
-        via_u,
-    )?;
-    add_into(&mut g.dh_prev[..n * u], via_u);
-    Ok(())
+    b.state_grad(g.dz, width, 0..2, 0, g.dh_prev, g.tmp, true)
 }
 
 /// Columns `start..start + cols` of the rows `e` of `m` (`[entries, width]`).

@@ -21,18 +21,24 @@
 //! `dz·kernelᵀ`.
 //!
 //! With two threads and enough work, each half of the batch runs on its own
-//! ([`split`]).
+//! ([`split`]). Training-mode `dropout` and `recurrent_dropout` multiply the
+//! inputs and the state in the recurrent product by masks drawn once per
+//! call ([`dropout`]).
 
 mod cells;
+mod dropout;
 mod gate;
 mod layout;
 mod split;
+
+use std::ops::Range;
 
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayView3, Axis, Ix2, Ix3};
 use tensorweave_core::{format_dims, Error, Result};
 use tensorweave_kernels::matmul;
 
 use self::cells::{Bwd, CellTape, Fwd, FwdOut, StepGrads};
+pub(crate) use self::dropout::{CellDropout, DropoutRates};
 use self::layout::{gather_rows, scatter_rows, Layout};
 pub(crate) use self::split::{backward_split, forward_split, SequenceTape};
 use super::cell::CellWeights;
@@ -89,6 +95,11 @@ pub(crate) struct Tape {
     /// `c` before each entry's step (LSTM), `[entries, units]`.
     cprev: Vec<f32>,
     cell: CellTape,
+    /// The call's dropout masks.
+    drop: CellDropout,
+    /// The recurrent dropout masks per gate block, copied to the entries
+    /// (`[entries, units]` each; empty without recurrent dropout).
+    rmask: Vec<Vec<f32>>,
 }
 
 /// The gradients a backward returns.
@@ -122,20 +133,29 @@ pub(crate) fn forward(
     opts: LoopOptions,
     x: ArrayView3<'_, f32>,
     mask: Option<ArrayView2<'_, bool>>,
+    drop: CellDropout,
 ) -> Result<(RnnRun, Tape)> {
     let (batch, steps, _) = x.dim();
     check_shapes(w, units, t.gates(), &x, mask.as_ref())?;
+    check_dropout(&drop, batch, x.dim().2, units)?;
     let (u, g) = (units, t.gates() * units);
     let layout = Layout::new(batch, steps, mask.as_ref(), opts.go_backwards);
     let n = layout.len();
-    let xp = input_projection(w, &layout.gather(&x), n)?;
+    let xp = project_inputs(w, &layout, &x, &drop.input, u)?;
     let lstm = t.has_cell_state();
     let mut tape = Tape {
         cell: CellTape::new(t, n, u),
         hprev: vec![0.0; n * u],
         cprev: if lstm { vec![0.0; n * u] } else { Vec::new() },
         units: u,
+        rmask: dropout::entry_masks(&layout, &drop.recurrent, u)?,
+        drop,
         layout,
+    };
+    let mut hd = if tape.rmask.is_empty() {
+        Vec::new()
+    } else {
+        vec![0.0; batch * u]
     };
     let mut h = vec![0.0; batch * u];
     let mut c = if lstm {
@@ -158,12 +178,14 @@ pub(crate) fn forward(
             xp: &xp,
             hprev: &tape.hprev,
             cprev: &tape.cprev,
+            rmask: &tape.rmask,
             e: e.clone(),
         };
         let out = FwdOut {
             rec: &mut rec,
             h: &mut hn,
             c: &mut cn,
+            hd: &mut hd,
         };
         tape.cell.forward(&f, out)?;
         scatter_rows(&hn[..rows.len() * u], rows, u, &mut h);
@@ -246,6 +268,48 @@ fn check_shapes(
     Ok(())
 }
 
+/// Checks the dropout masks against the batch, inputs and units.
+fn check_dropout(drop: &CellDropout, batch: usize, features: usize, units: usize) -> Result<()> {
+    let fits = |m: &[Array2<f32>], cols: usize| m.iter().all(|a| a.dim() == (batch, cols));
+    if fits(&drop.input, features) && fits(&drop.recurrent, units) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "internal: dropout masks of another batch, input or unit count",
+        ))
+    }
+}
+
+/// The input projection of every entry: `x·kernel + input_bias`, with
+/// `x` multiplied by its input dropout mask (one for all gate blocks, or
+/// one per block).
+fn project_inputs(
+    w: &CellWeights<'_>,
+    layout: &Layout,
+    x: &ArrayView3<'_, f32>,
+    masks: &[Array2<f32>],
+    u: usize,
+) -> Result<Vec<f32>> {
+    let n = layout.len();
+    match masks {
+        [] => input_projection(w, &layout.gather(x), n),
+        [m] => input_projection(w, &dropout::gather_masked(layout, x, m), n),
+        per_gate => {
+            let g = w.kernel.cols;
+            let mut out = match w.input_bias {
+                Some(b) => b.repeat(n),
+                None => vec![0.0; n * g],
+            };
+            for (k, m) in per_gate.iter().enumerate() {
+                let xc = dropout::gather_masked(layout, x, m);
+                let dst = out.get_mut(k * u..).unwrap_or_default();
+                matmul(&xc, n, w.kernel.columns(k * u, u), dst, g, true).map_err(internal)?;
+            }
+            Ok(out)
+        }
+    }
+}
+
 /// `x·kernel + input_bias` for the `n` rows of `xc`.
 fn input_projection(w: &CellWeights<'_>, xc: &[f32], n: usize) -> Result<Vec<f32>> {
     let g = w.kernel.cols;
@@ -306,6 +370,7 @@ pub(crate) fn backward(
             derivs: &derivs,
             hprev: &tape.hprev,
             cprev: &tape.cprev,
+            rmask: &tape.rmask,
             e,
         };
         let step = StepGrads {
@@ -414,21 +479,18 @@ fn weight_grads(
     dz: &[f32],
     drec: &[f32],
 ) -> Result<SequenceGrads> {
-    let (n, u, features) = (tape.layout.len(), tape.units, x.dim().2);
+    let (n, u) = (tape.layout.len(), tape.units);
     let g = t.gates() * u;
     let rows = |v, cols| matrix(v, n, cols);
-    let xc = tape.layout.gather(x);
-    let (xc, dz, drec) = (rows(&xc, features)?, rows(dz, g)?, rows(drec, g)?);
-    let hprev = rows(&tape.hprev, u)?;
-    let kernel = matmul_2d(xc.t(), dz, None)?;
+    let (dz, drec) = (rows(dz, g)?, rows(drec, g)?);
+    let (kernel, dx) = input_grads(w, tape, x, dz)?;
     let recurrent = match &tape.cell {
         CellTape::GruBefore { rh, .. } => {
-            let zr = matmul_2d(hprev.t(), dz.slice(ndarray::s![.., ..2 * u]), None)?;
+            let zr = state_weight_grad(tape, dz, 0..2)?;
             let cand = matmul_2d(rows(rh, u)?.t(), dz.slice(ndarray::s![.., 2 * u..]), None)?;
-            ndarray::concatenate(Axis(1), &[zr.view(), cand.view()])
-                .map_err(|e| Error::invalid(format!("internal: recurrent gradient: {e}")))?
+            join_columns(&[zr, cand])?
         }
-        _ => matmul_2d(hprev.t(), drec, None)?,
+        _ => state_weight_grad(tape, drec, 0..t.gates())?,
     };
     let bias = match (w.input_bias.is_some(), w.recurrent_bias.is_some()) {
         (false, _) => None,
@@ -438,18 +500,101 @@ fn weight_grads(
             Some(stack_rows(&sums)?.into_dyn())
         }
     };
-    let k = ArrayView2::from_shape((features, g), w.kernel.data)
-        .map_err(|e| Error::invalid(format!("internal: kernel: {e}")))?;
-    let dx = matmul_2d(dz, k.t(), None)?;
-    let dx = dx
-        .as_slice()
-        .ok_or_else(|| Error::invalid("internal: input gradient is not contiguous"))?;
     Ok(SequenceGrads {
-        x: tape.layout.scatter(dx, features).into_dyn(),
+        x: dx.into_dyn(),
         kernel,
         recurrent,
         bias,
     })
+}
+
+/// The gradients of `kernel` and of the input sequence from those of the
+/// gate inputs, through the input dropout masks if any: with one mask per
+/// gate block, block `k` of the kernel sees `x ⊙ mask_k` and the input
+/// gradient sums each block's part times its mask.
+fn input_grads(
+    w: &CellWeights<'_>,
+    tape: &Tape,
+    x: &ArrayView3<'_, f32>,
+    dz: ArrayView2<'_, f32>,
+) -> Result<(Array2<f32>, ndarray::Array3<f32>)> {
+    let (layout, u) = (&tape.layout, tape.units);
+    let (n, features) = (layout.len(), x.dim().2);
+    let k = ArrayView2::from_shape((features, w.kernel.cols), w.kernel.data)
+        .map_err(|e| Error::invalid(format!("internal: kernel: {e}")))?;
+    let contiguous = |a: &Array2<f32>| -> Result<Vec<f32>> {
+        a.as_slice()
+            .map(<[f32]>::to_vec)
+            .ok_or_else(|| Error::invalid("internal: input gradient is not contiguous"))
+    };
+    match tape.drop.input.as_slice() {
+        [] | [_] => {
+            let xc = match tape.drop.input.first() {
+                Some(m) => dropout::gather_masked(layout, x, m),
+                None => layout.gather(x),
+            };
+            let kernel = matmul_2d(matrix(&xc, n, features)?.t(), dz, None)?;
+            let dxc = contiguous(&matmul_2d(dz, k.t(), None)?)?;
+            let dx = match tape.drop.input.first() {
+                Some(m) => {
+                    let mut dx = ndarray::Array3::zeros((layout.batch(), layout.steps(), features));
+                    dropout::scatter_masked_into(layout, &dxc, m, &mut dx)?;
+                    dx
+                }
+                None => layout.scatter(&dxc, features),
+            };
+            Ok((kernel, dx))
+        }
+        per_gate => {
+            let mut dx = ndarray::Array3::zeros((layout.batch(), layout.steps(), features));
+            let mut blocks = Vec::with_capacity(per_gate.len());
+            for (g, m) in per_gate.iter().enumerate() {
+                let cols = ndarray::s![.., g * u..(g + 1) * u];
+                let xc = dropout::gather_masked(layout, x, m);
+                blocks.push(matmul_2d(
+                    matrix(&xc, n, features)?.t(),
+                    dz.slice(cols),
+                    None,
+                )?);
+                let dxc = contiguous(&matmul_2d(dz.slice(cols), k.slice(cols).t(), None)?)?;
+                dropout::scatter_masked_into(layout, &dxc, m, &mut dx)?;
+            }
+            Ok((join_columns(&blocks)?, dx))
+        }
+    }
+}
+
+/// The gradient of the gate blocks `blocks` of `recurrent_kernel` from
+/// those of the recurrent product (`d`, `[entries, gates·units]`): `h_prevᵀ·d`,
+/// or per block `(h_prev ⊙ mask_k)ᵀ·d_k` with recurrent dropout.
+fn state_weight_grad(
+    tape: &Tape,
+    d: ArrayView2<'_, f32>,
+    blocks: Range<usize>,
+) -> Result<Array2<f32>> {
+    let (n, u) = (tape.layout.len(), tape.units);
+    let cols = ndarray::s![.., blocks.start * u..blocks.end * u];
+    if tape.rmask.is_empty() {
+        return matmul_2d(matrix(&tape.hprev, n, u)?.t(), d.slice(cols), None);
+    }
+    let mut parts = Vec::with_capacity(blocks.len());
+    for k in blocks {
+        let mask = tape
+            .rmask
+            .get(k)
+            .ok_or_else(|| Error::invalid("internal: no recurrent dropout mask for a gate"))?;
+        let hd = dropout::masked(&tape.hprev, mask);
+        let dk = d.slice(ndarray::s![.., k * u..(k + 1) * u]);
+        parts.push(matmul_2d(matrix(&hd, n, u)?.t(), dk, None)?);
+    }
+    join_columns(&parts)
+}
+
+/// Matrices of equal row count side by side.
+fn join_columns(parts: &[Array2<f32>]) -> Result<Array2<f32>> {
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    ndarray::concatenate(Axis(1), &views)
+        .map_err(|e| Error::invalid(format!("internal: weight gradient blocks: {e}")))
 }
 
 /// `v` as a `[rows, cols]` matrix.

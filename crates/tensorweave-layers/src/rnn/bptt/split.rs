@@ -8,7 +8,7 @@ use std::ops::Range;
 use ndarray::{ArrayD, ArrayView2, ArrayView3, Axis, Slice};
 use tensorweave_core::{Error, Result};
 
-use super::{backward, forward, CellTraining, OutputGrads, SequenceGrads, Tape};
+use super::{backward, forward, CellDropout, CellTraining, OutputGrads, SequenceGrads, Tape};
 use crate::rnn::cell::CellWeights;
 use crate::rnn::sequence::{concat_rows, join, split_batch, LoopOptions, RnnRun};
 
@@ -20,7 +20,8 @@ pub(crate) struct SequenceTape {
 }
 
 /// [`forward`], on both halves of the batch in parallel when
-/// [`split_batch`] says so.
+/// [`split_batch`] says so (each with its rows' dropout masks).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward_split(
     t: CellTraining,
     w: &CellWeights<'_>,
@@ -28,13 +29,14 @@ pub(crate) fn forward_split(
     opts: LoopOptions,
     x: ArrayView3<'_, f32>,
     mask: Option<ArrayView2<'_, bool>>,
+    drop: CellDropout,
     threads: usize,
 ) -> Result<(RnnRun, SequenceTape)> {
     let (batch, steps, _) = x.dim();
     let mask_fits = mask.as_ref().is_none_or(|m| m.dim() == (batch, steps));
     let split = split_batch(x.dim(), t.gates(), units, threads).filter(|_| mask_fits);
     let Some(half) = split else {
-        let (run, tape) = forward(t, w, units, opts, x, mask)?;
+        let (run, tape) = forward(t, w, units, opts, x, mask, drop)?;
         let parts = vec![(0..batch, tape)];
         return Ok((run, SequenceTape { parts }));
     };
@@ -46,9 +48,10 @@ pub(crate) fn forward_split(
         }
         None => (None, None),
     };
+    let (d0, d1) = (drop.rows(0..half), drop.rows(half..batch));
     let ((a, ta), (b, tb)) = join(
-        || forward(t, w, units, opts, x0, m0),
-        || forward(t, w, units, opts, x1, m1),
+        || forward(t, w, units, opts, x0, m0, d0),
+        || forward(t, w, units, opts, x1, m1, d1),
     )?;
     let output = concat_rows(a.output.view(), b.output.view())?;
     let states = a

@@ -3,6 +3,7 @@
 
 mod bidirectional;
 mod cells;
+mod dropout;
 mod errors;
 mod gradients;
 mod masking;
