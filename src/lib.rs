@@ -38,3 +38,8 @@ pub mod prelude {
     pub use tensorweave_layers::prelude::*;
     pub use tensorweave_viz::{ModelInspect, PlotOptions, SummaryOptions};
 }
+
+/// The training guide (`docs/training.md`), included here so that its
+/// examples compile with the doc tests.
+#[doc = include_str!("../docs/training.md")]
+pub mod training_guide {}

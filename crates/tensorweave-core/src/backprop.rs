@@ -19,7 +19,9 @@ use ndarray::ArrayD;
 
 use crate::error::{Error, Result};
 use crate::grad::Gradients;
-use crate::layer::{BackwardCall, CallContext, Inputs, LayerRef, Logits, OutputGrad, Saved};
+use crate::layer::{
+    BackwardCall, CallContext, Inputs, LayerRef, Logits, OutputGrad, Saved, Trained,
+};
 use crate::model::ModelCore;
 use crate::value::Value;
 use crate::DType;
@@ -120,6 +122,29 @@ impl TrainRun {
         ctx: &CallContext,
         model: &str,
     ) -> Result<TrainRun> {
+        Self::run_plan(core, inputs, input_grads, ctx, model, true)
+    }
+
+    /// Runs `core`'s plan in inference mode (each layer's `call`), keeping
+    /// every value and mask: what evaluation reads (outputs and their
+    /// masks). Its backward has nothing to work from.
+    pub(crate) fn inference(
+        core: Arc<ModelCore>,
+        inputs: &[&Value],
+        ctx: &CallContext,
+        model: &str,
+    ) -> Result<TrainRun> {
+        Self::run_plan(core, inputs, &[], ctx, model, false)
+    }
+
+    fn run_plan(
+        core: Arc<ModelCore>,
+        inputs: &[&Value],
+        input_grads: &[bool],
+        ctx: &CallContext,
+        model: &str,
+        training: bool,
+    ) -> Result<TrainRun> {
         core.check_inputs(inputs, model)?;
         let plan = core.plan();
         let graph = core.graph();
@@ -135,7 +160,7 @@ impl TrainRun {
         for step in plan.steps() {
             let layer = graph.layer(step.layer());
             let flows_in = step.inputs().iter().any(|&s| wants_grad[s]);
-            let needed = flows_in || has_trainable_weights(layer);
+            let needed = training && (flows_in || has_trainable_weights(layer));
             if needed && !layer.read().has_backward() {
                 return Err(Error::layer(
                     layer.name(),
@@ -147,10 +172,14 @@ impl TrainRun {
             }
             let trained = {
                 let (ins, masks) = step_inputs(&slots, step, layer)?;
-                layer
-                    .read()
-                    .call_train(&Inputs::new(ins, masks), ctx)
-                    .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?
+                let inputs = Inputs::new(ins, masks);
+                let guard = layer.read();
+                let called = if training {
+                    guard.call_train(&inputs, ctx)
+                } else {
+                    guard.call(&inputs, ctx).map(Trained::new)
+                };
+                called.map_err(|e| e.in_layer(layer.name(), layer.class_name()))?
             };
             crate::run::check_outputs(
                 layer,

@@ -307,6 +307,14 @@ impl Model {
         TrainRun::forward(self.core.clone(), &refs, &[], ctx, self.name())
     }
 
+    /// The model in inference mode (as [`Model::predict`]) keeping every value
+    /// and Keras mask, so that evaluation can read each output's mask
+    /// ([`TrainRun::output_mask`]). It has no backward.
+    pub fn forward_eval(&self, inputs: &[Value], ctx: &CallContext) -> Result<TrainRun> {
+        let refs: Vec<&Value> = inputs.iter().collect();
+        TrainRun::inference(self.core.clone(), &refs, ctx, self.name())
+    }
+
     /// [`Model::forward_train`] whose backward also returns the gradient of
     /// every float input ([`crate::Backprop::inputs`]), e.g. to check a
     /// layer's backward against finite differences.

@@ -99,6 +99,7 @@
 #![warn(missing_docs)]
 
 mod array;
+pub mod callbacks;
 mod config;
 pub mod fit;
 pub mod gradcheck;
@@ -106,11 +107,16 @@ pub mod gradient;
 pub mod losses;
 pub mod metrics;
 pub mod optimizers;
+mod progress;
 pub mod regularizers;
 pub mod step;
 mod util;
 
-pub use fit::{FitOptions, History, Logs, Trainer};
+pub use callbacks::{
+    Callback, Control, CsvLogger, EarlyStopping, Mode, ModelCheckpoint, ReduceLROnPlateau,
+    TerminateOnNaN,
+};
+pub use fit::{Dataset, FitOptions, History, Logs, Trainer};
 pub use gradient::Gradient;
 pub use losses::{
     loss_for_shapes, loss_from_config, reduce, Loss, LossValue, PerEntry, Prediction, Reduction,
@@ -120,5 +126,6 @@ pub use metrics::{metric_from_config, Mean, Metric};
 pub use optimizers::{
     optimizer_from_config, Optimizer, OptimizerVariable, Var, VarSpec, VariableValue,
 };
+pub use progress::Verbosity;
 pub use regularizers::Regularizer;
-pub use step::{loss_and_gradients, OutputLoss, StepGradients};
+pub use step::{loss_and_gradients, regularization_penalty, OutputLoss, StepGradients};

@@ -177,3 +177,14 @@ fn add_penalties(
     }
     Ok(())
 }
+
+/// The sum of the model's weight regularization penalties at its current
+/// weights (what Keras adds to the loss in `evaluate` too).
+pub fn regularization_penalty(model: &Model) -> Result<f32> {
+    let mut total = 0.0f32;
+    let mut unused = Gradients::default();
+    for layer in model.layers() {
+        add_penalties(&layer, "", &mut total, &mut unused)?;
+    }
+    Ok(total)
+}
