@@ -34,6 +34,7 @@ pub use tensorweave_viz as viz;
 
 /// Everything needed to build and run models.
 pub mod prelude {
+    pub use crate::saving::TrainerIo;
     pub use tensorweave_io::{register_layer, LayerRegistry, ModelIo};
     pub use tensorweave_layers::prelude::*;
     pub use tensorweave_viz::{ModelInspect, PlotOptions, SummaryOptions};
@@ -43,3 +44,40 @@ pub mod prelude {
 /// examples compile with the doc tests.
 #[doc = include_str!("../docs/training.md")]
 pub mod training_guide {}
+
+/// Saving a trained model as a Keras archive.
+pub mod saving {
+    use std::path::Path;
+
+    use tensorweave_io::keras_save::{save_keras, SavedVariable, TrainingState};
+    use tensorweave_train::{Trainer, VariableValue};
+
+    /// Saves what [`Trainer`] trained as a Keras 3 `.keras` archive that
+    /// Keras' `load_model` opens compiled: the model, its weights, the
+    /// `compile_config` and the optimizer's variables (so training can go on
+    /// where it stopped, in Keras or here).
+    pub trait TrainerIo {
+        /// Writes the archive to `path` (a failed write leaves an existing
+        /// file intact).
+        fn save_keras(&self, path: impl AsRef<Path>) -> crate::Result<()>;
+    }
+
+    impl TrainerIo for Trainer {
+        fn save_keras(&self, path: impl AsRef<Path>) -> crate::Result<()> {
+            let optimizer = self.optimizer();
+            let vars = optimizer
+                .variables()
+                .into_iter()
+                .map(|v| match v.value {
+                    VariableValue::Int64(n) => SavedVariable::Int64(n),
+                    VariableValue::Float32(a) => SavedVariable::Float32(a),
+                })
+                .collect();
+            let state = TrainingState {
+                compile_config: Some(self.compile_config()),
+                optimizer: Some((optimizer.name().to_string(), vars)),
+            };
+            save_keras(self.model(), path.as_ref(), &state)
+        }
+    }
+}

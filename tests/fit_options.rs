@@ -205,3 +205,18 @@ fn data_that_does_not_fit_is_an_error_naming_it() {
     // Nothing was trained by the failed calls.
     assert_eq!(t.optimizer().iterations(), 0);
 }
+
+#[test]
+fn an_untrained_model_saved_as_keras_loads_back_with_its_weights() {
+    let m = model();
+    let path = std::env::temp_dir().join(format!(
+        "tensorweave-untrained-{}.keras",
+        std::process::id()
+    ));
+    m.save_keras(&path).unwrap();
+    let back = Model::from_keras(&path, None).unwrap();
+    assert_eq!(back.get_weights(), m.get_weights());
+    let (x, _) = data(3);
+    assert_eq!(back.predict(&x).unwrap()[0], m.predict(&x).unwrap()[0]);
+    std::fs::remove_file(&path).unwrap();
+}

@@ -24,6 +24,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 
 use ndarray::ArrayD;
@@ -298,6 +299,7 @@ fn fit_case(name: &str) -> f32 {
             "{name}"
         );
     }
+    check_saved_archive(name, &trainer, &dir.join("trained.keras"), abs, rel);
     if let Some(lrs) = train["learning_rate_after_epoch"].as_array() {
         let last = lrs.last().unwrap().as_f64().unwrap() as f32;
         assert_eq!(
@@ -307,6 +309,144 @@ fn fit_case(name: &str) -> f32 {
         );
     }
     worst
+}
+
+/// The files of a `.keras` archive.
+fn archive(path: &std::path::Path) -> (Json, Vec<u8>) {
+    let mut zip = zip::ZipArchive::new(File::open(path).unwrap()).unwrap();
+    let mut read = |name: &str| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut zip.by_name(name).unwrap(), &mut bytes).unwrap();
+        bytes
+    };
+    let config = serde_json::from_slice(&read("config.json")).unwrap();
+    (config, read("model.weights.h5"))
+}
+
+/// Every group (with its `name` attribute) and dataset (shape, and values as
+/// f64) of an HDF5 file, by path.
+#[allow(clippy::type_complexity)]
+fn h5_tree(bytes: Vec<u8>) -> BTreeMap<String, (Option<String>, Option<(Vec<u64>, Vec<f64>)>)> {
+    fn walk(
+        file: &hdf5_pure::File,
+        path: &str,
+        out: &mut BTreeMap<String, (Option<String>, Option<(Vec<u64>, Vec<f64>)>)>,
+    ) {
+        let group = if path.is_empty() {
+            file.root()
+        } else {
+            file.group(path).unwrap()
+        };
+        let name = match group.attrs().unwrap().get("name") {
+            Some(hdf5_pure::AttrValue::VarLenString(s)) => Some(s.clone()),
+            _ => None,
+        };
+        out.insert(format!("{path}/"), (name, None));
+        for d in group.datasets().unwrap() {
+            let full = if path.is_empty() {
+                d.clone()
+            } else {
+                format!("{path}/{d}")
+            };
+            let ds = file.dataset(&full).unwrap();
+            let values: Vec<f64> = match ds.read_f32() {
+                Ok(v) => v.into_iter().map(f64::from).collect(),
+                Err(_) => ds
+                    .read_i64()
+                    .unwrap()
+                    .into_iter()
+                    .map(|v| v as f64)
+                    .collect(),
+            };
+            out.insert(full, (None, Some((ds.shape().unwrap(), values))));
+        }
+        for g in group.groups().unwrap() {
+            let full = if path.is_empty() {
+                g
+            } else {
+                format!("{path}/{g}")
+            };
+            walk(file, &full, out);
+        }
+    }
+    let file = hdf5_pure::File::from_bytes(bytes).unwrap();
+    let mut out = BTreeMap::new();
+    walk(&file, "", &mut out);
+    out
+}
+
+/// The trained model saved here has the tree of Keras' own `trained.keras`
+/// (same groups, saved names, datasets and shapes; values within the
+/// weights' tolerance), Keras' compile config, and loads back with the
+/// trained weights.
+fn check_saved_archive(name: &str, trainer: &Trainer, keras: &std::path::Path, abs: f32, rel: f32) {
+    let ours_path =
+        std::env::temp_dir().join(format!("tensorweave-{name}-{}.keras", std::process::id()));
+    trainer
+        .save_keras(&ours_path)
+        .unwrap_or_else(|e| panic!("{name}: save: {e}"));
+    let (ours_config, ours_h5) = archive(&ours_path);
+    let (keras_config, keras_h5) = archive(keras);
+    let (ours, want) = (h5_tree(ours_h5), h5_tree(keras_h5));
+    let keys = |t: &BTreeMap<String, _>| t.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(&ours),
+        keys(&want),
+        "{name}: the saved HDF5 tree differs from Keras'"
+    );
+    for (path, (saved_name, data)) in &want {
+        let (our_name, our_data) = &ours[path];
+        assert_eq!(our_name, saved_name, "{name}: name of {path}");
+        if let (Some((shape, values)), Some((our_shape, our_values))) = (data, our_data) {
+            assert_eq!(our_shape, shape, "{name}: shape of {path}");
+            for (g, w) in our_values.iter().zip(values) {
+                assert!(
+                    (g - w).abs() <= f64::from(abs) + f64::from(rel) * w.abs(),
+                    "{name}: {path}: ours {g}, Keras {w}"
+                );
+            }
+        }
+    }
+    let (ours_compile, keras_compile) = (
+        &ours_config["compile_config"],
+        &keras_config["compile_config"],
+    );
+    assert_eq!(
+        ours_compile["optimizer"]["class_name"], keras_compile["optimizer"]["class_name"],
+        "{name}: optimizer"
+    );
+    for (key, want) in keras_compile["optimizer"]["config"].as_object().unwrap() {
+        let got = &ours_compile["optimizer"]["config"][key];
+        match (got.as_f64(), want.as_f64()) {
+            (Some(g), Some(w)) => assert!(
+                (g - w).abs() <= 1e-6 * w.abs().max(1e-6),
+                "{name}: optimizer {key}: {g} vs {w}"
+            ),
+            _ => assert_eq!(got, want, "{name}: optimizer {key}"),
+        }
+    }
+    let reloaded =
+        Model::from_keras(&ours_path, None).unwrap_or_else(|e| panic!("{name}: reload: {e}"));
+    assert_eq!(
+        reloaded.get_weights(),
+        trainer.model().get_weights(),
+        "{name}: reloaded weights"
+    );
+    // `tests/fixtures/keras_train_more/open_in_keras.py` opens the kept
+    // archives with Keras itself.
+    match std::env::var_os("TENSORWEAVE_KEEP_ARCHIVES") {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::rename(
+                &ours_path,
+                std::path::Path::new(&dir).join(format!("{name}.keras")),
+            )
+            .unwrap();
+        }
+        None => {
+            let _ = std::fs::remove_file(&ours_path);
+        }
+    }
 }
 
 fn log(logs: &Logs, key: &str) -> Option<f32> {

@@ -39,7 +39,7 @@ use ndarray::ArrayD;
 use tensorweave_core::{Error, MemoryBudget, Model, Result};
 
 #[path = "h5/layout.rs"]
-mod layout;
+pub(crate) mod layout;
 #[path = "h5/store.rs"]
 mod store;
 #[path = "h5/writer.rs"]

@@ -6,6 +6,7 @@ pub mod described;
 pub mod h5_weights;
 pub mod keras_archive;
 pub mod keras_json;
+pub mod keras_save;
 mod limits;
 pub mod load;
 pub mod native;

@@ -72,6 +72,11 @@ pub trait ModelIo: Sized {
     /// ([`crate::registry::register_layer`]).
     fn from_keras(path: impl AsRef<Path>, weights: Option<&Path>) -> Result<Self>;
 
+    /// Writes the model as a Keras 3 `.keras` archive that Keras' `load_model`
+    /// opens (uncompiled; a trained model with its optimizer state is saved
+    /// by `tensorweave::saving::TrainerIo::save_keras`).
+    fn save_keras(&self, path: impl AsRef<Path>) -> Result<()>;
+
     /// Writes the weights to a safetensors file, one tensor per weight path.
     fn save_weights_safetensors(&self, path: impl AsRef<Path>) -> Result<()>;
 
@@ -124,6 +129,10 @@ impl ModelIo for Model {
 
     fn load_with(path: impl AsRef<Path>, registry: &LayerRegistry) -> Result<Self> {
         load_native_with(path.as_ref(), registry, &MemoryBudget::default())
+    }
+
+    fn save_keras(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::keras_save::save_keras(self, path.as_ref(), &Default::default())
     }
 
     fn save_weights_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {

@@ -684,6 +684,72 @@ impl Trainer {
         &self.model
     }
 
+    /// Keras' `compile_config`, as a `.keras` archive of the trained model
+    /// stores it: the optimizer's config (its learning rate as it is now),
+    /// the loss (one, or one per output name), loss weights, metrics and
+    /// weighted metrics (a list, or lists per output name).
+    pub fn compile_config(&self) -> Json {
+        let names: Vec<String> = (0..self.losses.len())
+            .map(|k| self.output_name(k))
+            .collect();
+        let several = names.len() > 1;
+        let loss_of = |l: &Option<Box<dyn Loss>>| l.as_ref().map_or(Json::Null, |l| l.config());
+        let loss = if several {
+            Json::Object(
+                names
+                    .iter()
+                    .zip(&self.losses)
+                    .map(|(n, l)| (n.clone(), loss_of(l)))
+                    .collect(),
+            )
+        } else {
+            self.losses.first().map_or(Json::Null, loss_of)
+        };
+        let loss_weights = if self.loss_weights.iter().all(|&w| w == 1.0) {
+            Json::Null
+        } else {
+            Json::Object(
+                names
+                    .iter()
+                    .zip(&self.loss_weights)
+                    .map(|(n, &w)| (n.clone(), Json::from(f64::from(w))))
+                    .collect(),
+            )
+        };
+        let metrics = |weighted: bool| -> Json {
+            let of = |k: usize| -> Vec<Json> {
+                self.metric_configs
+                    .iter()
+                    .filter(|(o, w, _)| *o == k && *w == weighted)
+                    .map(|(_, _, c)| c.clone())
+                    .collect()
+            };
+            if !self.metric_configs.iter().any(|(_, w, _)| *w == weighted) {
+                Json::Null
+            } else if several {
+                Json::Object(
+                    names
+                        .iter()
+                        .enumerate()
+                        .map(|(k, n)| (n.clone(), Json::Array(of(k))))
+                        .collect(),
+                )
+            } else {
+                Json::Array(of(0))
+            }
+        };
+        serde_json::json!({
+            "optimizer": self.optimizer.config(),
+            "loss": loss,
+            "loss_weights": loss_weights,
+            "metrics": metrics(false),
+            "weighted_metrics": metrics(true),
+            "run_eagerly": false,
+            "steps_per_execution": 1,
+            "jit_compile": false,
+        })
+    }
+
     fn reset_metrics(&mut self) {
         for m in &mut self.metrics {
             m.metric.reset();

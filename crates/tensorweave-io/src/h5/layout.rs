@@ -38,12 +38,12 @@ pub(crate) struct Slot {
 
 /// The Python class name behind a Keras class name: registered user classes
 /// are named `package>ClassName`.
-fn python_class(class_name: &str) -> &str {
+pub(crate) fn python_class(class_name: &str) -> &str {
     class_name.rsplit('>').next().unwrap_or(class_name)
 }
 
 /// Keras' `_get_unique_name`: `key`, then `key_1`, `key_2`, …
-fn unique_key(key: &str, used: &mut HashMap<String, usize>) -> String {
+pub(crate) fn unique_key(key: &str, used: &mut HashMap<String, usize>) -> String {
     match used.get_mut(key) {
         Some(n) => {
             *n += 1;
@@ -56,7 +56,7 @@ fn unique_key(key: &str, used: &mut HashMap<String, usize>) -> String {
     }
 }
 
-fn join(a: &str, b: &str) -> String {
+pub(crate) fn join(a: &str, b: &str) -> String {
     if a.is_empty() {
         b.to_string()
     } else {
