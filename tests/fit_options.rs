@@ -220,3 +220,23 @@ fn an_untrained_model_saved_as_keras_loads_back_with_its_weights() {
     assert_eq!(back.predict(&x).unwrap()[0], m.predict(&x).unwrap()[0]);
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn an_activity_regularizer_inside_a_wrapper_is_refused_by_name() {
+    let x = Input::new([Some(4), Some(3)]).build();
+    let inner = Lstm::new(2).activity_regularizer(serde_json::json!({
+        "class_name": "L2", "config": {"l2": 0.01}
+    }));
+    let y = Bidirectional::new(inner).call(&x).unwrap();
+    let m = Model::new(&[x], &[y]).unwrap();
+    let xs = vec![Value::F32(ArrayD::from_elem(vec![2, 4, 3], 0.5))];
+    let ys = vec![ArrayD::from_elem(vec![2, 4], 0.1f32)];
+    let err = trainer(&m, 0.1)
+        .fit(&xs, &ys, None, &options(1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("activity_regularizer") && err.contains("forward_lstm"),
+        "{err}"
+    );
+}

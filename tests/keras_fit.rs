@@ -572,6 +572,7 @@ macro_rules! fit_tests {
 }
 
 fit_tests!(
+    activity_regularized,
     regularized_rnn_sgd,
     fit_validation_class_weight,
     fit_callbacks,

@@ -54,3 +54,13 @@ fn regularized_rnn_sgd_first_batch_gradients_equal_keras() {
     let worst = check_case("regularized_rnn_sgd");
     eprintln!("regularized_rnn_sgd: max gradient error {worst:e}");
 }
+
+/// Made by `tests/fixtures/keras_train_more/make_cases.py`: activity
+/// regularizers on a masking Embedding (L2), an LSTM (L1) and a tanh Dense
+/// (L1L2), each penalty divided by the batch size as Keras 3 divides it, over
+/// every step (masked ones included).
+#[test]
+fn activity_regularized_first_batch_gradients_equal_keras() {
+    let worst = check_case("activity_regularized");
+    eprintln!("activity_regularized: max gradient error {worst:e}");
+}

@@ -52,7 +52,28 @@ pub struct TrainRun {
     wants_grad: Vec<bool>,
     activation_bytes: usize,
     updates: Vec<(String, ArrayD<f32>)>,
+    /// Gradients added to intermediate values before the backward (activity
+    /// regularizers), by slot.
+    extra: Vec<(usize, ArrayD<f32>)>,
 }
+
+/// A layer output of a run whose layer has an activity regularizer
+/// ([`crate::Layer::activity_regularizer`]).
+#[derive(Debug)]
+pub struct RegularizedOutput<'a> {
+    /// The layer.
+    pub layer: &'a LayerRef,
+    /// Its activity regularizer, as Keras serializes it.
+    pub regularizer: serde_json::Value,
+    /// The output's value in this run.
+    pub value: &'a Value,
+    /// Where a gradient of the penalty goes ([`TrainRun::add_output_gradient`]).
+    pub slot: OutputSlot,
+}
+
+/// The place of a layer output in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputSlot(usize);
 
 impl std::fmt::Debug for TrainRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -217,7 +238,42 @@ impl TrainRun {
             wants_grad,
             activation_bytes,
             updates,
+            extra: Vec::new(),
         })
+    }
+
+    /// Every output of a layer with an activity regularizer, in the order
+    /// the layers ran (a layer called twice gives both calls' outputs).
+    pub fn regularized_outputs(&self) -> Result<Vec<RegularizedOutput<'_>>> {
+        let graph = self.core.graph();
+        let mut out = Vec::new();
+        for step in self.core.plan().steps() {
+            let layer = graph.layer(step.layer());
+            let Some(regularizer) = layer.read().activity_regularizer() else {
+                continue;
+            };
+            for &slot in step.outputs() {
+                let value = self.slots[slot]
+                    .as_ref()
+                    .ok_or_else(|| missing_value(layer))?;
+                out.push(RegularizedOutput {
+                    layer,
+                    regularizer: regularizer.clone(),
+                    value,
+                    slot: OutputSlot(slot),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds `gradient` to the gradient reaching a layer output in the coming
+    /// backward (an activity penalty's); ignored when no trainable weight
+    /// lies before the output.
+    pub fn add_output_gradient(&mut self, slot: OutputSlot, gradient: ArrayD<f32>) {
+        if self.wants_grad.get(slot.0).copied().unwrap_or(false) {
+            self.extra.push((slot.0, gradient));
+        }
     }
 
     /// The new values of non-trainable weights this run computed (moving
@@ -304,6 +360,9 @@ impl TrainRun {
             )));
         }
         let mut pending: Vec<OutputGrad> = vec![OutputGrad::default(); plan.n_slots()];
+        for (slot, g) in std::mem::take(&mut self.extra) {
+            pending[slot].add_value(g)?;
+        }
         for (&slot, g) in plan.output_slots().iter().zip(grads) {
             if let Some(v) = g.value {
                 pending[slot].add_value(v)?;

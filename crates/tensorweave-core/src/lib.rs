@@ -24,7 +24,7 @@ pub mod shape;
 pub mod tensor;
 pub mod value;
 
-pub use backprop::{Backprop, TrainRun};
+pub use backprop::{Backprop, OutputSlot, RegularizedOutput, TrainRun};
 pub use budget::MemoryBudget;
 pub use dtype::{DType, TensorSpec};
 pub use error::{Error, Result};

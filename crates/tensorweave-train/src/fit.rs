@@ -346,7 +346,9 @@ impl Trainer {
         sample_weight: Option<&ArrayD<f32>>,
     ) -> Result<(f32, Vec<Option<f32>>)> {
         self.check_targets(y)?;
-        let run = self.model.forward_eval(x, &self.ctx)?;
+        crate::step::check_activity_regularizers(&self.model)?;
+        let mut run = self.model.forward_eval(x, &self.ctx)?;
+        let activity = crate::step::activity_penalties(&mut run, false)?;
         let outputs: Vec<Value> = run.outputs()?.into_iter().cloned().collect();
         let masks = (0..outputs.len())
             .map(|k| match run.output_mask(k)? {
@@ -372,7 +374,7 @@ impl Trainer {
             total += self.loss_weights[k] * value.value;
             per_output.push(Some(value.value));
         }
-        total += regularization_penalty(&self.model)?;
+        total += regularization_penalty(&self.model)? + activity;
         self.update_metrics(y, &outputs, &masks, sample_weight)?;
         Ok((total, per_output))
     }

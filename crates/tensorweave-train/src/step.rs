@@ -5,7 +5,8 @@
 
 use ndarray::ArrayD;
 use tensorweave_core::{
-    CallContext, Error, Gradient, Gradients, LayerRef, LogitsOf, Model, OutputGrad, Result, Value,
+    CallContext, Error, FunctionalLayer, Gradient, Gradients, LayerRef, LogitsOf, Model,
+    OutputGrad, Result, TrainRun, Value,
 };
 
 use crate::losses::{Activation, Loss, Prediction, Wrt};
@@ -30,7 +31,8 @@ pub struct StepGradients {
     /// Each output's loss (weighted by the sample weights, not by the loss weight;
     /// `None` for an output without a loss). Keras logs these as `<output>_loss`.
     pub output_losses: Vec<Option<f32>>,
-    /// The sum of the weight regularizers' penalties (part of `loss`).
+    /// The sum of the regularization penalties (part of `loss`): the weight
+    /// regularizers' and the activity regularizers'.
     pub regularization: f32,
     /// The gradient of `loss` with respect to every trainable weight, by path.
     pub gradients: Gradients,
@@ -64,6 +66,7 @@ pub fn loss_and_gradients(
             losses.len()
         )));
     }
+    check_activity_regularizers(model)?;
     let mut run = model.forward_train(inputs, ctx)?;
     let mut total = 0.0f32;
     let mut output_losses = Vec::with_capacity(n_outputs);
@@ -116,8 +119,8 @@ pub fn loss_and_gradients(
         .collect::<Result<Vec<_>>>()?;
     let activation_bytes = run.activation_bytes();
     let state_updates = run.state_updates().to_vec();
+    let mut regularization = activity_penalties(&mut run, true)?;
     let mut gradients = run.backward(grads)?.weights;
-    let mut regularization = 0.0f32;
     for layer in model.layers() {
         add_penalties(&layer, "", &mut regularization, &mut gradients)?;
     }
@@ -187,4 +190,67 @@ pub fn regularization_penalty(model: &Model) -> Result<f32> {
         add_penalties(&layer, "", &mut total, &mut unused)?;
     }
     Ok(total)
+}
+
+/// Keras' activity penalties of a run: for each output of a layer with an
+/// activity regularizer, the regularizer's penalty of the output divided by
+/// the batch size (Keras 3.15.1's rule). With `gradients`, each penalty's
+/// gradient is added to its output for the coming backward.
+pub(crate) fn activity_penalties(run: &mut TrainRun, gradients: bool) -> Result<f32> {
+    let mut total = 0.0f32;
+    let mut grads = Vec::new();
+    for out in run.regularized_outputs()? {
+        let reg = Regularizer::from_config(&out.regularizer)
+            .map_err(|e| Error::layer(out.layer.name(), out.layer.class_name(), e.to_string()))?;
+        let Ok(value) = out.value.as_f32() else {
+            continue; // Keras regularizes tensors; an integer output has no gradient.
+        };
+        let batch = if value.ndim() > 0 {
+            value.shape()[0] as f32
+        } else {
+            1.0
+        };
+        if batch == 0.0 {
+            continue; // divide_no_nan
+        }
+        total += reg.penalty(value) / batch;
+        if gradients {
+            grads.push((out.slot, reg.gradient(value).mapv(|g| g / batch)));
+        }
+    }
+    for (slot, g) in grads {
+        run.add_output_gradient(slot, g);
+    }
+    Ok(total)
+}
+
+/// Refuses activity regularizers this runner cannot apply: on the layers of
+/// a nested model or on a sublayer (a `Bidirectional`'s directions, a
+/// `TimeDistributed`'s layer), where Keras would add them too.
+pub(crate) fn check_activity_regularizers(model: &Model) -> Result<()> {
+    fn inner(layer: &LayerRef, top: bool) -> Result<()> {
+        let guard = layer.read();
+        if !top && guard.activity_regularizer().is_some() {
+            return Err(Error::layer(
+                layer.name(),
+                layer.class_name(),
+                "has an activity_regularizer inside another layer or a nested model, which \
+                 training does not apply yet; move the layer to the top-level model, or add \
+                 the penalty as an explicit ActivityRegularization after the wrapper",
+            ));
+        }
+        if let Some(f) = guard.as_any().downcast_ref::<FunctionalLayer>() {
+            for l in f.graph().ordered_layers() {
+                inner(l, false)?;
+            }
+        }
+        for sub in guard.sublayers() {
+            inner(&sub.layer, false)?;
+        }
+        Ok(())
+    }
+    for layer in model.layers() {
+        inner(&layer, true)?;
+    }
+    Ok(())
 }

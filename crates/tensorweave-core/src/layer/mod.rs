@@ -366,6 +366,13 @@ pub trait Layer: Send + Sync + fmt::Debug + AsAny {
         Vec::new()
     }
 
+    /// Keras' `activity_regularizer` as Keras serializes it: a penalty on each
+    /// of the layer's outputs, divided by the batch size, that a training
+    /// loss (and evaluation) adds. `None` (the default) for none.
+    fn activity_regularizer(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Whether the layer implements [`Layer::backward`]. Training refuses a
     /// model with a layer on a trainable path that has none, naming it.
     fn has_backward(&self) -> bool {

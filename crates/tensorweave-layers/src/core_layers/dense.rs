@@ -47,6 +47,9 @@ pub struct Dense {
     pub kernel_regularizer: Option<serde_json::Value>,
     /// The bias's regularizer (default none).
     pub bias_regularizer: Option<serde_json::Value>,
+    /// Keras' `activity_regularizer`: a penalty on the output, divided by
+    /// the batch size, added to the training loss (default none).
+    pub activity_regularizer: Option<serde_json::Value>,
     /// Whether the weights are trainable (default true).
     #[config(default = true)]
     pub trainable: bool,
@@ -138,6 +141,10 @@ impl Layer for DenseLayer {
 
     fn has_backward(&self) -> bool {
         true
+    }
+
+    fn activity_regularizer(&self) -> Option<serde_json::Value> {
+        self.config.activity_regularizer.clone()
     }
 
     fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {

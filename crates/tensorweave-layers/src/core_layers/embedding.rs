@@ -44,6 +44,9 @@ pub struct Embedding {
     /// The table's regularizer as Keras serializes it, added to the training
     /// loss (default none).
     pub embeddings_regularizer: Option<serde_json::Value>,
+    /// Keras' `activity_regularizer`: a penalty on the output, divided by
+    /// the batch size, added to the training loss (default none).
+    pub activity_regularizer: Option<serde_json::Value>,
     /// Whether the table is trainable (false for a frozen pretrained table).
     #[config(default = true)]
     pub trainable: bool,
@@ -142,6 +145,10 @@ impl Layer for EmbeddingLayer {
 
     fn has_backward(&self) -> bool {
         true
+    }
+
+    fn activity_regularizer(&self) -> Option<serde_json::Value> {
+        self.config.activity_regularizer.clone()
     }
 
     fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {

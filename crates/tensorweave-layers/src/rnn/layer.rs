@@ -268,6 +268,10 @@ impl<C: Cell> Layer for Rnn<C> {
         vec![Sublayer::part("cell", self.cell.clone())]
     }
 
+    fn activity_regularizer(&self) -> Option<serde_json::Value> {
+        self.config.options().activity_regularizer.clone()
+    }
+
     /// The regularizers of the cell's weights (`lstm_cell/kernel`, …).
     fn weight_regularizers(&self) -> Vec<(String, serde_json::Value)> {
         let o = self.config.options();

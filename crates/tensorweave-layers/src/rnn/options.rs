@@ -34,6 +34,9 @@ pub struct RnnOptions {
     pub recurrent_regularizer: Option<serde_json::Value>,
     /// See [`RnnOptions::kernel_regularizer`].
     pub bias_regularizer: Option<serde_json::Value>,
+    /// Keras' `activity_regularizer`: a penalty on the output, divided by
+    /// the batch size, added to the training loss (default none).
+    pub activity_regularizer: Option<serde_json::Value>,
     /// Fraction of the inputs dropped in training; inference ignores it (default 0).
     pub dropout: f32,
     /// Fraction of the recurrent state dropped in training; inference ignores it (default 0).
@@ -69,6 +72,7 @@ impl Default for RnnOptions {
             kernel_regularizer: None,
             recurrent_regularizer: None,
             bias_regularizer: None,
+            activity_regularizer: None,
             dropout: 0.0,
             recurrent_dropout: 0.0,
             seed: None,
@@ -217,6 +221,14 @@ macro_rules! rnn_builder {
             /// when the layer is built).
             pub fn dropout(mut self, rate: f32) -> Self {
                 self.options.dropout = rate;
+                self
+            }
+
+            /// Keras' `activity_regularizer` (as Keras serializes it, e.g.
+            /// `{"class_name": "L2", "config": {"l2": 0.01}}`): a penalty on the
+            /// output, divided by the batch size, added to the training loss.
+            pub fn activity_regularizer(mut self, regularizer: serde_json::Value) -> Self {
+                self.options.activity_regularizer = Some(regularizer);
                 self
             }
 
