@@ -180,6 +180,14 @@ impl Default for FitOptions {
     }
 }
 
+/// A training or test step on one batch: its loss and each output's.
+type StepFn = fn(
+    &mut Trainer,
+    &[Value],
+    &[ArrayD<f32>],
+    Option<&ArrayD<f32>>,
+) -> Result<(f32, Vec<Option<f32>>)>;
+
 /// A metric of one output, and whether it takes the sample weights.
 struct OutputMetric {
     output: usize,
@@ -459,10 +467,22 @@ impl Trainer {
         y: &[ArrayD<f32>],
         sample_weight: Option<&ArrayD<f32>>,
     ) -> Result<Logs> {
+        self.one_batch(x, y, sample_weight, Self::step)
+    }
+
+    /// The logs of one batch run by `run` (a training or a test step), the
+    /// metrics reset before it.
+    fn one_batch(
+        &mut self,
+        x: &[Value],
+        y: &[ArrayD<f32>],
+        sample_weight: Option<&ArrayD<f32>>,
+        run: StepFn,
+    ) -> Result<Logs> {
         self.reset_metrics();
         let batch = x.first().and_then(Value::rows).unwrap_or(0) as f32;
         let mut means = self.loss_means();
-        let (loss, per_output) = self.step(x, y, sample_weight)?;
+        let (loss, per_output) = run(self, x, y, sample_weight)?;
         self.record(&mut means, loss, &per_output, batch);
         Ok(self.logs(&means, ""))
     }
@@ -666,12 +686,7 @@ impl Trainer {
         y: &[ArrayD<f32>],
         sample_weight: Option<&ArrayD<f32>>,
     ) -> Result<Logs> {
-        self.reset_metrics();
-        let batch = x.first().and_then(Value::rows).unwrap_or(0) as f32;
-        let mut means = self.loss_means();
-        let (loss, per_output) = self.test_step(x, y, sample_weight)?;
-        self.record(&mut means, loss, &per_output, batch);
-        Ok(self.logs(&means, ""))
+        self.one_batch(x, y, sample_weight, Self::test_step)
     }
 
     /// Keras' `predict` with a batch size: the model's outputs, `batch_size`

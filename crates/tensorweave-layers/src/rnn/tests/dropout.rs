@@ -12,7 +12,7 @@
 use ndarray::{Array2, ArrayD};
 use tensorweave_core::{CallContext, Inputs, IntoLayer, LayerRef, Value};
 
-use super::reference::Lcg;
+use super::reference::{sig, vecmat, Lcg};
 use super::{build_for, mask};
 use crate::activations::Activation;
 use crate::rnn::bptt::{CellDropout, CellMath, CellTraining, DropoutRates};
@@ -49,21 +49,6 @@ impl Kind {
             Kind::Simple => 1,
         }
     }
-}
-
-fn sig(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// `v·m[:, cols]` for a row vector `v`.
-fn vecmat(v: &[f64], m: &ArrayD<f32>, cols: std::ops::Range<usize>) -> Vec<f64> {
-    cols.map(|j| {
-        v.iter()
-            .enumerate()
-            .map(|(k, &x)| x * m[[k, j]] as f64)
-            .sum()
-    })
-    .collect()
 }
 
 /// `v ⊙ mask` (no mask: `v`).

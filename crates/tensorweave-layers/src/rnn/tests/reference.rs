@@ -38,12 +38,12 @@ enum Kind {
     Simple,
 }
 
-fn sig(x: f64) -> f64 {
+pub(super) fn sig(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
 /// `v·m` for a row vector `v` and a row-major `[v.len(), n]` matrix, columns `cols`.
-fn vecmat(v: &[f64], m: &ArrayD<f32>, cols: std::ops::Range<usize>) -> Vec<f64> {
+pub(super) fn vecmat(v: &[f64], m: &ArrayD<f32>, cols: std::ops::Range<usize>) -> Vec<f64> {
     cols.map(|j| {
         v.iter()
             .enumerate()
