@@ -201,6 +201,26 @@ proptest! {
     }
 
     #[test]
+    fn keras_layers_more(batch in 1usize..3, steps in 2usize..5, features in 1usize..4, kind in 0usize..9, seed: u64) {
+        let shape = [batch, steps, features];
+        // Inputs lie in ±[0.1, 1.5]: away from the kinks at 0 and at 6.
+        match kind {
+            0 => check_one(&shape, seed, |x| Relu::new().max_value(6.0).negative_slope(0.1).call(x)),
+            1 => check_one(&shape, seed, |x| LeakyRelu::new(0.2).call(x)),
+            2 => check_one(&shape, seed, |x| Elu::new(0.7).call(x)),
+            3 => check_one(&shape, seed, |x| Softmax::new().axis(1).call(x)),
+            4 => check_one(&shape, seed, |x| Identity::new().call(x)),
+            5 => check_one(&shape, seed, |x| ActivityRegularization::new(0.01, 0.02).call(x)),
+            6 => check_one(&shape, seed, |x| ZeroPadding1D::new((1, 2)).call(x)),
+            7 => check_one(&shape, seed, |x| {
+                let init = Initializer::RandomUniform { minval: -0.5, maxval: 0.5 };
+                Prelu::new().alpha_initializer(init).shared_axes(vec![1]).call(x)
+            }),
+            _ => check_one(&shape, seed, |x| UpSampling1D::new(3).call(x)),
+        }
+    }
+
+    #[test]
     fn recurrent(kind in 0usize..5, sequences: bool, backwards: bool, dropout in 0usize..3, steps in 2usize..6, seed in 0u64..1000) {
         check_recurrent(kind, sequences, backwards, dropout, steps, seed);
     }

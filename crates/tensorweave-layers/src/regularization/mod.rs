@@ -6,9 +6,11 @@
 //! mixed with [`CallContext::step_seed`]: seeded layers repeat their masks for
 //! the same step, not TensorFlow's random stream.
 
+mod activity_regularization;
 mod dropout;
 mod spatial_dropout1d;
 
+pub use activity_regularization::{ActivityRegularization, ActivityRegularizationLayer};
 pub use dropout::{Dropout, DropoutLayer};
 pub use spatial_dropout1d::{SpatialDropout1D, SpatialDropout1DLayer};
 

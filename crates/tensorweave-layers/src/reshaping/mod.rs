@@ -9,6 +9,8 @@ mod flatten;
 mod permute;
 mod repeat_vector;
 mod reshape;
+mod up_sampling1d;
+mod zero_padding1d;
 
 use ndarray::{ArrayD, IxDyn};
 use tensorweave_core::format_dims;
@@ -19,6 +21,8 @@ pub use flatten::{Flatten, FlattenLayer};
 pub use permute::{Permute, PermuteLayer};
 pub use repeat_vector::{RepeatVector, RepeatVectorLayer};
 pub use reshape::{Reshape, ReshapeLayer};
+pub use up_sampling1d::{UpSampling1D, UpSampling1DLayer};
+pub use zero_padding1d::{ZeroPadding1D, ZeroPadding1DLayer};
 
 /// Applies a generic array function to a `Value` of any dtype.
 macro_rules! per_dtype_impl {
