@@ -240,3 +240,19 @@ fn an_activity_regularizer_inside_a_wrapper_is_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn a_lambda_layer_is_an_error_that_says_how_to_replace_it() {
+    let config = serde_json::json!({
+        "module": "keras.layers", "class_name": "Lambda", "registered_name": null,
+        "config": {"name": "lambda", "function": {"class_name": "__lambda__", "config": {"code": "4wEAAAAA"}}}
+    });
+    let err = tensorweave::io::default_registry()
+        .create(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'lambda'") && err.contains("Python code") && err.contains("register_layer"),
+        "{err}"
+    );
+}

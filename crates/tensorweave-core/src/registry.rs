@@ -271,6 +271,18 @@ impl LayerRegistry {
         if let (None, Some(fallback)) = (found, &self.unknown) {
             return fallback(entry, self);
         }
+        if found.is_none() && class == "Lambda" {
+            return Err(Error::layer(
+                truncate(name, 80),
+                "Lambda",
+                "is a Keras Lambda layer: it holds Python code (a marshalled function), which \
+                 cannot be loaded outside Python. In Keras, replace it with a layer class \
+                 registered with @keras.saving.register_keras_serializable(package=...) whose \
+                 get_config holds its options, save the model again, and register the same \
+                 class here with register_layer(\"package>ClassName\", ...) (see \
+                 docs/custom-layers.md)",
+            ));
+        }
         let entry = found.ok_or_else(|| Error::UnknownLayer {
             layer: truncate(name, 80),
             class: truncate(class, 80),
