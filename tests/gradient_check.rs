@@ -226,6 +226,11 @@ proptest! {
     }
 
     #[test]
+    fn recurrent_initial_state(kind in 0usize..5, sequences: bool, backwards: bool, return_state: bool, steps in 2usize..6, seed in 0u64..1000) {
+        check_initial_state(kind, sequences, backwards, return_state, steps, seed);
+    }
+
+    #[test]
     fn dropout_is_checked_with_its_mask(batch in 1usize..3, features in 2usize..6, spatial: bool, seed: u64) {
         if spatial {
             check_one(&[batch, 3, features], seed, |x| SpatialDropout1D::new(0.4).seed(seed).call(x));
@@ -283,6 +288,74 @@ fn check_recurrent(
     });
     let report = check_gradients(&model, &[Value::I32(ids)], &options()).unwrap();
     assert!(report.passed(), "recurrent kind {kind}: {report}");
+    assert!(report.checked > 0);
+}
+
+/// A recurrent layer started from initial states that are model inputs (the
+/// inference decoder of a seq2seq model), behind a masking embedding: row 0
+/// right-padded, row 1 left-padded (its first outputs are zeros, not the
+/// state), row 2 fully masked (its states pass through), row 3 unmasked. The
+/// states' gradients are checked as those of float inputs.
+fn check_initial_state(
+    kind: usize,
+    sequences: bool,
+    backwards: bool,
+    return_state: bool,
+    steps: usize,
+    seed: u64,
+) {
+    let units = 3;
+    let tokens = Input::new([Some(steps)]).dtype(DType::I32).build();
+    let embedded = Embedding::new(7, 2)
+        .mask_zero(true)
+        .seed(seed)
+        .call(&tokens)
+        .unwrap();
+    let n_states = match kind {
+        0 => 2,
+        4 => 4,
+        _ => 1,
+    };
+    let states: Vec<Tensor> = (0..n_states)
+        .map(|_| Input::new([Some(units)]).build())
+        .collect();
+    let refs: Vec<&Tensor> = states.iter().collect();
+    macro_rules! configured {
+        ($b:expr) => {
+            $b.return_sequences(sequences)
+                .return_state(return_state)
+                .go_backwards(backwards)
+                .seed(seed + 1)
+        };
+    }
+    let outputs = match kind {
+        0 => configured!(Lstm::new(units)).call_with_initial_state(&embedded, &refs),
+        1 => configured!(Gru::new(units)).call_with_initial_state(&embedded, &refs),
+        2 => configured!(Gru::new(units).reset_after(false))
+            .call_with_initial_state(&embedded, &refs),
+        3 => configured!(SimpleRnn::new(units)).call_with_initial_state(&embedded, &refs),
+        _ => Bidirectional::new(configured!(Lstm::new(units)).go_backwards(false))
+            .call_with_initial_state(&embedded, &refs),
+    }
+    .unwrap();
+    let mut inputs = vec![tokens];
+    inputs.extend(states);
+    let model = Model::new(&inputs, &outputs).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let ids = ArrayD::from_shape_fn(vec![4, steps], |ix| {
+        let padded = (ix[0] == 0 && ix[1] + 1 == steps) || (ix[0] == 1 && ix[1] == 0) || ix[0] == 2;
+        if padded {
+            0
+        } else {
+            rng.random_range(1..7)
+        }
+    });
+    let mut values = vec![Value::I32(ids)];
+    for k in 0..n_states {
+        values.push(Value::F32(random_input(&[4, units], seed + 10 + k as u64)));
+    }
+    let report = check_gradients(&model, &values, &options()).unwrap();
+    assert!(report.passed(), "initial state, kind {kind}: {report}");
     assert!(report.checked > 0);
 }
 

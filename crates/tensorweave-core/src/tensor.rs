@@ -181,6 +181,31 @@ pub(crate) fn record_call_with_masks(
     input_masks: &[Option<Tensor>],
     list_input: bool,
 ) -> Result<Vec<Tensor>> {
+    record_call_split_masks(layer, inputs, input_masks, input_masks, list_input)
+}
+
+/// Records a call whose layer receives `call_masks` while its output masks
+/// are computed from `input_masks` (Keras passes no mask to a call with
+/// several tensor arguments, such as an RNN given `initial_state`, yet sets
+/// the output masks from the first argument's).
+pub(crate) fn record_call_split_masks(
+    layer: &LayerRef,
+    inputs: &[Tensor],
+    call_masks: &[Option<Tensor>],
+    input_masks: &[Option<Tensor>],
+    list_input: bool,
+) -> Result<Vec<Tensor>> {
+    if call_masks.len() != inputs.len() {
+        return Err(crate::error::Error::layer(
+            layer.name(),
+            layer.class_name(),
+            format!(
+                "got {} call masks for {} inputs",
+                call_masks.len(),
+                inputs.len()
+            ),
+        ));
+    }
     if input_masks.len() != inputs.len() {
         return Err(crate::error::Error::layer(
             layer.name(),
@@ -195,7 +220,7 @@ pub(crate) fn record_call_with_masks(
     let specs: Vec<TensorSpec> = inputs.iter().map(|t| t.spec().clone()).collect();
     let outputs = layer.infer(&specs)?;
     let (uses_mask, n_outputs) = (layer.read().uses_mask(), outputs.len());
-    let masks: Vec<Option<Tensor>> = input_masks
+    let masks: Vec<Option<Tensor>> = call_masks
         .iter()
         .map(|m| if uses_mask { m.clone() } else { None })
         .collect();

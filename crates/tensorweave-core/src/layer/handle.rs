@@ -11,7 +11,7 @@ use super::{BuildContext, Layer, Param};
 use crate::dtype::TensorSpec;
 use crate::error::{Error, Result};
 use crate::shape::format_dims;
-use crate::tensor::{record_call, record_call_with_masks, Tensor};
+use crate::tensor::{record_call, record_call_split_masks, record_call_with_masks, Tensor};
 
 /// Visitor over a layer's weights: receives the path inside the layer
 /// (`kernel`, `forward_lstm/lstm_cell/kernel`) and the weight.
@@ -224,6 +224,78 @@ impl LayerRef {
     /// `return_state`, a `Bidirectional` with `merge_mode` None).
     pub fn call_all(&self, input: &Tensor) -> Result<Vec<Tensor>> {
         record_call(self, std::slice::from_ref(input), false)
+    }
+
+    /// Calls a recurrent layer (or a `Bidirectional`) on a sequence from
+    /// initial states (Keras' `layer(x, initial_state=[h, c])`: `[h]` for a
+    /// GRU or SimpleRNN, `[h, c]` for an LSTM, the forward layer's states
+    /// then the backward layer's for a `Bidirectional`), and returns all its
+    /// outputs.
+    ///
+    /// As in Keras 3, the sequence's mask is **not** applied by such a call
+    /// (Keras fills in `mask` only for a call with one tensor argument): every
+    /// step runs, padding included; the outputs still carry the mask for the
+    /// layers after. To mask the steps, pass the mask explicitly with
+    /// [`LayerRef::call_with_initial_state_masked`] (Keras'
+    /// `layer(x, initial_state=s, mask=m)`).
+    pub fn call_with_initial_state(
+        &self,
+        input: &Tensor,
+        states: &[&Tensor],
+    ) -> Result<Vec<Tensor>> {
+        self.state_call(input, states, None)
+    }
+
+    /// [`LayerRef::call_with_initial_state`] with an explicit mask
+    /// (`[batch, time]` bool, true = valid step), which the layer applies.
+    pub fn call_with_initial_state_masked(
+        &self,
+        input: &Tensor,
+        states: &[&Tensor],
+        mask: &Tensor,
+    ) -> Result<Vec<Tensor>> {
+        self.state_call(input, states, Some(mask))
+    }
+
+    fn state_call(
+        &self,
+        input: &Tensor,
+        states: &[&Tensor],
+        mask: Option<&Tensor>,
+    ) -> Result<Vec<Tensor>> {
+        if !self.read().takes_initial_state() {
+            return Err(Error::layer(
+                self.name(),
+                self.class_name(),
+                "takes no initial state: only recurrent layers (LSTM, GRU, SimpleRNN, RNN) \
+                 and Bidirectional do",
+            ));
+        }
+        let mut inputs = vec![input.clone()];
+        inputs.extend(states.iter().map(|t| (*t).clone()));
+        let with_first = |first: Option<Tensor>| -> Vec<Option<Tensor>> {
+            std::iter::once(first)
+                .chain(states.iter().map(|_| None))
+                .collect()
+        };
+        let call_masks = with_first(mask.cloned());
+        // Keras sets the output masks from the sequence's own mask.
+        let output_masks = with_first(input.mask().cloned());
+        record_call_split_masks(self, &inputs, &call_masks, &output_masks, false)
+    }
+
+    /// Calls the layer with the masks its call receives (`call_masks`) apart
+    /// from those its output masks are computed from (`input_masks`), as
+    /// Keras records a call with several tensor arguments. Loaders use this.
+    pub fn call_with_split_masks(
+        &self,
+        inputs: &[&Tensor],
+        call_masks: &[Option<Tensor>],
+        input_masks: &[Option<Tensor>],
+        list_input: bool,
+    ) -> Result<Vec<Tensor>> {
+        let inputs: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+        record_call_split_masks(self, &inputs, call_masks, input_masks, list_input)
     }
 
     /// Calls the layer on a list of tensors (merge layers, models with several
@@ -447,6 +519,24 @@ pub trait IntoLayer: Sized {
     /// Creates the layer and calls it on one tensor, returning all outputs.
     fn call_all(self, input: &Tensor) -> Result<Vec<Tensor>> {
         self.into_layer().call_all(input)
+    }
+
+    /// Creates the layer and calls it on a sequence from initial states
+    /// (see [`LayerRef::call_with_initial_state`]), returning all outputs.
+    fn call_with_initial_state(self, input: &Tensor, states: &[&Tensor]) -> Result<Vec<Tensor>> {
+        self.into_layer().call_with_initial_state(input, states)
+    }
+
+    /// Creates the layer and calls it on a sequence from initial states with
+    /// an explicit mask (see [`LayerRef::call_with_initial_state_masked`]).
+    fn call_with_initial_state_masked(
+        self,
+        input: &Tensor,
+        states: &[&Tensor],
+        mask: &Tensor,
+    ) -> Result<Vec<Tensor>> {
+        self.into_layer()
+            .call_with_initial_state_masked(input, states, mask)
     }
 
     /// Creates the layer and calls it on a list of tensors.

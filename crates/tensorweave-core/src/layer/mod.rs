@@ -34,6 +34,17 @@ pub use backward::{
 pub use build::{BuildContext, WeightInit};
 pub use handle::{IntoLayer, LayerGuard, LayerGuardMut, LayerRef, ParamVisitor, ParamVisitorMut};
 
+/// One positional argument of a call as Keras records it: a tensor (the
+/// next of the node's input tensors) or a constant (a number, a list of
+/// indices, a slice), kept by the layer itself (`x * 2.0`, `x[:, 0]`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallArg {
+    /// The next input tensor.
+    Tensor,
+    /// A constant, in Keras' JSON form.
+    Constant(serde_json::Value),
+}
+
 /// One weight array of a layer (Keras' `Variable`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
@@ -356,6 +367,36 @@ pub trait Layer: Send + Sync + fmt::Debug + AsAny {
     /// `Some` for a recurrent layer (see [`Recurrence`]).
     fn recurrence(&self) -> Option<Recurrence> {
         None
+    }
+
+    /// The positional arguments of the layer's call when some are constants
+    /// (Keras ops such as `x * 2.0` or `x[:, 0]`), in order; empty (the
+    /// default) when every argument is an input tensor.
+    fn call_args(&self) -> Vec<CallArg> {
+        Vec::new()
+    }
+
+    /// Takes the positional arguments of a call read from a file (before the
+    /// layer is built): ops with constant arguments keep them; the default
+    /// accepts only tensors.
+    fn set_call_args(&mut self, args: &[CallArg]) -> Result<()> {
+        match args.iter().find_map(|a| match a {
+            CallArg::Constant(v) => Some(v),
+            CallArg::Tensor => None,
+        }) {
+            None => Ok(()),
+            Some(v) => Err(crate::Error::invalid(format!(
+                "the constant argument {} is not supported: this layer takes only tensors",
+                crate::registry::brief(v)
+            ))),
+        }
+    }
+
+    /// Whether the inputs after the first are initial states (Keras'
+    /// `initial_state` argument of recurrent layers and `Bidirectional`):
+    /// they carry no mask and are saved as the `initial_state` keyword.
+    fn takes_initial_state(&self) -> bool {
+        false
     }
 
     /// The regularizers of the layer's weights, as Keras serializes them

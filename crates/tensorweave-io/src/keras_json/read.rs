@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 use tensorweave_core::registry::{brief, is_op_module};
+use tensorweave_core::CallArg;
 use tensorweave_core::{
     input_tensor, unique_name, BuildContext, DType, Error, LayerRef, LayerRegistry, Model, Result,
     Tensor, TensorSpec,
@@ -136,13 +137,21 @@ enum Arg {
 impl Arg {
     fn parse(v: &Value, what: &str) -> Result<Arg> {
         match v {
-            Value::Array(items) => Ok(Arg::List(
-                items
+            Value::Array(items) => {
+                let items: Vec<Arg> = items
                     .iter()
                     .map(|i| Arg::parse(i, what))
-                    .collect::<Result<_>>()?,
-            )),
+                    .collect::<Result<_>>()?;
+                // A list of constants (indices, a slicing key) is one constant.
+                if items.iter().all(|i| matches!(i, Arg::Other(_))) && !items.is_empty() {
+                    Ok(Arg::Other(v.clone()))
+                } else {
+                    Ok(Arg::List(items))
+                }
+            }
             Value::Object(map) => match map.get("class_name").and_then(Value::as_str) {
+                // Slicing keys: Keras' `x[1:3, ...]`, kept by the GetItem op.
+                Some("__slice__" | "__ellipsis__") => Ok(Arg::Other(v.clone())),
                 Some("__keras_tensor__") => {
                     let history = map
                         .get("config")
@@ -168,11 +177,13 @@ impl Arg {
     }
 }
 
-/// A recorded call: positional arguments and, if recorded, the input masks.
+/// A recorded call: positional arguments, if recorded the input masks, and
+/// the initial states of a recurrent layer (`initial_state`).
 #[derive(Debug, Clone)]
 struct Call {
     args: Vec<Arg>,
     masks: Option<Arg>,
+    states: Option<Arg>,
 }
 
 impl Call {
@@ -192,13 +203,16 @@ impl Call {
                         )))
                     }
                 };
-                let mut masks = None;
+                let (mut masks, mut states) = (None, None);
                 match map.get("kwargs") {
                     None | Some(Value::Null) => {}
                     Some(Value::Object(kwargs)) => {
                         for (key, value) in kwargs {
                             match key.as_str() {
                                 "mask" => masks = Some(Arg::parse(value, what)?),
+                                "initial_state" if !value.is_null() => {
+                                    states = Some(Arg::parse(value, what)?)
+                                }
                                 "training" => {}
                                 _ if value.is_null() => {}
                                 _ => {
@@ -222,7 +236,11 @@ impl Call {
                         masks = Some(Arg::parse(m, what)?);
                     }
                 }
-                Ok(Call { args, masks })
+                Ok(Call {
+                    args,
+                    masks,
+                    states,
+                })
             }
             // Keras 2: [[layer, node, tensor, {kwargs}], ...]; several inputs form a list.
             Value::Array(inputs) => {
@@ -235,7 +253,11 @@ impl Call {
                 } else {
                     vec![Arg::List(tensors)]
                 };
-                Ok(Call { args, masks: None })
+                Ok(Call {
+                    args,
+                    masks: None,
+                    states: None,
+                })
             }
             other => Err(Error::Config(format!(
                 "{what}: expected a call {{\"args\", \"kwargs\"}}, got {}",
@@ -247,8 +269,8 @@ impl Call {
     fn histories(&self) -> Vec<&History> {
         let mut out = Vec::new();
         self.args.iter().for_each(|a| a.histories(&mut out));
-        if let Some(m) = &self.masks {
-            m.histories(&mut out);
+        for extra in [&self.masks, &self.states].into_iter().flatten() {
+            extra.histories(&mut out);
         }
         out
     }
@@ -644,22 +666,54 @@ fn run_call(
         )));
     };
 
+    // A recurrent layer's initial states: the `initial_state` keyword, or
+    // its second positional argument (`LSTM(8)(x, [h, c])`).
+    let takes_states = layer.read().takes_initial_state();
+    let (args, positional_states) = match call.args.as_slice() {
+        [x, states @ Arg::List(_)] | [x, states @ Arg::Tensor(_)] if takes_states => {
+            (std::slice::from_ref(x), Some(states))
+        }
+        args => (args, None),
+    };
+    let state_arg = call.states.as_ref().or(positional_states);
+    if state_arg.is_some() && !takes_states {
+        return Err(Error::Config(format!(
+            "{what}: layer '{}' ({}) takes no `initial_state`",
+            layer.name(),
+            layer.class_name()
+        )));
+    }
+    let mut states = Vec::new();
+    if let Some(arg) = state_arg {
+        let mut histories = Vec::new();
+        arg.histories(&mut histories);
+        for h in histories {
+            states.push(tensor(h).ok_or_else(|| missing(what, h))?);
+        }
+    }
     // Positional arguments: one list (merge layers, multi-input models) or tensors.
-    let (items, list_input): (Vec<&Arg>, bool) = match call.args.as_slice() {
+    let (items, list_input): (Vec<&Arg>, bool) = match args {
         [Arg::List(items)] => (items.iter().collect(), true),
         args => (args.iter().collect(), false),
     };
     let mut inputs = Vec::new();
+    let mut pattern = Vec::new();
     for arg in items {
         match arg {
-            Arg::Tensor(h) => inputs.push(tensor(h).ok_or_else(|| missing(what, h))?),
+            Arg::Tensor(h) => {
+                inputs.push(tensor(h).ok_or_else(|| missing(what, h))?);
+                pattern.push(CallArg::Tensor);
+            }
             Arg::List(_) => {
                 return Err(Error::Config(format!(
                     "{what}: nested lists of tensors are not supported as arguments"
                 )))
             }
-            Arg::Other(v) => check_scalar_arg(layer, v, what)?,
+            Arg::Other(v) => pattern.push(CallArg::Constant(v.clone())),
         }
+    }
+    if pattern.iter().any(|a| matches!(a, CallArg::Constant(_))) {
+        constant_args(layer, &pattern, what)?;
     }
     if inputs.is_empty() {
         return Err(Error::Config(format!(
@@ -671,6 +725,11 @@ fn run_call(
     let masks: Vec<Option<Tensor>> = match &call.masks {
         None => inputs.iter().map(|t| t.mask().cloned()).collect(),
         Some(Arg::Other(Value::Null)) => vec![None; inputs.len()],
+        Some(Arg::Other(Value::Array(items)))
+            if items.len() == inputs.len() && items.iter().all(Value::is_null) =>
+        {
+            vec![None; inputs.len()]
+        }
         Some(Arg::Tensor(h)) if inputs.len() == 1 => {
             vec![Some(tensor(h).ok_or_else(|| missing(what, h))?)]
         }
@@ -691,10 +750,32 @@ fn run_call(
             )))
         }
     };
+    if states.is_empty() {
+        let specs: Vec<TensorSpec> = inputs.iter().map(|t| t.spec().clone()).collect();
+        layer.build_with(&specs, ctx)?;
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        return layer.call_with_masks(&refs, &masks, list_input).map(Some);
+    }
+    // The states follow the sequence, without masks. As in Keras, a call
+    // with initial states receives only an explicitly recorded mask (Keras
+    // fills in `mask` only for a call with one tensor argument), while its
+    // output masks come from the sequence's own.
+    let mut call_masks = if call.masks.is_some() {
+        masks
+    } else {
+        vec![None; inputs.len()]
+    };
+    let mut own_masks: Vec<Option<Tensor>> = inputs.iter().map(|t| t.mask().cloned()).collect();
+    call_masks.extend(states.iter().map(|_| None));
+    own_masks.extend(states.iter().map(|_| None));
+    let mut inputs = inputs;
+    inputs.extend(states);
     let specs: Vec<TensorSpec> = inputs.iter().map(|t| t.spec().clone()).collect();
     layer.build_with(&specs, ctx)?;
     let refs: Vec<&Tensor> = inputs.iter().collect();
-    layer.call_with_masks(&refs, &masks, list_input).map(Some)
+    layer
+        .call_with_split_masks(&refs, &call_masks, &own_masks, list_input)
+        .map(Some)
 }
 
 fn missing(what: &str, h: &History) -> Error {
@@ -704,30 +785,42 @@ fn missing(what: &str, h: &History) -> Error {
     ))
 }
 
-/// A non-tensor positional argument: only `NotEqual`'s compared value, which
-/// must be the value the op was created with, or any argument of a layer known
-/// only by its description (which never runs).
-fn check_scalar_arg(layer: &LayerRef, v: &Value, what: &str) -> Result<()> {
-    let guard = layer.read();
+/// The constant positional arguments of a call: `NotEqual`'s compared
+/// value, which must be the value the op was created with; any argument of
+/// a layer known only by its description (which never runs); for any other
+/// layer, what it takes ([`tensorweave_core::Layer::set_call_args`]: ops
+/// such as `x * 2.0` or `x[:, 0]` keep their constants).
+fn constant_args(layer: &LayerRef, pattern: &[CallArg], what: &str) -> Result<()> {
+    let mut guard = layer.write();
     if guard.as_any().is::<crate::described::DescribedLayer>() {
         return Ok(());
     }
     if let Some(op) = guard.as_any().downcast_ref::<NotEqual>() {
-        if v.as_f64() == Some(op.value) {
-            return Ok(());
+        for v in pattern.iter().filter_map(|a| match a {
+            CallArg::Constant(v) => Some(v),
+            CallArg::Tensor => None,
+        }) {
+            if v.as_f64() != Some(op.value) {
+                return Err(Error::Config(format!(
+                    "{what}: NotEqual compares with {v} here but with {} in its first call; \
+                     one NotEqual op compares with one value",
+                    op.value
+                )));
+            }
         }
-        return Err(Error::Config(format!(
-            "{what}: NotEqual compares with {v} here but with {} in its first call; \
-             one NotEqual op compares with one value",
-            op.value
-        )));
+        return Ok(());
     }
-    Err(Error::Config(format!(
-        "{what}: the non-tensor argument {} of layer '{}' ({}) is not supported",
-        brief(v),
-        layer.name(),
-        layer.class_name()
-    )))
+    guard.set_call_args(pattern).map_err(|e| {
+        Error::Config(format!(
+            "{what}: layer '{}' ({}): {}",
+            layer.name(),
+            layer.class_name(),
+            match e {
+                Error::Layer { message, .. } => message,
+                other => other.to_string(),
+            }
+        ))
+    })
 }
 
 /// Collects the triples of `input_layers` / `output_layers` in order.

@@ -3,6 +3,7 @@
 use petgraph::graph::NodeIndex;
 use serde_json::{json, Map, Value};
 use tensorweave_core::registry::truncate;
+use tensorweave_core::CallArg;
 use tensorweave_core::{
     ClassIdentity, DType, Error, FunctionalLayer, Graph, LayerId, LayerRef, LayerRegistry, Model,
     Result, TensorRef,
@@ -134,14 +135,18 @@ impl Writer<'_> {
     /// `{"args", "kwargs"}` of one call, plus the list-input masks.
     fn node_entry(&self, graph: &Graph, layer: &LayerRef, ix: NodeIndex) -> Value {
         let inputs = graph.node_inputs(ix);
-        let (uses_mask, is_op, not_equal) = {
+        let (uses_mask, is_op, not_equal, takes_states) = {
             let guard = layer.read();
             (
                 guard.uses_mask(),
                 guard.is_op(),
                 guard.as_any().downcast_ref::<NotEqual>().map(|op| op.value),
+                guard.takes_initial_state(),
             )
         };
+        if takes_states && inputs.len() > 1 && !graph.node(ix).list_input() {
+            return self.state_call_entry(graph, ix, uses_mask);
+        }
         // Keras' ops take their tensors as separate arguments (`logical_or(x1, x2)`),
         // except `concatenate(xs)`; layers as they were called.
         let list_form = if is_op {
@@ -155,7 +160,20 @@ impl Writer<'_> {
         } else {
             tensors
         };
-        if let Some(value) = not_equal {
+        let constants = layer.read().call_args();
+        if !constants.is_empty() && !list_form {
+            let mut tensors = inputs.iter();
+            args = constants
+                .into_iter()
+                .map(|a| match a {
+                    CallArg::Constant(v) => v,
+                    CallArg::Tensor => tensors
+                        .next()
+                        .map_or(Value::Null, |&t| keras_tensor(graph, t)),
+                })
+                .collect();
+        }
+        if let Some(value) = not_equal.filter(|_| inputs.len() == 1) {
             let float_input = inputs
                 .first()
                 .is_some_and(|&t| graph.spec(t).dtype == DType::F32);
@@ -182,6 +200,25 @@ impl Writer<'_> {
         out.insert("args".into(), Value::Array(args));
         out.insert("kwargs".into(), Value::Object(kwargs));
         out.extend(entry);
+        Value::Object(out)
+    }
+
+    /// `{"args": [x], "kwargs": {"initial_state": [...], "mask": m}}` of a
+    /// recurrent layer's call from initial states.
+    fn state_call_entry(&self, graph: &Graph, ix: NodeIndex, uses_mask: bool) -> Value {
+        let inputs = graph.node_inputs(ix);
+        let tensors: Vec<Value> = inputs.iter().map(|&t| keras_tensor(graph, t)).collect();
+        let mut kwargs = Map::new();
+        kwargs.insert("initial_state".into(), Value::Array(tensors[1..].to_vec()));
+        // Keras records a mask here only when it was passed explicitly.
+        if let Some(mask) = graph.node_masks(ix).into_iter().next().flatten() {
+            if uses_mask {
+                kwargs.insert("mask".into(), keras_tensor(graph, mask));
+            }
+        }
+        let mut out = Map::new();
+        out.insert("args".into(), Value::Array(tensors[..1].to_vec()));
+        out.insert("kwargs".into(), Value::Object(kwargs));
         Value::Object(out)
     }
 

@@ -20,7 +20,6 @@ use super::bidirectional_train::{self, both};
 use crate::class::{Common, LayerBuilder, LayerClass};
 use crate::config::{parse, prepare_config};
 use crate::registry::default_registry;
-use crate::util::expect_inputs;
 use tensorweave_core::Inputs;
 
 /// How `Bidirectional` combines the forward and backward outputs.
@@ -309,19 +308,15 @@ impl BidirectionalLayer {
     }
 
     /// Runs both directions, on two threads when allowed.
-    fn run_both(
-        &self,
-        x: &Value,
-        mask: Option<&Value>,
-        ctx: &CallContext,
-    ) -> Result<(Vec<Value>, Vec<Value>)> {
+    fn run_both(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<(Vec<Value>, Vec<Value>)> {
         let (f, b) = self.directions()?;
-        let run = |l: &LayerRef, ctx: &CallContext| {
+        let (fi, bi) = direction_inputs(inputs)?;
+        let run = |l: &LayerRef, inputs: &Inputs<'_>, ctx: &CallContext| {
             l.read()
-                .call(&Inputs::new(vec![x], vec![mask]), ctx)
+                .call(inputs, ctx)
                 .map_err(|e| e.in_layer(l.name(), l.class_name()))
         };
-        both(ctx, |c| run(f, c), |c| run(b, c))
+        both(ctx, |c| run(f, &fi, c), |c| run(b, &bi, c))
     }
 }
 
@@ -420,18 +415,18 @@ impl Layer for BidirectionalLayer {
     }
 
     fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
-        expect_inputs(inputs, 1)?;
         self.verify()?;
+        let (fi, bi) = split_states(inputs)?;
         let (f, b) = self.directions()?;
-        f.build_with(&inputs[..1], ctx)?;
-        b.build_with(&inputs[..1], ctx)
+        f.build_with(&fi, ctx)?;
+        b.build_with(&bi, ctx)
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        expect_inputs(inputs, 1)?;
+        let (fi, bi) = split_states(inputs)?;
         let (f, b) = self.directions()?;
-        let mut fwd = f.read().output_specs(inputs)?;
-        let mut bwd = b.read().output_specs(inputs)?;
+        let mut fwd = f.read().output_specs(&fi)?;
+        let mut bwd = b.read().output_specs(&bi)?;
         if fwd.is_empty() || bwd.is_empty() {
             return Err(Error::invalid("internal: a direction has no output"));
         }
@@ -476,10 +471,7 @@ impl Layer for BidirectionalLayer {
     }
 
     fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
-        let masks = inputs.masks();
-        let x = inputs.value(0)?;
-        let mask = masks.first().copied().flatten();
-        let (mut fwd, mut bwd) = self.run_both(x, mask, ctx)?;
+        let (mut fwd, mut bwd) = self.run_both(inputs, ctx)?;
         if fwd.is_empty() || bwd.is_empty() {
             return Err(Error::invalid("internal: a direction returned no output"));
         }
@@ -495,6 +487,10 @@ impl Layer for BidirectionalLayer {
             out.extend(bwd);
         }
         Ok(out)
+    }
+
+    fn takes_initial_state(&self) -> bool {
+        true
     }
 
     fn has_backward(&self) -> bool {
@@ -523,6 +519,36 @@ impl Layer for BidirectionalLayer {
             Err(_) => Vec::new(),
         }
     }
+}
+
+/// The inputs of each direction: the sequence, and the first half of the
+/// initial states for the forward layer, the second half for the backward
+/// one (Keras' split of `initial_state`).
+pub(crate) fn split_states<T: Clone>(inputs: &[T]) -> Result<(Vec<T>, Vec<T>)> {
+    let Some((x, states)) = inputs.split_first() else {
+        return Err(Error::invalid("expects a sequence, got no input tensor"));
+    };
+    if states.len() % 2 != 0 {
+        return Err(Error::invalid(format!(
+            "got {} initial states; a Bidirectional layer takes the forward layer's states, \
+             then as many for the backward layer (an even number)",
+            states.len()
+        )));
+    }
+    let half = states.len() / 2;
+    let with = |part: &[T]| {
+        let mut v = vec![x.clone()];
+        v.extend_from_slice(part);
+        v
+    };
+    Ok((with(&states[..half]), with(&states[half..])))
+}
+
+/// [`split_states`] of a call's arrays; only the sequence carries a mask.
+pub(crate) fn direction_inputs<'a>(inputs: &Inputs<'a>) -> Result<(Inputs<'a>, Inputs<'a>)> {
+    let (f, b) = split_states(inputs.values())?;
+    let masks = vec![inputs.mask(0)];
+    Ok((Inputs::new(f, masks.clone()), Inputs::new(b, masks)))
 }
 
 /// Keras' merge of the forward output `y` and the (re-ordered) backward output.

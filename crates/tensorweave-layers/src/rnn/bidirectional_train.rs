@@ -12,7 +12,7 @@ use tensorweave_core::{
     Result, Trained,
 };
 
-use super::bidirectional::{merge, BidirectionalLayer, MergeMode};
+use super::bidirectional::{direction_inputs, merge, BidirectionalLayer, MergeMode};
 use super::sequence::join;
 
 /// What a training call keeps: each direction's training result.
@@ -59,15 +59,14 @@ pub(crate) fn call_train(
     inputs: &Inputs<'_>,
     ctx: &CallContext,
 ) -> Result<Trained> {
-    let x = inputs.value(0)?;
-    let mask = inputs.mask(0);
     let (f, b) = layer.directions()?;
-    let run = |l: &LayerRef, ctx: &CallContext| {
+    let (fi, bi) = direction_inputs(inputs)?;
+    let run = |l: &LayerRef, inputs: &Inputs<'_>, ctx: &CallContext| {
         l.read()
-            .call_train(&Inputs::new(vec![x], vec![mask]), ctx)
+            .call_train(inputs, ctx)
             .map_err(|e| e.in_layer(l.name(), l.class_name()))
     };
-    let (forward, backward) = both(ctx, |c| run(f, c), |c| run(b, c))?;
+    let (forward, backward) = both(ctx, |c| run(f, &fi, c), |c| run(b, &bi, c))?;
     let sequences = layer.return_sequences();
     let y = first_output(&forward)?.clone();
     let y_rev = in_input_order(first_output(&backward)?.clone(), sequences);
@@ -116,11 +115,14 @@ pub(crate) fn backward(layer: &BidirectionalLayer, call: &BackwardCall<'_>) -> R
         (Vec::new(), Vec::new())
     };
     let (grads_f, grads_b) = (with_output(gf, grads_f), with_output(gb, grads_b));
-    let x = call.inputs.value(0)?;
-    let inputs = Inputs::new(vec![x], vec![call.inputs.mask(0)]);
-    let run = |l: &LayerRef, t: &Trained, grads: &[OutputGrad], ctx: &CallContext| {
+    let (fi, bi) = direction_inputs(call.inputs)?;
+    let run = |l: &LayerRef,
+               inputs: &Inputs<'_>,
+               t: &Trained,
+               grads: &[OutputGrad],
+               ctx: &CallContext| {
         let sub = BackwardCall {
-            inputs: &inputs,
+            inputs,
             outputs: &t.outputs,
             saved: &*t.saved,
             grads,
@@ -132,21 +134,25 @@ pub(crate) fn backward(layer: &BidirectionalLayer, call: &BackwardCall<'_>) -> R
     };
     let (rf, rb) = both(
         call.ctx,
-        |c| run(f, &tape.forward, &grads_f, c),
-        |c| run(b, &tape.backward, &grads_b, c),
+        |c| run(f, &fi, &tape.forward, &grads_f, c),
+        |c| run(b, &bi, &tape.backward, &grads_b, c),
     )?;
     combine(f, rf, b, rb)
 }
 
-/// The input gradient summed over both directions, the weight gradients
-/// under each direction's name.
+/// The input gradient summed over both directions, then the gradients of
+/// the forward and the backward initial states; the weight gradients under
+/// each direction's name.
 fn combine(f: &LayerRef, rf: LayerGrads, b: &LayerRef, rb: LayerGrads) -> Result<LayerGrads> {
     let first = |g: &LayerGrads| g.inputs.first().cloned().flatten();
     let mut gx = first(&rf);
     if let Some(g) = first(&rb) {
         tensorweave_core::layer::add_into(&mut gx, g)?;
     }
-    let mut out = LayerGrads::inputs(vec![gx]);
+    let mut inputs = vec![gx];
+    inputs.extend(rf.inputs.iter().skip(1).cloned());
+    inputs.extend(rb.inputs.iter().skip(1).cloned());
+    let mut out = LayerGrads::inputs(inputs);
     for (l, r) in [(f, rf), (b, rb)] {
         out.params.extend(
             r.params

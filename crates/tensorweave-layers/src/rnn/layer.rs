@@ -11,10 +11,13 @@ use tensorweave_core::{
 use super::bptt::{self, CellDropout, CellTraining, DropoutRates, OutputGrads, SequenceTape};
 use super::cell::Cell;
 use super::options::RnnBuilder;
-use super::sequence::{concat_rows, join, run_sequence, split_batch, LoopOptions, RnnRun};
+use super::sequence::{
+    check_initial_states, concat_rows, join, run_sequence, split_batch, state_rows, LoopOptions,
+    RnnRun,
+};
 use crate::class::{LayerBuilder, LayerClass};
 use crate::class_and_config;
-use crate::util::{expect_float, expect_inputs, known_last_dim};
+use crate::util::{expect_float, known_last_dim};
 use tensorweave_core::Inputs;
 
 /// A recurrent layer: the configuration of its [`Cell`] type's layer and the
@@ -42,14 +45,46 @@ impl<C: Cell> Rnn<C> {
         }
     }
 
-    /// Runs the cell over `x` with an optional mask.
+    /// Runs the cell over `x` with an optional mask, from the states `init`
+    /// (none: zeros).
     fn run(
         &self,
         cell: &C,
         x: ArrayView3<'_, f32>,
         mask: Option<ArrayView2<'_, bool>>,
+        init: &[ArrayView2<'_, f32>],
     ) -> Result<RnnRun> {
-        run_sequence(cell, self.loop_options(), x, mask)
+        run_sequence(cell, self.loop_options(), x, mask, init)
+    }
+
+    /// Checks the inputs of a call: the sequence, then none or all of the
+    /// cell's initial states (Keras' `initial_state`), each
+    /// `[batch, units]` float.
+    fn check_state_specs(&self, inputs: &[TensorSpec]) -> Result<()> {
+        let n_states = cell_of::<C>(&*self.cell.read())?.states();
+        let units = self.config.options().units;
+        if inputs.is_empty() || (inputs.len() != 1 && inputs.len() != 1 + n_states) {
+            return Err(Error::invalid(format!(
+                "expects a sequence and, optionally, its {n_states} initial state(s)                  (`initial_state`), got {} input tensor(s)",
+                inputs.len()
+            )));
+        }
+        for (k, spec) in inputs.iter().enumerate().skip(1) {
+            let fits = spec.rank() == 2
+                && spec.shape[1].is_none_or(|u| u == units)
+                && (spec.shape[0].is_none()
+                    || inputs[0].shape[0].is_none()
+                    || spec.shape[0] == inputs[0].shape[0]);
+            if !fits {
+                return Err(Error::invalid(format!(
+                    "initial state {} must have shape (batch, {units}), got {}",
+                    k - 1,
+                    format_shape(&spec.shape)
+                )));
+            }
+            expect_float(spec)?;
+        }
+        Ok(())
     }
 
     /// The dropout masks of one training call on `x`.
@@ -88,15 +123,18 @@ impl<C: Cell> Rnn<C> {
         cell: &C,
         x: ArrayView3<'_, f32>,
         mask: Option<ArrayView2<'_, bool>>,
+        init: &[ArrayView2<'_, f32>],
         threads: usize,
     ) -> Result<RnnRun> {
         let (batch, steps, _) = x.dim();
         let units = self.config.options().units;
         let mask_fits = mask.as_ref().is_none_or(|m| m.dim() == (batch, steps));
+        let states_fit = init.iter().all(|s| s.dim() == (batch, units));
         let split = split_batch(x.dim(), cell.gates(), units, threads);
-        let Some(half) = split.filter(|_| mask_fits) else {
-            return self.run(cell, x, mask);
+        let Some(half) = split.filter(|_| mask_fits && states_fit) else {
+            return self.run(cell, x, mask, init);
         };
+        let (i0, i1) = (state_rows(init, 0..half), state_rows(init, half..batch));
         let (x0, x1) = x.split_at(Axis(0), half);
         let (m0, m1) = match mask {
             Some(m) => {
@@ -105,7 +143,10 @@ impl<C: Cell> Rnn<C> {
             }
             None => (None, None),
         };
-        let (a, b) = join(|| self.run(cell, x0, m0), || self.run(cell, x1, m1))?;
+        let (a, b) = join(
+            || self.run(cell, x0, m0, &i0),
+            || self.run(cell, x1, m1, &i1),
+        )?;
         let output = concat_rows(a.output.view(), b.output.view())?;
         let states = a
             .states
@@ -136,8 +177,8 @@ impl<C: Cell> Layer for Rnn<C> {
     class_and_config!();
 
     fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
-        expect_inputs(inputs, 1)?;
         self.config.options().validate()?;
+        self.check_state_specs(inputs)?;
         let input = &inputs[0];
         check_sequence_spec(input)?;
         let step = TensorSpec::f32(vec![input.shape[0], Some(known_last_dim(input)?)]);
@@ -145,7 +186,7 @@ impl<C: Cell> Layer for Rnn<C> {
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        expect_inputs(inputs, 1)?;
+        self.check_state_specs(inputs)?;
         let input = &inputs[0];
         check_sequence_spec(input)?;
         let guard = self.cell.read();
@@ -191,9 +232,10 @@ impl<C: Cell> Layer for Rnn<C> {
 
     fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
         let (x, mask) = sequence_inputs(inputs)?;
+        let init = initial_states(inputs)?;
         let guard = self.cell.read();
         let cell = cell_of::<C>(&*guard)?;
-        let run = self.run_split(cell, x, mask, ctx.threads)?;
+        let run = self.run_split(cell, x, mask, &init, ctx.threads)?;
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {
             out.extend(run.states.into_iter().map(Value::from));
@@ -210,14 +252,28 @@ impl<C: Cell> Layer for Rnn<C> {
     /// the context allows it and the work is worth it).
     fn call_train(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Trained> {
         let (x, mask) = sequence_inputs(inputs)?;
+        let init = initial_states(inputs)?;
         let guard = self.cell.read();
         let cell = cell_of::<C>(&*guard)?;
         let training = self.training(cell)?;
         let w = cell.weights()?;
         let opts = self.loop_options();
         let drop = self.dropout_masks(training, &x, cell.units(), ctx);
-        let (run, tape) =
-            bptt::forward_split(training, &w, cell.units(), opts, x, mask, drop, ctx.threads)?;
+        check_initial_states(&init, cell.states(), x.dim().0, cell.units())?;
+        let sequence = bptt::Sequence {
+            x,
+            mask,
+            init: &init,
+        };
+        let (run, tape) = bptt::forward_split(
+            training,
+            &w,
+            cell.units(),
+            opts,
+            sequence,
+            drop,
+            ctx.threads,
+        )?;
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {
             out.extend(run.states.into_iter().map(Value::from));
@@ -242,8 +298,9 @@ impl<C: Cell> Layer for Rnn<C> {
             h: state(1)?,
             c: state(2)?,
         };
+        let n_inputs = call.inputs.len();
         if grads.output.is_none() && grads.h.is_none() && grads.c.is_none() {
-            return Ok(LayerGrads::inputs(vec![None]));
+            return Ok(LayerGrads::inputs(vec![None; n_inputs]));
         }
         let guard = self.cell.read();
         let cell = cell_of::<C>(&*guard)?;
@@ -251,7 +308,15 @@ impl<C: Cell> Layer for Rnn<C> {
         let w = cell.weights()?;
         let g = bptt::backward_split(training, &w, self.loop_options(), tape, x, grads)?;
         let name = self.cell.name();
-        let mut out = LayerGrads::inputs(vec![Some(g.x)])
+        // The initial states' gradients, for the state inputs given.
+        let mut inputs = vec![Some(g.x)];
+        inputs.extend(
+            g.states
+                .into_iter()
+                .take(n_inputs.saturating_sub(1))
+                .map(|s| Some(s.into_dyn())),
+        );
+        let mut out = LayerGrads::inputs(inputs)
             .param(&format!("{name}/kernel"), g.kernel.into_dyn())
             .param(&format!("{name}/recurrent_kernel"), g.recurrent.into_dyn());
         if let Some(bias) = g.bias {
@@ -286,6 +351,10 @@ impl<C: Cell> Layer for Rnn<C> {
         ])
     }
 
+    fn takes_initial_state(&self) -> bool {
+        true
+    }
+
     fn recurrence(&self) -> Option<Recurrence> {
         let o = self.config.options();
         let states = cell_of::<C>(&*self.cell.read()).map_or(1, |c| c.states());
@@ -317,6 +386,23 @@ pub(crate) fn check_sequence_spec(input: &TensorSpec) -> Result<()> {
         )));
     }
     expect_float(input)
+}
+
+/// The initial states given after the sequence (none: zeros), as
+/// `[batch, units]` views.
+pub(crate) fn initial_states<'a>(inputs: &Inputs<'a>) -> Result<Vec<ArrayView2<'a, f32>>> {
+    (1..inputs.len())
+        .map(|k| {
+            let s = inputs.f32(k)?;
+            s.view().into_dimensionality::<Ix2>().map_err(|_| {
+                Error::invalid(format!(
+                    "initial state {} must have shape [batch, units], got an array of shape {}",
+                    k - 1,
+                    format_dims(s.shape())
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The input array as `[batch, time, features]` and the mask as `[batch, time]`.

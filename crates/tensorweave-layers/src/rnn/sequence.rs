@@ -45,15 +45,18 @@ pub(crate) struct RnnRun {
     pub(crate) states: Vec<Array2<f32>>,
 }
 
-/// Runs `cell` over `x` (`[batch, time, features]`). `mask` (`[batch, time]`,
-/// true = valid) freezes the states of a row at its masked steps; the output
-/// there is the previous output (zeros before the first valid step, as in the
-/// TensorFlow backend) or zeros with `zero_output_for_mask`.
+/// Runs `cell` over `x` (`[batch, time, features]`) from the states `init`
+/// (`[h]`, or `[h, c]` for the LSTM, `[batch, units]` each; none: zeros).
+/// `mask` (`[batch, time]`, true = valid) freezes the states of a row at its
+/// masked steps; the output there is the previous output (zeros before the
+/// row's first valid step, whatever the initial state, as in the TensorFlow
+/// backend) or zeros with `zero_output_for_mask`.
 pub(crate) fn run_sequence<C: Cell>(
     cell: &C,
     opts: LoopOptions,
     x: ArrayView3<'_, f32>,
     mask: Option<ArrayView2<'_, bool>>,
+    init: &[ArrayView2<'_, f32>],
 ) -> Result<RnnRun> {
     let (batch, steps, features) = x.dim();
     if features != cell.input_dim() {
@@ -90,7 +93,11 @@ pub(crate) fn run_sequence<C: Cell>(
     let valid = |r: usize, t: usize| mask.is_none_or(|m| m[r * steps + t]);
     let time = |k: usize| if opts.go_backwards { steps - 1 - k } else { k };
 
-    let mut states = States::new(cell.states(), batch, u);
+    check_initial_states(init, cell.states(), batch, u)?;
+    let mut states = States::new(cell.states(), batch, u, init);
+    // Whether each row has had a valid step: before it, a masked step
+    // outputs zeros (the previous output starts at zeros), not the state.
+    let mut seen = vec![false; batch];
     let mut scratch = cell.scratch(batch);
     let mut sequence = opts.return_sequences.then(|| vec![0f32; batch * steps * u]);
     let chunk = chunk_steps(batch, g);
@@ -157,12 +164,15 @@ pub(crate) fn run_sequence<C: Cell>(
                 c: &mut states.c,
             };
             cell.step(&w, rows, &mut scratch)?;
+            for (r, seen) in seen.iter_mut().enumerate() {
+                *seen |= valid(r, t);
+            }
             if let Some(seq) = &mut sequence {
-                // With zero initial states the previous output always equals
-                // the kept state, so a masked row repeats `h` (or outputs zeros,
-                // which the buffer already holds).
+                // After a row's first valid step the previous output equals
+                // the kept state, so a masked row repeats `h` (or outputs
+                // zeros, which the buffer already holds).
                 for (r, &s) in states.row_slot.iter().enumerate() {
-                    if opts.zero_output_for_mask && !valid(r, t) {
+                    if !valid(r, t) && (opts.zero_output_for_mask || !seen[r]) {
                         continue;
                     }
                     let dst = (r * steps + k) * u;
@@ -178,12 +188,10 @@ pub(crate) fn run_sequence<C: Cell>(
             .into_dyn(),
         None => {
             let mut last = h.clone();
-            if opts.zero_output_for_mask && steps > 0 {
-                let t = time(steps - 1);
-                for (r, mut row) in last.outer_iter_mut().enumerate() {
-                    if !valid(r, t) {
-                        row.fill(0.0);
-                    }
+            let t = time(steps.saturating_sub(1));
+            for (r, mut row) in last.outer_iter_mut().enumerate() {
+                if steps > 0 && !valid(r, t) && (opts.zero_output_for_mask || !seen[r]) {
+                    row.fill(0.0);
                 }
             }
             last.into_dyn()
@@ -192,6 +200,43 @@ pub(crate) fn run_sequence<C: Cell>(
     let mut states = vec![h];
     states.extend(c);
     Ok(RnnRun { output, states })
+}
+
+/// Checks initial states against the cell: none, or one `[batch, units]`
+/// array per state.
+pub(crate) fn check_initial_states(
+    init: &[ArrayView2<'_, f32>],
+    n_states: usize,
+    batch: usize,
+    units: usize,
+) -> Result<()> {
+    if !init.is_empty() && init.len() != n_states {
+        return Err(Error::invalid(format!(
+            "got {} initial state(s); the cell has {n_states} state(s) of {units} units              ({}): pass all of them or none",
+            init.len(),
+            if n_states == 2 { "h and c" } else { "h" }
+        )));
+    }
+    for (k, s) in init.iter().enumerate() {
+        if s.dim() != (batch, units) {
+            return Err(Error::invalid(format!(
+                "initial state {k} must have shape {} (batch, units), got {}",
+                format_dims(&[batch, units]),
+                format_dims(s.shape())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The rows `rows` of each initial state.
+pub(crate) fn state_rows<'a>(
+    init: &[ArrayView2<'a, f32>],
+    rows: std::ops::Range<usize>,
+) -> Vec<ArrayView2<'a, f32>> {
+    init.iter()
+        .map(|s| (*s).slice_move(ndarray::s![rows.clone(), ..]))
+        .collect()
 }
 
 /// `x·kernel + bias` for the `m` rows of `a` into `out`.
@@ -225,13 +270,19 @@ struct States {
 }
 
 impl States {
-    fn new(n_states: usize, batch: usize, units: usize) -> Self {
+    /// The states of `batch` rows: `init` (checked by
+    /// [`check_initial_states`]), or zeros.
+    fn new(n_states: usize, batch: usize, units: usize, init: &[ArrayView2<'_, f32>]) -> Self {
         let c_rows = if n_states == 2 { batch } else { 0 };
+        let given = |k: usize, rows: usize| match init.get(k) {
+            Some(s) => s.iter().copied().collect(),
+            None => vec![0.0; rows * units],
+        };
         States {
             units,
             n_states,
-            h: vec![0.0; batch * units],
-            c: vec![0.0; c_rows * units],
+            h: given(0, batch),
+            c: given(1, c_rows),
             slot_row: (0..batch).collect(),
             row_slot: (0..batch).collect(),
         }

@@ -20,6 +20,8 @@ pub(crate) struct Layout {
     rows: Vec<usize>,
     /// Whether row `r` is valid at processing step `k`: `valid[k * batch + r]`.
     valid: Vec<bool>,
+    /// The first processing step at which each row is valid (`steps` if none).
+    first_valid: Vec<usize>,
 }
 
 impl Layout {
@@ -39,6 +41,7 @@ impl Layout {
             offsets: Vec::with_capacity(steps + 1),
             rows: Vec::new(),
             valid: Vec::with_capacity(batch * steps),
+            first_valid: vec![steps; batch],
         };
         layout.offsets.push(0);
         for k in 0..steps {
@@ -48,6 +51,7 @@ impl Layout {
                 layout.valid.push(valid);
                 if valid {
                     layout.rows.push(r);
+                    layout.first_valid[r] = layout.first_valid[r].min(k);
                 }
             }
             layout.offsets.push(layout.rows.len());
@@ -89,6 +93,14 @@ impl Layout {
     /// Whether row `r` is valid at processing step `k`.
     pub(crate) fn valid(&self, k: usize, r: usize) -> bool {
         self.valid[k * self.batch + r]
+    }
+
+    /// Whether row `r`'s output at processing step `k` is zeros rather than
+    /// its state: at a masked step before the row's first valid one (the
+    /// previous output starts at zeros, whatever the initial state), or at
+    /// any masked step with `zero_output_for_mask`.
+    pub(crate) fn output_is_zero(&self, k: usize, r: usize, zero_output_for_mask: bool) -> bool {
+        !self.valid(k, r) && (zero_output_for_mask || self.first_valid[r] > k)
     }
 
     /// The input vector of every entry, `[entries, features]` row-major.

@@ -102,11 +102,23 @@ pub(crate) struct Tape {
     rmask: Vec<Vec<f32>>,
 }
 
+/// The inputs of a training forward: the sequence `[batch, time, features]`,
+/// its mask `[batch, time]` and the initial states (`[h]`, or `[h, c]` for
+/// the LSTM, `[batch, units]` each; none: zeros).
+#[derive(Debug, Clone)]
+pub(crate) struct Sequence<'a> {
+    pub(crate) x: ArrayView3<'a, f32>,
+    pub(crate) mask: Option<ArrayView2<'a, bool>>,
+    pub(crate) init: &'a [ArrayView2<'a, f32>],
+}
+
 /// The gradients a backward returns.
 #[derive(Debug)]
 pub(crate) struct SequenceGrads {
     /// Of the input sequence, `[batch, time, features]`.
     pub(crate) x: ArrayD<f32>,
+    /// Of the initial states (`[h]`, or `[h, c]`), `[batch, units]` each.
+    pub(crate) states: Vec<Array2<f32>>,
     /// Of `kernel`.
     pub(crate) kernel: Array2<f32>,
     /// Of `recurrent_kernel`.
@@ -124,18 +136,24 @@ pub(crate) struct OutputGrads<'a> {
     pub(crate) c: Option<&'a ArrayD<f32>>,
 }
 
-/// Runs the cell over `x` (`[batch, time, features]`) in training mode: the
-/// outputs as [`super::sequence::run_sequence`] returns them, and the tape.
+/// Runs the cell over a sequence in training mode: the outputs as
+/// [`super::sequence::run_sequence`] returns them, and the tape.
 pub(crate) fn forward(
     t: CellTraining,
     w: &CellWeights<'_>,
     units: usize,
     opts: LoopOptions,
-    x: ArrayView3<'_, f32>,
-    mask: Option<ArrayView2<'_, bool>>,
+    seq: Sequence<'_>,
     drop: CellDropout,
 ) -> Result<(RnnRun, Tape)> {
+    let Sequence { x, mask, init } = seq;
     let (batch, steps, _) = x.dim();
+    super::sequence::check_initial_states(
+        init,
+        if t.has_cell_state() { 2 } else { 1 },
+        batch,
+        units,
+    )?;
     check_shapes(w, units, t.gates(), &x, mask.as_ref())?;
     check_dropout(&drop, batch, x.dim().2, units)?;
     let (u, g) = (units, t.gates() * units);
@@ -157,12 +175,14 @@ pub(crate) fn forward(
     } else {
         vec![0.0; batch * u]
     };
-    let mut h = vec![0.0; batch * u];
-    let mut c = if lstm {
-        vec![0.0; batch * u]
-    } else {
-        Vec::new()
+    let given = |k: usize| -> Vec<f32> {
+        match init.get(k) {
+            Some(s) => s.iter().copied().collect(),
+            None => vec![0.0; batch * u],
+        }
     };
+    let mut h = given(0);
+    let mut c = if lstm { given(1) } else { Vec::new() };
     let (mut rec, mut hn, mut cn) = (vec![0.0; batch * g], vec![0.0; batch * u], c.clone());
     let mut sequence = opts.return_sequences.then(|| vec![0f32; batch * steps * u]);
     for k in 0..steps {
@@ -194,7 +214,7 @@ pub(crate) fn forward(
         }
         if let Some(seq) = &mut sequence {
             for r in 0..batch {
-                if opts.zero_output_for_mask && !tape.layout.valid(k, r) {
+                if tape.layout.output_is_zero(k, r, opts.zero_output_for_mask) {
                     continue;
                 }
                 let dst = (r * steps + k) * u;
@@ -230,7 +250,7 @@ pub(crate) fn forward(
 /// Whether row `r`'s last output is zeros rather than its final state.
 fn last_output_is_zero(layout: &Layout, opts: LoopOptions, r: usize) -> bool {
     let steps = layout.steps();
-    opts.zero_output_for_mask && steps > 0 && !layout.valid(steps - 1, r)
+    steps > 0 && layout.output_is_zero(steps - 1, r, opts.zero_output_for_mask)
 }
 
 /// Checks the input, mask and weights against each other.
@@ -389,7 +409,16 @@ pub(crate) fn backward(
         }
     }
     let rec_grad = if after { &drec } else { &dz };
-    weight_grads(t, w, tape, &x, &dz, rec_grad)
+    let mut grads = weight_grads(t, w, tape, &x, &dz, rec_grad)?;
+    let as_state = |v: Vec<f32>| {
+        Array2::from_shape_vec((batch, u), v)
+            .map_err(|e| Error::invalid(format!("internal: state gradient shape: {e}")))
+    };
+    grads.states.push(as_state(dh)?);
+    if t.has_cell_state() {
+        grads.states.push(as_state(dc)?);
+    }
+    Ok(grads)
 }
 
 /// Per-step buffers of the backward, `[batch, units]` each.
@@ -459,7 +488,7 @@ fn add_output_grad(
     u: usize,
 ) {
     for r in 0..layout.batch() {
-        if opts.zero_output_for_mask && !layout.valid(k, r) {
+        if layout.output_is_zero(k, r, opts.zero_output_for_mask) {
             continue;
         }
         let d = &mut dh[r * u..(r + 1) * u];
@@ -502,6 +531,7 @@ fn weight_grads(
     };
     Ok(SequenceGrads {
         x: dx.into_dyn(),
+        states: Vec::new(),
         kernel,
         recurrent,
         bias,

@@ -5,12 +5,14 @@
 
 use std::ops::Range;
 
-use ndarray::{ArrayD, ArrayView2, ArrayView3, Axis, Slice};
+use ndarray::{ArrayD, ArrayView3, Axis, Slice};
 use tensorweave_core::{Error, Result};
 
-use super::{backward, forward, CellDropout, CellTraining, OutputGrads, SequenceGrads, Tape};
+use super::{
+    backward, forward, CellDropout, CellTraining, OutputGrads, Sequence, SequenceGrads, Tape,
+};
 use crate::rnn::cell::CellWeights;
-use crate::rnn::sequence::{concat_rows, join, split_batch, LoopOptions, RnnRun};
+use crate::rnn::sequence::{concat_rows, join, split_batch, state_rows, LoopOptions, RnnRun};
 
 /// What a training forward keeps: one tape per part of the batch, with the
 /// rows it covers.
@@ -27,16 +29,17 @@ pub(crate) fn forward_split(
     w: &CellWeights<'_>,
     units: usize,
     opts: LoopOptions,
-    x: ArrayView3<'_, f32>,
-    mask: Option<ArrayView2<'_, bool>>,
+    seq: Sequence<'_>,
     drop: CellDropout,
     threads: usize,
 ) -> Result<(RnnRun, SequenceTape)> {
+    let Sequence { x, mask, init } = seq.clone();
     let (batch, steps, _) = x.dim();
     let mask_fits = mask.as_ref().is_none_or(|m| m.dim() == (batch, steps));
-    let split = split_batch(x.dim(), t.gates(), units, threads).filter(|_| mask_fits);
+    let states_fit = init.iter().all(|s| s.dim() == (batch, units));
+    let split = split_batch(x.dim(), t.gates(), units, threads).filter(|_| mask_fits && states_fit);
     let Some(half) = split else {
-        let (run, tape) = forward(t, w, units, opts, x, mask, drop)?;
+        let (run, tape) = forward(t, w, units, opts, seq, drop)?;
         let parts = vec![(0..batch, tape)];
         return Ok((run, SequenceTape { parts }));
     };
@@ -49,9 +52,22 @@ pub(crate) fn forward_split(
         None => (None, None),
     };
     let (d0, d1) = (drop.rows(0..half), drop.rows(half..batch));
+    let (i0, i1) = (state_rows(init, 0..half), state_rows(init, half..batch));
+    let (s0, s1) = (
+        Sequence {
+            x: x0,
+            mask: m0,
+            init: &i0,
+        },
+        Sequence {
+            x: x1,
+            mask: m1,
+            init: &i1,
+        },
+    );
     let ((a, ta), (b, tb)) = join(
-        || forward(t, w, units, opts, x0, m0, d0),
-        || forward(t, w, units, opts, x1, m1, d1),
+        || forward(t, w, units, opts, s0, d0),
+        || forward(t, w, units, opts, s1, d1),
     )?;
     let output = concat_rows(a.output.view(), b.output.view())?;
     let states = a
@@ -134,8 +150,15 @@ fn sum_halves(a: SequenceGrads, b: SequenceGrads) -> Result<SequenceGrads> {
             ))
         }
     };
+    let states = a
+        .states
+        .iter()
+        .zip(&b.states)
+        .map(|(p, q)| concat_rows(p.view(), q.view()))
+        .collect::<Result<Vec<_>>>()?;
     Ok(SequenceGrads {
         x: concat_rows(a.x.view(), b.x.view())?,
+        states,
         kernel: a.kernel + b.kernel,
         recurrent: a.recurrent + b.recurrent,
         bias,
