@@ -32,6 +32,15 @@ pub use tensorweave_layers as layers;
 pub use tensorweave_train as train;
 pub use tensorweave_viz as viz;
 
+/// Keras' `keras.ops` on symbolic tensors (`ops::add(&x, &inputs)` is
+/// `x + inputs`; `ops::get_item(&x, &[Index::ALL, Index::At(-1)])` is
+/// `x[:, -1]`): each records the op node Keras records. See
+/// [`tensorweave_layers::ops::functions`].
+pub mod ops {
+    pub use tensorweave_layers::ops::functions::*;
+    pub use tensorweave_layers::ops::{Index, Operand};
+}
+
 /// Everything needed to build and run models.
 pub mod prelude {
     pub use crate::saving::TrainerIo;

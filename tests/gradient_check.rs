@@ -510,3 +510,303 @@ fn masked_merges() {
         assert!(report.passed(), "merge {kind}: {report}");
     }
 }
+
+/// Distinct values in ±[0.1, 1.4], none within 0.03 of a kink (0, ±0.5, the
+/// bounds the op cases clip to), so that central differences see smooth
+/// functions and maxima have no ties.
+fn smooth_input(shape: &[usize], salt: usize) -> ArrayD<f32> {
+    let mut i = salt;
+    ArrayD::from_shape_fn(shape, |_| {
+        i += 1;
+        let frac = (i as f32 * 0.618_034).fract();
+        let mut v = 0.1 + 1.3 * frac;
+        if (v - 0.5).abs() < 0.03 {
+            v += 0.06;
+        }
+        if i.is_multiple_of(2) {
+            -v
+        } else {
+            v
+        }
+    })
+}
+
+/// The ops on Keras tensors (`tensorweave::ops`): each case a small model on
+/// `a` `[2, 3, 4]` and `b` `[2, 1, 4]` (broadcast against `a`), constants
+/// mixed in; every float input's gradient is checked.
+#[test]
+fn ops_on_tensors() {
+    use tensorweave::ops;
+    type Case = fn(&Tensor, &Tensor) -> tensorweave::Result<Tensor>;
+    let cases: Vec<(&str, Case)> = vec![
+        ("add", |a, b| ops::add(a, b)),
+        ("subtract", |a, b| ops::subtract(b, a)),
+        ("multiply", |a, b| ops::multiply(a, b)),
+        ("scalar", |a, _| ops::subtract(1.0, &ops::multiply(2.0, a)?)),
+        ("divide", |a, b| {
+            ops::true_divide(a, &ops::add(&ops::square(b)?, 1.0)?)
+        }),
+        ("power", |a, b| {
+            ops::power(&ops::add(&ops::abs(a)?, 0.5)?, &ops::add(b, 2.0)?)
+        }),
+        ("maximum", |a, b| ops::maximum(a, b)),
+        ("minimum", |a, _| ops::minimum(a, 0.25)),
+        ("where", |a, b| ops::where_(&ops::greater(a, b)?, a, b)),
+        ("where_scalar", |a, _| {
+            ops::where_(&ops::less(a, 0.0)?, 0.5, a)
+        }),
+        ("exp_log", |a, _| ops::log(&ops::add(&ops::exp(a)?, 1.0)?)),
+        ("sqrt_rsqrt", |a, _| {
+            let p = ops::add(&ops::abs(a)?, 0.5)?;
+            ops::add(&ops::sqrt(&p)?, &ops::rsqrt(&p)?)
+        }),
+        ("log1p_expm1", |a, _| {
+            ops::add(&ops::log1p(&ops::abs(a)?)?, &ops::expm1(a)?)
+        }),
+        ("trig", |a, _| ops::multiply(&ops::sin(a)?, &ops::cos(a)?)),
+        ("activations", |a, _| {
+            let mut y = ops::tanh(a)?;
+            for f in [
+                ops::sigmoid,
+                ops::relu,
+                ops::softplus,
+                ops::silu,
+                ops::softsign,
+                ops::selu,
+                ops::hard_sigmoid,
+            ] {
+                y = ops::add(&y, &f(a)?)?;
+            }
+            y = ops::add(&y, &ops::gelu(a, true)?)?;
+            y = ops::add(&y, &ops::gelu(a, false)?)?;
+            y = ops::add(&y, &ops::elu(a, 0.7)?)?;
+            ops::add(&y, &ops::leaky_relu(a, 0.2)?)
+        }),
+        ("clip_relu6", |a, _| {
+            ops::add(
+                &ops::clip(a, -0.5, 0.5)?,
+                &ops::relu6(&ops::multiply(a, 5.0)?)?,
+            )
+        }),
+        ("softmax", |a, _| {
+            ops::multiply(&ops::softmax(a, 1)?, &ops::log_softmax(a, -1)?)
+        }),
+        ("sum_mean", |a, _| {
+            ops::add(
+                &ops::sum(a, Some(&[1]), true)?,
+                &ops::mean(a, Some(&[1, 2]), true)?,
+            )
+        }),
+        ("max_min", |a, _| {
+            ops::add(
+                &ops::max(a, Some(&[-1]), false)?,
+                &ops::min(a, Some(&[-1]), false)?,
+            )
+        }),
+        ("prod_logsumexp", |a, _| {
+            ops::add(
+                &ops::prod(a, Some(&[2]), false)?,
+                &ops::logsumexp(a, Some(&[2]), false)?,
+            )
+        }),
+        ("reshape_transpose", |a, _| {
+            let t = ops::transpose(&ops::reshape(a, &[-1, 4, 3])?, Some(&[0, 2, 1]))?;
+            ops::multiply(&t, &ops::squeeze(&ops::expand_dims(&t, 1)?, Some(&[1]))?)
+        }),
+        ("stack_concatenate_repeat", |a, b| {
+            let b3 = ops::repeat(b, 3, 1)?;
+            let s = ops::stack(&[a, &b3], 1)?;
+            ops::multiply(&ops::concatenate(&[&s, &s], -1)?, 0.5)
+        }),
+        ("get_item", |a, _| {
+            use tensorweave::ops::Index;
+            let x = ops::get_item(a, &[Index::ALL, Index::At(-1)])?;
+            let y = ops::get_item(a, &[Index::Ellipsis, Index::Slice(Some(1), None, Some(2))])?;
+            let z = ops::get_item(
+                a,
+                &[
+                    Index::ALL,
+                    Index::Slice(None, None, Some(-1)),
+                    Index::NewAxis,
+                ],
+            )?;
+            let x = ops::sum(&ops::multiply(&x, &x)?, Some(&[1]), false)?;
+            let y = ops::sum(&y, Some(&[1, 2]), false)?;
+            let z = ops::sum(&ops::multiply(&z, &z)?, Some(&[1, 2, 3]), false)?;
+            ops::add(&x, &ops::add(&y, &z)?)
+        }),
+        ("take", |a, _| {
+            let t = ops::take_constant(a, &[2, 0, 2, -1], Some(1))?;
+            ops::multiply(&t, &t)
+        }),
+        ("matmul", |a, b| {
+            ops::matmul(
+                a,
+                &ops::transpose(&ops::repeat(b, 3, 1)?, Some(&[0, 2, 1]))?,
+            )
+        }),
+        ("einsum", |a, b| ops::einsum("bij,bkj->bik", &[a, b])),
+    ];
+    for (name, case) in cases {
+        let a = Input::new([Some(3), Some(4)]).build();
+        let b = Input::new([Some(1), Some(4)]).build();
+        let y = case(&a, &b).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let model = Model::new(&[a, b], &[y]).unwrap();
+        let inputs = [
+            Value::F32(smooth_input(&[2, 3, 4], 0)),
+            Value::F32(smooth_input(&[2, 1, 4], 100)),
+        ];
+        let report = check_gradients(&model, &inputs, &options()).unwrap();
+        assert!(report.passed(), "op case {name}: {report}");
+        assert!(report.checked > 0, "{name}");
+    }
+}
+
+/// `ops.take` and `ops.take_along_axis` by index tensors: the gradient of
+/// `x` sums over repeated indices.
+#[test]
+fn ops_take_by_index_tensors() {
+    use tensorweave::ops;
+    let x = Input::new([Some(5), Some(3)]).build();
+    let idx = Input::new([Some(4)]).dtype(DType::I32).build();
+    let taken = ops::take(&x, &idx, Some(1)).unwrap();
+    let along = ops::take_along_axis(&x, &ops::expand_dims(&idx, -1).unwrap(), 1).unwrap();
+    let y = ops::add(
+        &ops::sum(&taken, Some(&[1, 2, 3]), false).unwrap(),
+        &ops::sum(&along, Some(&[1, 2]), false).unwrap(),
+    )
+    .unwrap();
+    let y = ops::multiply(&y, &y).unwrap();
+    let model = Model::new(&[x, idx], &[y]).unwrap();
+    let ids = ndarray::array![[0, 4, 4, -2], [1, 1, 2, 3]].into_dyn();
+    let report = check_gradients(
+        &model,
+        &[Value::F32(smooth_input(&[2, 5, 3], 7)), Value::I32(ids)],
+        &options(),
+    )
+    .unwrap();
+    assert!(report.passed(), "{report}");
+}
+
+/// The attention layers' backward: `MultiHeadAttention` (self attention,
+/// cross attention with a key, value_dim and output_shape, causal, returned
+/// scores, no bias), `Attention` (dot, scaled, concat, causal) and
+/// `AdditiveAttention`, on masked embeddings (padding and a fully padded
+/// value row) and on float inputs.
+#[test]
+fn attention_layers() {
+    use tensorweave::layers::attention::{AttentionArgs, AttentionOptions};
+    type Case = fn(&Tensor, &Tensor, &Tensor) -> tensorweave::Result<Vec<Tensor>>;
+    let cases: Vec<(&str, Case)> = vec![
+        ("mha_self", |q, _, _| {
+            MultiHeadAttention::new(2, 3)
+                .seed(1)
+                .into_layer()
+                .call_many(&[q, q])
+                .map(|t| vec![t])
+        }),
+        ("mha_cross_key", |q, v, k| {
+            let layer = MultiHeadAttention::new(2, 2)
+                .value_dim(3)
+                .output_shape(serde_json::json!(5))
+                .seed(2)
+                .into_layer();
+            AttentionArgs {
+                key: Some(k),
+                return_attention_scores: true,
+                ..Default::default()
+            }
+            .call(&layer, q, v)
+        }),
+        ("mha_causal_no_bias", |q, v, _| {
+            let layer = MultiHeadAttention::new(1, 4)
+                .use_bias(false)
+                .seed(3)
+                .into_layer();
+            AttentionArgs {
+                use_causal_mask: true,
+                return_attention_scores: true,
+                ..Default::default()
+            }
+            .call(&layer, q, v)
+        }),
+        ("attention_dot", |q, v, _| {
+            Attention::new()
+                .use_scale(true)
+                .seed(4)
+                .into_layer()
+                .call_many(&[q, v])
+                .map(|t| vec![t])
+        }),
+        ("attention_concat_causal", |q, v, k| {
+            let layer = Attention::new()
+                .score_mode("concat".to_string())
+                .use_scale(true)
+                .into_layer();
+            AttentionOptions {
+                return_attention_scores: true,
+                use_causal_mask: true,
+            }
+            .call(&layer, &[q, v, k])
+        }),
+        ("additive", |q, v, k| {
+            AdditiveAttention::new()
+                .seed(5)
+                .into_layer()
+                .call_many(&[q, v, k])
+                .map(|t| vec![t])
+        }),
+        ("additive_no_scale", |q, v, _| {
+            AdditiveAttention::new()
+                .use_scale(false)
+                .into_layer()
+                .call_many(&[q, v])
+                .map(|t| vec![t])
+        }),
+    ];
+    for (name, case) in cases {
+        for masked in [false, true] {
+            let (qt, vt, kt) = (
+                Input::new([Some(4)]).dtype(DType::I32).build(),
+                Input::new([Some(4)]).dtype(DType::I32).build(),
+                Input::new([Some(4)]).dtype(DType::I32).build(),
+            );
+            let embed = |t: &Tensor, seed: u64| {
+                Embedding::new(9, 4)
+                    .mask_zero(masked)
+                    .seed(seed)
+                    .call(t)
+                    .unwrap()
+            };
+            let (q, v, k) = (embed(&qt, 11), embed(&vt, 12), embed(&kt, 13));
+            let outputs = case(&q, &v, &k).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let model = Model::new(&[qt, vt, kt], &outputs).unwrap();
+            // Row 0 right-padded, row 1 left-padded (the value row of batch 1
+            // is padded except its last step).
+            let q_ids = ndarray::array![[1, 2, 3, 0], [0, 4, 5, 6]].into_dyn();
+            // For the single-head layers every value row starts valid: a row
+            // with no visible value (Keras subtracts 1e9 from all its scores)
+            // has a softmax that float32 makes flat, whose TensorFlow gradient
+            // finite differences cannot see.
+            let (v_ids, k_ids) = if name.starts_with("mha") {
+                (
+                    ndarray::array![[7, 8, 0, 0], [0, 0, 0, 2]].into_dyn(),
+                    ndarray::array![[3, 1, 0, 0], [0, 0, 0, 8]].into_dyn(),
+                )
+            } else {
+                (
+                    ndarray::array![[7, 8, 0, 0], [2, 0, 5, 0]].into_dyn(),
+                    ndarray::array![[3, 1, 0, 0], [6, 0, 4, 0]].into_dyn(),
+                )
+            };
+            let report = check_gradients(
+                &model,
+                &[Value::I32(q_ids), Value::I32(v_ids), Value::I32(k_ids)],
+                &options(),
+            )
+            .unwrap();
+            assert!(report.passed(), "{name} (masked {masked}): {report}");
+            assert!(report.checked > 0, "{name}");
+        }
+    }
+}

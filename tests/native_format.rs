@@ -332,9 +332,9 @@ fn unknown_classes_say_how_to_register_them() {
 
     let mut json = json_of(&small_model());
     json["config"]["layers"][1]["module"] = "keras.src.ops.numpy".into();
-    json["config"]["layers"][1]["class_name"] = "Sin".into();
+    json["config"]["layers"][1]["class_name"] = "Fft2".into();
     let err = error_of(&json);
-    assert!(err.contains("op 'Sin'") || err.contains("'Sin'"), "{err}");
+    assert!(err.contains("op 'Fft2'") || err.contains("'Fft2'"), "{err}");
 }
 
 #[test]

@@ -193,7 +193,8 @@ impl TrainRun {
             }
             let trained = {
                 let (ins, masks) = step_inputs(&slots, step, layer)?;
-                let inputs = Inputs::new(ins, masks);
+                let inputs =
+                    Inputs::new(ins, masks).with_options(graph.node(step.node()).options());
                 let guard = layer.read();
                 let called = if training {
                     guard.call_train(&inputs, ctx)
@@ -400,7 +401,8 @@ impl TrainRun {
                 .collect::<Result<Vec<_>>>()?;
             let result = {
                 let (ins, masks) = step_inputs(&self.slots, step, layer)?;
-                let inputs = Inputs::new(ins, masks);
+                let inputs =
+                    Inputs::new(ins, masks).with_options(graph.node(step.node()).options());
                 let call = BackwardCall {
                     inputs: &inputs,
                     outputs: &outputs,

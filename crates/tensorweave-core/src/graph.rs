@@ -54,6 +54,7 @@ pub struct GraphNode {
     n_inputs: usize,
     list_input: bool,
     outputs: Vec<TensorSpec>,
+    options: std::sync::Arc<crate::layer::CallOptions>,
 }
 
 impl GraphNode {
@@ -86,6 +87,11 @@ impl GraphNode {
     /// The output specs.
     pub fn output_specs(&self) -> &[TensorSpec] {
         &self.outputs
+    }
+
+    /// The call's keyword options (empty for most calls).
+    pub fn options(&self) -> &crate::layer::CallOptions {
+        &self.options
     }
 }
 
@@ -247,6 +253,7 @@ impl Graph {
                 n_inputs: node.inputs().len(),
                 list_input: node.list_input(),
                 outputs: node.output_specs().to_vec(),
+                options: node.options().clone(),
             });
             index_of.insert(node.id(), ix);
         }

@@ -33,9 +33,10 @@ pub use graph::{Graph, GraphNode, LayerId, TensorRef};
 pub use init::{layer_rng, set_random_seed, Initializer};
 pub use input::{input_tensor, Input, InputLayer, InputShape};
 pub use layer::{
-    AsAny, BackwardCall, BuildContext, CallArg, CallContext, Inputs, IntoLayer, Layer, LayerGrads,
-    LayerRef, Logits, LogitsOf, MaskCall, OutputGrad, Param, ParamVisitor, ParamVisitorMut,
-    Recurrence, Saved, Sublayer, Trained, WeightInit,
+    tensor_input, AsAny, BackwardCall, BuildContext, CallArg, CallContext, CallOptions, Inputs,
+    IntoLayer, Layer, LayerGrads, LayerRef, Logits, LogitsOf, MaskCall, OutputGrad, Param,
+    ParamVisitor, ParamVisitorMut, Recurrence, Saved, Sublayer, Trained, WeightInit,
+    TENSOR_INPUT_KEY,
 };
 pub use model::{FunctionalLayer, Model};
 pub use naming::{auto_name, reset_names, to_snake_case, unique_name};

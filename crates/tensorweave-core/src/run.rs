@@ -85,7 +85,7 @@ impl<'a> RunState<'a> {
                     .collect::<Result<Vec<_>>>()?;
                 layer
                     .read()
-                    .call(&Inputs::new(ins, masks), ctx)
+                    .call(&Inputs::new(ins, masks).with_options(node.options()), ctx)
                     .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?
             };
             check_outputs(layer, node.output_specs(), &outputs)?;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::dtype::{format_shape, DType, Shape, TensorSpec};
 use crate::error::Result;
-use crate::layer::{LayerRef, MaskCall};
+use crate::layer::{CallOptions, LayerRef, MaskCall};
 
 static NEXT_NODE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -31,6 +31,8 @@ pub struct Node {
     pub(crate) list_input: bool,
     /// Output specs.
     pub(crate) outputs: Vec<TensorSpec>,
+    /// The call's keyword options (empty for most calls).
+    pub(crate) options: Arc<CallOptions>,
 }
 
 impl Node {
@@ -57,6 +59,11 @@ impl Node {
     /// The output specs.
     pub fn output_specs(&self) -> &[TensorSpec] {
         &self.outputs
+    }
+
+    /// The call's keyword options.
+    pub fn options(&self) -> &Arc<CallOptions> {
+        &self.options
     }
 
     /// Process-unique id of this node.
@@ -195,6 +202,25 @@ pub(crate) fn record_call_split_masks(
     input_masks: &[Option<Tensor>],
     list_input: bool,
 ) -> Result<Vec<Tensor>> {
+    record_call_with_options(
+        layer,
+        inputs,
+        call_masks,
+        input_masks,
+        list_input,
+        CallOptions::new(),
+    )
+}
+
+/// [`record_call_split_masks`] of a call with keyword options.
+pub(crate) fn record_call_with_options(
+    layer: &LayerRef,
+    inputs: &[Tensor],
+    call_masks: &[Option<Tensor>],
+    input_masks: &[Option<Tensor>],
+    list_input: bool,
+    options: CallOptions,
+) -> Result<Vec<Tensor>> {
     if call_masks.len() != inputs.len() {
         return Err(crate::error::Error::layer(
             layer.name(),
@@ -218,7 +244,7 @@ pub(crate) fn record_call_split_masks(
         ));
     }
     let specs: Vec<TensorSpec> = inputs.iter().map(|t| t.spec().clone()).collect();
-    let outputs = layer.infer(&specs)?;
+    let outputs = layer.infer_with(&specs, &options)?;
     let (uses_mask, n_outputs) = (layer.read().uses_mask(), outputs.len());
     let masks: Vec<Option<Tensor>> = call_masks
         .iter()
@@ -232,6 +258,7 @@ pub(crate) fn record_call_split_masks(
         masks,
         list_input,
         outputs,
+        options: Arc::new(options),
     });
     let out_masks = layer
         .read()
@@ -256,6 +283,7 @@ pub(crate) fn record_source(layer: &LayerRef, spec: TensorSpec) -> Tensor {
         masks: Vec::new(),
         list_input: false,
         outputs: vec![spec],
+        options: Arc::new(CallOptions::new()),
     });
     Tensor::new(node, 0, None)
 }

@@ -15,6 +15,7 @@ extern crate self as tensorweave_layers;
 pub mod activation_layers;
 pub mod activations;
 pub mod array_ops;
+pub mod attention;
 pub mod class;
 pub mod config;
 pub mod convolutional;
@@ -86,6 +87,9 @@ registry::builtin_classes! {
         rnn::SimpleRnnLayer,
         rnn::BidirectionalLayer,
         rnn::TimeDistributedLayer,
+        attention::MultiHeadAttentionLayer,
+        attention::AttentionLayer,
+        attention::AdditiveAttentionLayer,
     ],
     ops: [
         ops::NotEqual,
@@ -95,6 +99,17 @@ registry::builtin_classes! {
         ops::OnesLike,
         ops::ZerosLike,
         ops::ConcatenateOp,
+        ops::ReshapeOp,
+        ops::TransposeOp,
+        ops::SqueezeOp,
+        ops::RepeatOp,
+        ops::StackOp,
+        ops::GetItem,
+        ops::TakeOp,
+        ops::TakeAlongAxisOp,
+        ops::MatmulOp,
+        ops::WhereOp,
+        ops::EinsumOp,
     ],
 }
 
@@ -102,6 +117,7 @@ registry::builtin_classes! {
 pub mod prelude {
     pub use crate::activation_layers::*;
     pub use crate::activations::Activation;
+    pub use crate::attention::*;
     pub use crate::convolutional::*;
     pub use crate::core_layers::*;
     pub use crate::merging::*;

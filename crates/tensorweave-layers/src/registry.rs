@@ -63,6 +63,7 @@ macro_rules! builtin_classes {
                     <$op as $crate::registry::OpClass>::from_config,
                 );
             )*
+            $crate::ops::register_families(registry);
         }
     };
 }

@@ -11,7 +11,9 @@ use super::{BuildContext, Layer, Param};
 use crate::dtype::TensorSpec;
 use crate::error::{Error, Result};
 use crate::shape::format_dims;
-use crate::tensor::{record_call, record_call_split_masks, record_call_with_masks, Tensor};
+use crate::tensor::{
+    record_call, record_call_split_masks, record_call_with_masks, record_call_with_options, Tensor,
+};
 
 /// Visitor over a layer's weights: receives the path inside the layer
 /// (`kernel`, `forward_lstm/lstm_cell/kernel`) and the weight.
@@ -150,11 +152,16 @@ impl LayerRef {
         self.0.calls.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Builds the layer on first use and infers output specs.
-    pub(crate) fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+    /// Builds the layer on first use and infers the output specs of a call
+    /// with keyword options.
+    pub(crate) fn infer_with(
+        &self,
+        inputs: &[TensorSpec],
+        options: &super::CallOptions,
+    ) -> Result<Vec<TensorSpec>> {
         self.build_with(inputs, &mut BuildContext::new())?;
         self.read()
-            .output_specs(inputs)
+            .output_specs_with(inputs, options)
             .map_err(|e| e.in_layer(self.name(), self.class_name()))
     }
 
@@ -282,6 +289,34 @@ impl LayerRef {
         // Keras sets the output masks from the sequence's own mask.
         let output_masks = with_first(input.mask().cloned());
         record_call_split_masks(self, &inputs, &call_masks, &output_masks, false)
+    }
+
+    /// Calls the layer with keyword options (Keras'
+    /// `mha(q, v, return_attention_scores=True)`), the inputs as separate
+    /// arguments with the masks they carry, and returns all its outputs.
+    pub fn call_with_options(
+        &self,
+        inputs: &[&Tensor],
+        options: super::CallOptions,
+    ) -> Result<Vec<Tensor>> {
+        let inputs: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+        let masks: Vec<Option<Tensor>> = inputs.iter().map(|t| t.mask().cloned()).collect();
+        record_call_with_options(self, &inputs, &masks, &masks, false, options)
+    }
+
+    /// [`LayerRef::call_with_options`] with the masks given as a loader
+    /// read them: those the call receives and those its output masks are
+    /// computed from.
+    pub fn call_with_options_and_masks(
+        &self,
+        inputs: &[&Tensor],
+        call_masks: &[Option<Tensor>],
+        input_masks: &[Option<Tensor>],
+        list_input: bool,
+        options: super::CallOptions,
+    ) -> Result<Vec<Tensor>> {
+        let inputs: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+        record_call_with_options(self, &inputs, call_masks, input_masks, list_input, options)
     }
 
     /// Calls the layer with the masks its call receives (`call_masks`) apart

@@ -34,6 +34,25 @@ pub use backward::{
 pub use build::{BuildContext, WeightInit};
 pub use handle::{IntoLayer, LayerGuard, LayerGuardMut, LayerRef, ParamVisitor, ParamVisitorMut};
 
+/// The keyword options of one call that are not tensors (Keras'
+/// `return_attention_scores=True`, `use_causal_mask=True`), as Keras records
+/// them in the call's `kwargs`. Layers that take some read them from
+/// [`Inputs::option`] and [`Layer::output_specs_with`].
+pub type CallOptions = serde_json::Map<String, serde_json::Value>;
+
+/// How [`CallOptions`] name a keyword argument that is a tensor (Keras'
+/// `key=k`, `attention_mask=m`): `{"__tensor_input__": i}`, the index of
+/// that tensor among the call's inputs.
+pub const TENSOR_INPUT_KEY: &str = "__tensor_input__";
+
+/// The input index a keyword option names, if it names a tensor input.
+pub fn tensor_input(option: &serde_json::Value) -> Option<usize> {
+    option
+        .get(TENSOR_INPUT_KEY)
+        .and_then(serde_json::Value::as_u64)
+        .map(|i| i as usize)
+}
+
 /// One positional argument of a call as Keras records it: a tensor (the
 /// next of the node's input tensors) or a constant (a number, a list of
 /// indices, a slice), kept by the layer itself (`x * 2.0`, `x[:, 0]`).
@@ -159,6 +178,7 @@ pub struct Recurrence {
 pub struct Inputs<'a> {
     values: Vec<&'a Value>,
     masks: Vec<Option<&'a Value>>,
+    options: Option<&'a CallOptions>,
 }
 
 impl<'a> Inputs<'a> {
@@ -166,7 +186,27 @@ impl<'a> Inputs<'a> {
     /// entry per input.
     pub fn new(values: Vec<&'a Value>, mut masks: Vec<Option<&'a Value>>) -> Self {
         masks.resize(values.len(), None);
-        Inputs { values, masks }
+        Inputs {
+            values,
+            masks,
+            options: None,
+        }
+    }
+
+    /// The same inputs with the call's keyword options.
+    pub fn with_options(mut self, options: &'a CallOptions) -> Self {
+        self.options = Some(options);
+        self
+    }
+
+    /// The call's keyword options (empty for most calls).
+    pub fn options(&self) -> Option<&'a CallOptions> {
+        self.options
+    }
+
+    /// One keyword option of the call, if given.
+    pub fn option(&self, key: &str) -> Option<&'a serde_json::Value> {
+        self.options.and_then(|o| o.get(key))
     }
 
     /// Inputs without masks.
@@ -307,6 +347,25 @@ pub trait Layer: Send + Sync + fmt::Debug + AsAny {
 
     /// Checks the input specs and returns the output specs (batch axis first).
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>>;
+
+    /// The output specs of a call with keyword options (Keras'
+    /// `return_attention_scores=True`). The default accepts only a call
+    /// without options and defers to [`Layer::output_specs`]; a layer that
+    /// takes options validates them here and reads them again at run time
+    /// from [`Inputs::option`].
+    fn output_specs_with(
+        &self,
+        inputs: &[TensorSpec],
+        options: &CallOptions,
+    ) -> Result<Vec<TensorSpec>> {
+        if let Some((key, value)) = options.iter().next() {
+            return Err(crate::Error::invalid(format!(
+                "the call argument `{key}` = {} is not supported",
+                crate::registry::brief(value)
+            )));
+        }
+        self.output_specs(inputs)
+    }
 
     /// Whether this is a Keras *op* (`NotEqual`, `Any`, `LogicalOr`, …) rather
     /// than a layer: ops have no weights, appear in summaries and configs, and are

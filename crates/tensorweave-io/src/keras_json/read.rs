@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 use tensorweave_core::registry::{brief, is_op_module};
-use tensorweave_core::CallArg;
 use tensorweave_core::{
     input_tensor, unique_name, BuildContext, DType, Error, LayerRef, LayerRegistry, Model, Result,
     Tensor, TensorSpec,
 };
+use tensorweave_core::{CallArg, CallOptions, TENSOR_INPUT_KEY};
 use tensorweave_layers::config::check_dtype_policy;
 use tensorweave_layers::ops::NotEqual;
 
@@ -184,6 +184,10 @@ struct Call {
     args: Vec<Arg>,
     masks: Option<Arg>,
     states: Option<Arg>,
+    /// Keyword arguments that are tensors (`key=…`, `attention_mask=…`), by name.
+    tensor_kwargs: Vec<(String, History)>,
+    /// Other keyword arguments (`return_attention_scores=True`).
+    options: CallOptions,
 }
 
 impl Call {
@@ -204,6 +208,7 @@ impl Call {
                     }
                 };
                 let (mut masks, mut states) = (None, None);
+                let (mut tensor_kwargs, mut options) = (Vec::new(), CallOptions::new());
                 match map.get("kwargs") {
                     None | Some(Value::Null) => {}
                     Some(Value::Object(kwargs)) => {
@@ -215,12 +220,19 @@ impl Call {
                                 }
                                 "training" => {}
                                 _ if value.is_null() => {}
-                                _ => {
-                                    return Err(Error::Config(format!(
-                                        "{what}: the call argument `{key}` = {} is not supported",
-                                        brief(value)
-                                    )))
-                                }
+                                _ => match Arg::parse(value, what)? {
+                                    Arg::Tensor(h) => tensor_kwargs.push((key.clone(), h)),
+                                    Arg::Other(v) => {
+                                        options.insert(key.clone(), v);
+                                    }
+                                    Arg::List(_) => {
+                                        return Err(Error::Config(format!(
+                                            "{what}: the call argument `{key}` = {} (a list of \
+                                             tensors) is not supported",
+                                            brief(value)
+                                        )))
+                                    }
+                                },
                             }
                         }
                     }
@@ -240,6 +252,8 @@ impl Call {
                     args,
                     masks,
                     states,
+                    tensor_kwargs,
+                    options,
                 })
             }
             // Keras 2: [[layer, node, tensor, {kwargs}], ...]; several inputs form a list.
@@ -257,6 +271,8 @@ impl Call {
                     args,
                     masks: None,
                     states: None,
+                    tensor_kwargs: Vec::new(),
+                    options: CallOptions::new(),
                 })
             }
             other => Err(Error::Config(format!(
@@ -272,6 +288,7 @@ impl Call {
         for extra in [&self.masks, &self.states].into_iter().flatten() {
             extra.histories(&mut out);
         }
+        out.extend(self.tensor_kwargs.iter().map(|(_, h)| h));
         out
     }
 }
@@ -750,11 +767,36 @@ fn run_call(
             )))
         }
     };
-    if states.is_empty() {
+    if states.is_empty() && call.options.is_empty() && call.tensor_kwargs.is_empty() {
         let specs: Vec<TensorSpec> = inputs.iter().map(|t| t.spec().clone()).collect();
         layer.build_with(&specs, ctx)?;
         let refs: Vec<&Tensor> = inputs.iter().collect();
         return layer.call_with_masks(&refs, &masks, list_input).map(Some);
+    }
+    if states.is_empty() {
+        // Keyword options, and keyword tensors after the positional ones
+        // (in name order, each named in the options by its input index),
+        // with the masks they carry.
+        let (mut inputs, mut masks, mut options) = (inputs, masks, call.options.clone());
+        // `key` first (a MultiHeadAttention builds its key projection from
+        // the input after the value), then the others by name.
+        let mut tensor_kwargs: Vec<&(String, History)> = call.tensor_kwargs.iter().collect();
+        tensor_kwargs.sort_by_key(|(k, _)| (k != "key", k.clone()));
+        for (key, h) in tensor_kwargs {
+            let t = tensor(h).ok_or_else(|| missing(what, h))?;
+            options.insert(
+                key.clone(),
+                serde_json::json!({ TENSOR_INPUT_KEY: inputs.len() }),
+            );
+            masks.push(t.mask().cloned());
+            inputs.push(t);
+        }
+        let specs: Vec<TensorSpec> = inputs.iter().map(|t| t.spec().clone()).collect();
+        layer.build_with(&specs, ctx)?;
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        return layer
+            .call_with_options_and_masks(&refs, &masks, &masks, list_input, options)
+            .map(Some);
     }
     // The states follow the sequence, without masks. As in Keras, a call
     // with initial states receives only an explicitly recorded mask (Keras

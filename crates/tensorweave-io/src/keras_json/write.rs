@@ -3,7 +3,7 @@
 use petgraph::graph::NodeIndex;
 use serde_json::{json, Map, Value};
 use tensorweave_core::registry::truncate;
-use tensorweave_core::CallArg;
+use tensorweave_core::{tensor_input, CallArg};
 use tensorweave_core::{
     ClassIdentity, DType, Error, FunctionalLayer, Graph, LayerId, LayerRef, LayerRegistry, Model,
     Result, TensorRef,
@@ -134,7 +134,25 @@ impl Writer<'_> {
 
     /// `{"args", "kwargs"}` of one call, plus the list-input masks.
     fn node_entry(&self, graph: &Graph, layer: &LayerRef, ix: NodeIndex) -> Value {
-        let inputs = graph.node_inputs(ix);
+        let all_inputs = graph.node_inputs(ix);
+        // Keyword options; those naming a tensor input are written as that
+        // tensor, and the tensor is left out of the positional arguments.
+        let options = graph.node(ix).options();
+        let keyword_inputs: Vec<usize> = options.values().filter_map(tensor_input).collect();
+        let mut keyword_args = Map::new();
+        for (key, value) in options {
+            let value = match tensor_input(value).and_then(|i| all_inputs.get(i)) {
+                Some(&t) => keras_tensor(graph, t),
+                None => value.clone(),
+            };
+            keyword_args.insert(key.clone(), value);
+        }
+        let inputs: Vec<_> = all_inputs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !keyword_inputs.contains(i))
+            .map(|(_, &t)| t)
+            .collect();
         let (uses_mask, is_op, not_equal, takes_states) = {
             let guard = layer.read();
             (
@@ -150,7 +168,7 @@ impl Writer<'_> {
         // Keras' ops take their tensors as separate arguments (`logical_or(x1, x2)`),
         // except `concatenate(xs)`; layers as they were called.
         let list_form = if is_op {
-            layer.class_name() == "Concatenate"
+            matches!(layer.class_name(), "Concatenate" | "Stack")
         } else {
             graph.node(ix).list_input()
         };
@@ -182,9 +200,11 @@ impl Writer<'_> {
         let masks: Vec<Value> = graph
             .node_masks(ix)
             .into_iter()
-            .map(|m| m.map_or(Value::Null, |t| keras_tensor(graph, t)))
+            .enumerate()
+            .filter(|(i, _)| !keyword_inputs.contains(i))
+            .map(|(_, m)| m.map_or(Value::Null, |t| keras_tensor(graph, t)))
             .collect();
-        let mut kwargs = Map::new();
+        let mut kwargs = keyword_args;
         let mut entry = Map::new();
         if !list_form && masks.len() == 1 {
             if uses_mask {

@@ -7,22 +7,59 @@
 //! `logical_or_1`, …), without weights, left out of `model.layers`.
 
 mod any;
+mod binary;
 mod concatenate;
+mod einsum;
 mod expand_dims;
 mod fill_like;
+pub mod functions;
+mod get_item;
 mod logical_or;
+mod matmul;
 mod not_equal;
+pub mod operands;
+mod reduce;
+mod repeat;
+mod reshape_op;
+mod squeeze;
+mod stack;
+mod take;
+mod transpose;
+mod unary;
+mod where_op;
 
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value as Json;
 use tensorweave_core::{format_shape, registry::brief, DType, Error, Result, Shape, Value};
 
 pub use any::AnyOp;
+pub use binary::{Binary, BinaryOp};
 pub use concatenate::ConcatenateOp;
+pub use einsum::EinsumOp;
 pub use expand_dims::ExpandDims;
 pub use fill_like::{OnesLike, ZerosLike};
+pub use get_item::{GetItem, Index};
 pub use logical_or::LogicalOr;
+pub use matmul::MatmulOp;
 pub use not_equal::NotEqual;
+pub use operands::Operand;
+pub use reduce::{Reduce, ReduceOp};
+pub use repeat::RepeatOp;
+pub use reshape_op::ReshapeOp;
+pub use squeeze::SqueezeOp;
+pub use stack::StackOp;
+pub use take::{TakeAlongAxisOp, TakeOp};
+pub use transpose::TransposeOp;
+pub use unary::{Unary, UnaryOp};
+pub use where_op::WhereOp;
+
+/// Registers the op families whose classes share one type (the element-wise
+/// ops, the reductions, …), each class under its Keras module.
+pub(crate) fn register_families(registry: &mut tensorweave_core::LayerRegistry) {
+    binary::register(registry);
+    unary::register(registry);
+    reduce::register(registry);
+}
 
 /// The backward of an op whose output carries no gradient (a bool mask, or a
 /// constant fill): no gradient reaches its inputs.

@@ -57,11 +57,26 @@ impl Layer for NotEqual {
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        if let [a, b] = inputs {
+            // `ops.not_equal(a, b)` on two tensors, broadcasting.
+            let shape = super::broadcast_symbolic(&a.shape, &b.shape)?;
+            return Ok(vec![TensorSpec::new(shape, DType::Bool)]);
+        }
         expect_inputs(inputs, 1)?;
         Ok(vec![TensorSpec::new(inputs[0].shape.clone(), DType::Bool)])
     }
 
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+        if let [a, b] = inputs.values() {
+            let float = a.dtype() == DType::F32 || b.dtype() == DType::F32;
+            let out = if float {
+                crate::array_ops::zip2(a.to_f32().view(), b.to_f32().view(), |p, q| p != q)?
+            } else {
+                let (p, q) = (a.to_f32().mapv(f64::from), b.to_f32().mapv(f64::from));
+                crate::array_ops::zip2(p.view(), q.view(), |p, q| p != q)?
+            };
+            return Ok(vec![Value::Bool(out)]);
+        }
         let v = self.value;
         let out: ArrayD<bool> = match inputs.value(0)? {
             // Keras compares in the input's dtype: float32 for float data.
