@@ -9,51 +9,9 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use support::fixture_in;
+use support::suite::Order;
 use tensorweave::prelude::*;
-
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "tensorweave-keras-attention-{tag}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn check(name: &str) {
-    let case = fixture_in("keras_attention", name);
-    let model = Model::from_keras(case.dir.join("model.keras"), None)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    case.check_layer_order_without_ops(&model);
-    let err = case.check_loaded(&model);
-    assert!(err <= 1e-5, "{name}: {err}");
-
-    // Saved again, as a Keras archive and natively: the same graph and outputs.
-    let dir = TempDir::new(name);
-    let keras = dir.0.join("again.keras");
-    model.save_keras(&keras).unwrap();
-    let again = Model::from_keras(&keras, None).unwrap_or_else(|e| panic!("{name}: {e}"));
-    case.check_layer_order_without_ops(&again);
-    case.check_loaded(&again);
-    let native = dir.0.join("native");
-    model.save(&native).unwrap();
-    let loaded = Model::load(&native).unwrap_or_else(|e| panic!("{name}: {e}"));
-    case.check_loaded(&loaded);
-}
 
 /// `MultiHeadAttention` with implicit query and value masks, two layers on
 /// the same masked tensors. Keras 3.15.1's `MultiHeadAttention.call` removes
@@ -123,7 +81,11 @@ fn check_mha_masks(name: &str, masked: &[usize], unmasked: &[usize]) {
 #[test]
 fn transformer_text_classifier() {
     support::transformer_layers::register();
-    check("transformer_text_classifier");
+    support::suite::check_case(
+        "keras_attention",
+        "transformer_text_classifier",
+        Order::LayersOnly,
+    );
 }
 
 /// Keras runs `mha_b` (outputs 1, 2) first: `mha_a` (output 0) runs unmasked.
@@ -139,48 +101,24 @@ fn mha_masks_reversed_outputs() {
     check_mha_masks("mha_masks_reversed_outputs", &[2], &[0, 1]);
 }
 
-macro_rules! cases {
-    ($($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                check(stringify!($case));
-            }
-        )*
-
-        #[test]
-        fn every_case_directory_has_a_test() {
-            let root =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras_attention");
-            let mut on_disk: Vec<String> = std::fs::read_dir(root)
-                .unwrap()
-                .map(|e| e.unwrap())
-                // A case Keras refuses to build holds only its refusal.
-                .filter(|e| e.path().join("model.keras").exists())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            on_disk.sort();
-            let mut tested = vec![
-                $(stringify!($case).to_string(),)*
-                "mha_masks".to_string(),
-                "mha_masks_reversed_outputs".to_string(),
-                "transformer_text_classifier".to_string(),
-            ];
-            tested.sort();
-            assert_eq!(on_disk, tested);
-        }
-    };
-}
-
-cases!(
-    mha_self,
-    mha_cross_value_dim_output_shape,
-    mha_no_bias_causal,
-    mha_attention_mask,
-    mha_dropout_inference,
-    attention_dot,
-    attention_concat_causal,
-    additive_attention,
-    timeseries_transformer,
-    timeseries_transformer_postnorm,
+fixture_cases!(
+    "keras_attention",
+    Order::LayersOnly,
+    [
+        mha_self,
+        mha_cross_value_dim_output_shape,
+        mha_no_bias_causal,
+        mha_attention_mask,
+        mha_dropout_inference,
+        attention_dot,
+        attention_concat_causal,
+        additive_attention,
+        timeseries_transformer,
+        timeseries_transformer_postnorm,
+    ],
+    others = [
+        "mha_masks",
+        "mha_masks_reversed_outputs",
+        "transformer_text_classifier"
+    ]
 );

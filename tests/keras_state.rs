@@ -12,95 +12,31 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use support::fixture_in;
+use support::suite::Order;
 use tensorweave::prelude::*;
 
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "tensorweave-keras-state-{tag}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn check(name: &str) {
-    let case = fixture_in("keras_state", name);
-    let model = Model::from_keras(case.dir.join("model.keras"), None)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    case.check_layer_order(&model);
-    let err = case.check_loaded(&model);
-    assert!(err <= 1e-5, "{name}: {err}");
-
-    // Saved again, as a Keras archive and natively: the same graph and outputs.
-    let dir = TempDir::new(name);
-    let keras = dir.0.join("again.keras");
-    model.save_keras(&keras).unwrap();
-    let again = Model::from_keras(&keras, None).unwrap_or_else(|e| panic!("{name}: {e}"));
-    case.check_layer_order(&again);
-    case.check_loaded(&again);
-    let native = dir.0.join("native");
-    model.save(&native).unwrap();
-    let loaded = Model::load(&native).unwrap_or_else(|e| panic!("{name}: {e}"));
-    case.check_loaded(&loaded);
-}
-
-macro_rules! cases {
-    ($($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                check(stringify!($case));
-            }
-        )*
-
-        #[test]
-        fn every_case_directory_has_a_test() {
-            let root =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras_state");
-            let mut on_disk: Vec<String> = std::fs::read_dir(root)
-                .unwrap()
-                .map(|e| e.unwrap())
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            on_disk.sort();
-            let mut tested = vec![$(stringify!($case).to_string()),*];
-            tested.sort();
-            assert_eq!(on_disk, tested);
-        }
-    };
-}
-
-cases!(
-    seq2seq_lstm,
-    seq2seq_lstm_explicit_mask,
-    seq2seq_inference_decoder,
-    seq2seq_inference_decoder_explicit_mask,
-    gru_initial_state,
-    gru_initial_state_explicit_mask,
-    gru_reset_before_initial_state,
-    simplernn_initial_state,
-    lstm_initial_state_masked_last,
-    lstm_initial_state_masked_last_explicit_mask,
-    bidirectional_lstm_initial_state,
-    bidirectional_lstm_initial_state_explicit_mask,
-    bidirectional_gru_initial_state,
-    encoder_states_to_bidirectional,
-    encoder_states_to_bidirectional_explicit_mask,
+fixture_cases!(
+    "keras_state",
+    Order::WithOps,
+    [
+        seq2seq_lstm,
+        seq2seq_lstm_explicit_mask,
+        seq2seq_inference_decoder,
+        seq2seq_inference_decoder_explicit_mask,
+        gru_initial_state,
+        gru_initial_state_explicit_mask,
+        gru_reset_before_initial_state,
+        simplernn_initial_state,
+        lstm_initial_state_masked_last,
+        lstm_initial_state_masked_last_explicit_mask,
+        bidirectional_lstm_initial_state,
+        bidirectional_lstm_initial_state_explicit_mask,
+        bidirectional_gru_initial_state,
+        encoder_states_to_bidirectional,
+        encoder_states_to_bidirectional_explicit_mask,
+    ],
+    others = []
 );
 
 /// The seq2seq training model written with the Rust API the way the Keras

@@ -5,6 +5,7 @@
 #[path = "../../examples/shared/att_layer.rs"]
 pub mod att_layer;
 pub mod keras_train;
+pub mod suite;
 #[path = "../../examples/shared/transformer_layers.rs"]
 pub mod transformer_layers;
 

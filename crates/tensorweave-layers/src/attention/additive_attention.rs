@@ -9,9 +9,7 @@ use tensorweave_core::{
 };
 use tensorweave_derive::LayerConfig;
 
-use super::attention_layer::{
-    attention_call, attention_input_grads, attention_outputs, attention_specs,
-};
+use super::attention_layer::scored_attention_methods;
 use super::scores::{self, Score};
 use crate::class::Common;
 use crate::class_and_config;
@@ -58,6 +56,17 @@ pub struct AdditiveAttentionLayer {
 }
 
 impl AdditiveAttentionLayer {
+    fn dropout_rate(&self) -> f64 {
+        self.config.dropout
+    }
+
+    fn score_param_grads(&self, g: &scores::Grads, mut out: LayerGrads) -> LayerGrads {
+        if let Some(gs) = &g.scale {
+            out = out.param("scale", gs.clone().into_dyn());
+        }
+        out
+    }
+
     fn score(&self) -> Result<Score<'_>> {
         Ok(Score::Additive {
             scale: match &self.scale {
@@ -101,72 +110,7 @@ impl Layer for AdditiveAttentionLayer {
         Ok(())
     }
 
-    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        attention_specs(inputs, &CallOptions::new())
-    }
-
-    fn output_specs_with(
-        &self,
-        inputs: &[TensorSpec],
-        options: &CallOptions,
-    ) -> Result<Vec<TensorSpec>> {
-        attention_specs(inputs, options)
-    }
-
-    fn uses_mask(&self) -> bool {
-        true
-    }
-
-    /// The output carries the query's mask.
-    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
-        let mut out = vec![None; call.n_outputs];
-        if let Some(first) = out.first_mut() {
-            *first = call.first_mask();
-        }
-        Ok(out)
-    }
-
-    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
-        let (call, opts) = attention_call(inputs)?;
-        let (result, weights) = scores::forward(&self.score()?, &call)?;
-        Ok(attention_outputs(result, &weights, opts))
-    }
-
-    fn has_backward(&self) -> bool {
-        true
-    }
-
-    fn call_train(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Trained> {
-        if self.config.dropout > 0.0 {
-            return Err(Error::invalid(
-                "training with `dropout` > 0 on the attention weights is not supported yet; \
-                 set dropout=0 (or put a Dropout layer after the attention)",
-            ));
-        }
-        let (call, opts) = attention_call(inputs)?;
-        let (result, weights) = scores::forward(&self.score()?, &call)?;
-        Ok(Trained::with_saved(
-            attention_outputs(result, &weights, opts),
-            weights,
-        ))
-    }
-
-    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
-        let weights = call.saved::<ndarray::Array3<f32>>()?;
-        let (c, opts) = attention_call(call.inputs)?;
-        let g_result = scores::view3(call.value_grad(0)?)?;
-        let g_weights = if opts.return_attention_scores {
-            scores::view3(call.value_grad(1)?)?
-        } else {
-            None
-        };
-        let g = scores::backward(&self.score()?, &c, weights, g_result, g_weights)?;
-        let mut out = LayerGrads::inputs(attention_input_grads(call.inputs.len(), &g));
-        if let Some(gs) = g.scale {
-            out = out.param("scale", gs.into_dyn());
-        }
-        Ok(out)
-    }
+    scored_attention_methods!();
 
     crate::optional_params!(scale);
 }

@@ -206,9 +206,23 @@ pub struct AttentionLayer {
 }
 
 impl AttentionLayer {
-    fn score(&self) -> Score<'_> {
+    fn dropout_rate(&self) -> f64 {
+        self.config.dropout
+    }
+
+    fn score_param_grads(&self, g: &scores::Grads, mut out: LayerGrads) -> LayerGrads {
+        if let Some(gs) = &g.scale {
+            out = out.param("scale", ndarray::arr0(gs[0]).into_dyn());
+        }
+        if let Some(gw) = g.weight {
+            out = out.param("concat_score_weight", ndarray::arr0(gw).into_dyn());
+        }
+        out
+    }
+
+    fn score(&self) -> Result<Score<'_>> {
         let scalar = |p: &Option<Param>| p.as_ref().and_then(|p| p.value.iter().next().copied());
-        if self.config.score_mode == "concat" {
+        Ok(if self.config.score_mode == "concat" {
             Score::Concat {
                 scale: scalar(&self.scale),
                 weight: scalar(&self.concat_score_weight).unwrap_or(1.0),
@@ -217,7 +231,7 @@ impl AttentionLayer {
             Score::Dot {
                 scale: scalar(&self.scale),
             }
-        }
+        })
     }
 }
 
@@ -255,73 +269,85 @@ impl Layer for AttentionLayer {
         Ok(())
     }
 
-    fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        attention_specs(inputs, &CallOptions::new())
-    }
-
-    fn output_specs_with(
-        &self,
-        inputs: &[TensorSpec],
-        options: &CallOptions,
-    ) -> Result<Vec<TensorSpec>> {
-        attention_specs(inputs, options)
-    }
-
-    fn uses_mask(&self) -> bool {
-        true
-    }
-
-    /// The output carries the query's mask.
-    fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
-        let mut out = vec![None; call.n_outputs];
-        if let Some(first) = out.first_mut() {
-            *first = call.first_mask();
-        }
-        Ok(out)
-    }
-
-    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
-        let (call, opts) = attention_call(inputs)?;
-        let (result, weights) = scores::forward(&self.score(), &call)?;
-        Ok(attention_outputs(result, &weights, opts))
-    }
-
-    fn has_backward(&self) -> bool {
-        true
-    }
-
-    fn call_train(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Trained> {
-        if self.config.dropout > 0.0 {
-            return Err(Error::invalid(
-                "training with `dropout` > 0 on the attention weights is not supported yet; \
-                 set dropout=0 (or put a Dropout layer after the attention)",
-            ));
-        }
-        let outputs = self.call(inputs, ctx)?;
-        let (call, _) = attention_call(inputs)?;
-        let (_, weights) = scores::forward(&self.score(), &call)?;
-        Ok(Trained::with_saved(outputs, weights))
-    }
-
-    fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
-        let weights = call.saved::<ndarray::Array3<f32>>()?;
-        let (c, opts) = attention_call(call.inputs)?;
-        let g_result = scores::view3(call.value_grad(0)?)?;
-        let g_weights = if opts.return_attention_scores {
-            scores::view3(call.value_grad(1)?)?
-        } else {
-            None
-        };
-        let g = scores::backward(&self.score(), &c, weights, g_result, g_weights)?;
-        let mut out = LayerGrads::inputs(attention_input_grads(call.inputs.len(), &g));
-        if let Some(gs) = &g.scale {
-            out = out.param("scale", ndarray::arr0(gs[0]).into_dyn());
-        }
-        if let Some(gw) = g.weight {
-            out = out.param("concat_score_weight", ndarray::arr0(gw).into_dyn());
-        }
-        Ok(out)
-    }
+    scored_attention_methods!();
 
     crate::optional_params!(scale, concat_score_weight);
 }
+
+/// The `Layer` methods `Attention` and `AdditiveAttention` share, over the
+/// layer's `score()` (its [`Score`]), `dropout_rate()` and
+/// `score_param_grads(grads, out)` (its weights' gradients).
+macro_rules! scored_attention_methods {
+    () => {
+        fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+            $crate::attention::attention_layer::attention_specs(inputs, &CallOptions::new())
+        }
+
+        fn output_specs_with(
+            &self,
+            inputs: &[TensorSpec],
+            options: &CallOptions,
+        ) -> Result<Vec<TensorSpec>> {
+            $crate::attention::attention_layer::attention_specs(inputs, options)
+        }
+
+        fn uses_mask(&self) -> bool {
+            true
+        }
+
+        /// The output carries the query's mask.
+        fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
+            let mut out = vec![None; call.n_outputs];
+            if let Some(first) = out.first_mut() {
+                *first = call.first_mask();
+            }
+            Ok(out)
+        }
+
+        fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+            let (call, opts) = $crate::attention::attention_layer::attention_call(inputs)?;
+            let (result, weights) = $crate::attention::scores::forward(&self.score()?, &call)?;
+            Ok($crate::attention::attention_layer::attention_outputs(
+                result, &weights, opts,
+            ))
+        }
+
+        fn has_backward(&self) -> bool {
+            true
+        }
+
+        fn call_train(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Trained> {
+            if self.dropout_rate() > 0.0 {
+                return Err(Error::invalid(
+                    "training with `dropout` > 0 on the attention weights is not supported \
+                     yet; set dropout=0 (or put a Dropout layer after the attention)",
+                ));
+            }
+            let (call, opts) = $crate::attention::attention_layer::attention_call(inputs)?;
+            let (result, weights) = $crate::attention::scores::forward(&self.score()?, &call)?;
+            Ok(Trained::with_saved(
+                $crate::attention::attention_layer::attention_outputs(result, &weights, opts),
+                weights,
+            ))
+        }
+
+        fn backward(&self, call: &BackwardCall<'_>) -> Result<LayerGrads> {
+            use $crate::attention::scores;
+            let weights = call.saved::<ndarray::Array3<f32>>()?;
+            let (c, opts) = $crate::attention::attention_layer::attention_call(call.inputs)?;
+            let g_result = scores::view3(call.value_grad(0)?)?;
+            let g_weights = if opts.return_attention_scores {
+                scores::view3(call.value_grad(1)?)?
+            } else {
+                None
+            };
+            let g = scores::backward(&self.score()?, &c, weights, g_result, g_weights)?;
+            let out = LayerGrads::inputs(
+                $crate::attention::attention_layer::attention_input_grads(call.inputs.len(), &g),
+            );
+            Ok(self.score_param_grads(&g, out))
+        }
+    };
+}
+
+pub(crate) use scored_attention_methods;

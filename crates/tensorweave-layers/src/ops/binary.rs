@@ -243,6 +243,8 @@ pub struct BinaryOp {
     name: Option<String>,
 }
 
+super::named_op!(BinaryOp, |op: &BinaryOp| op.kind.class_name());
+
 impl BinaryOp {
     /// The op on two tensors.
     pub fn new(kind: Binary) -> Self {
@@ -267,23 +269,6 @@ impl BinaryOp {
         self.kind
     }
 
-    /// Names the op (default: its class in snake case, numbered: `add_1`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// The op as a layer (already built: it has no weights).
-    pub fn into_op(self) -> LayerRef {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| tensorweave_core::auto_name(self.kind.class_name()));
-        let layer = LayerRef::new(name, self);
-        layer.mark_built();
-        layer
-    }
-
     /// The op of class `kind` from its Keras configuration.
     pub fn from_keras(kind: Binary, config: &Json) -> Result<LayerRef> {
         let name = super::op_name(kind.class_name(), config)?;
@@ -300,12 +285,6 @@ impl BinaryOp {
         } else {
             DType::F32
         }
-    }
-}
-
-impl tensorweave_core::IntoLayer for BinaryOp {
-    fn into_layer(self) -> LayerRef {
-        self.into_op()
     }
 }
 

@@ -9,8 +9,8 @@ use ndarray::{ArrayD, IxDyn};
 use serde_json::{json, Value as Json};
 use tensorweave_core::registry::brief;
 use tensorweave_core::{
-    format_dims, BackwardCall, CallContext, DType, Error, Inputs, Layer, LayerGrads, LayerRef,
-    Result, TensorSpec, Value,
+    format_dims, BackwardCall, CallContext, DType, Error, Inputs, Layer, LayerGrads, Result,
+    TensorSpec, Value,
 };
 
 use crate::registry::OpClass;
@@ -127,6 +127,8 @@ pub struct EinsumOp {
     name: Option<String>,
 }
 
+super::named_op!(EinsumOp, |_: &EinsumOp| "Einsum");
+
 impl EinsumOp {
     /// The contraction `subscripts` (`"bij,bkj->bik"`).
     pub fn new(subscripts: &str) -> Result<Self> {
@@ -135,12 +137,6 @@ impl EinsumOp {
             parsed: Subscripts::parse(subscripts)?,
             name: None,
         })
-    }
-
-    /// Names the op (default `einsum`, numbered).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     /// Every letter's size, checked across operands.
@@ -176,28 +172,6 @@ impl EinsumOp {
             }
         }
         Ok(sizes)
-    }
-}
-
-impl tensorweave_core::IntoLayer for EinsumOp {
-    fn into_layer(self) -> LayerRef {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| tensorweave_core::auto_name("Einsum"));
-        let layer = LayerRef::new(name, self);
-        layer.mark_built();
-        layer
-    }
-}
-
-impl super::Named for EinsumOp {
-    fn with_name(self, name: String) -> Self {
-        self.name(name)
-    }
-
-    fn into_op(self) -> LayerRef {
-        tensorweave_core::IntoLayer::into_layer(self)
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value as Json};
 use tensorweave_core::registry::brief;
 use tensorweave_core::{
     format_dims, format_shape, BackwardCall, CallArg, CallContext, Error, Inputs, Layer,
-    LayerGrads, LayerRef, Result, TensorSpec, Value,
+    LayerGrads, Result, TensorSpec, Value,
 };
 
 use crate::registry::OpClass;
@@ -87,16 +87,12 @@ pub struct GetItem {
     name: Option<String>,
 }
 
+super::named_op!(GetItem, |_: &GetItem| "GetItem");
+
 impl GetItem {
     /// `x[key]`.
     pub fn new(key: Vec<Index>) -> Self {
         GetItem { key, name: None }
-    }
-
-    /// Names the op (default `get_item`, numbered).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     /// The plan for an input of shape `shape`: the pick of each input axis,
@@ -211,28 +207,6 @@ fn slice_positions(
         i += step;
     }
     out
-}
-
-impl tensorweave_core::IntoLayer for GetItem {
-    fn into_layer(self) -> LayerRef {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| tensorweave_core::auto_name("GetItem"));
-        let layer = LayerRef::new(name, self);
-        layer.mark_built();
-        layer
-    }
-}
-
-impl super::Named for GetItem {
-    fn with_name(self, name: String) -> Self {
-        self.name(name)
-    }
-
-    fn into_op(self) -> LayerRef {
-        tensorweave_core::IntoLayer::into_layer(self)
-    }
 }
 
 impl OpClass for GetItem {

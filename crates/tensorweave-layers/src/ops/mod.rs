@@ -123,6 +123,53 @@ macro_rules! op_into_layer {
 
 pub(crate) use op_into_layer;
 
+/// What every op whose class is computed (`op.kind.class_name()`) or given
+/// as text has: its `name` setter, `into_op` (built at once: an op has no
+/// weights) with the automatic name from its class, `IntoLayer` and
+/// [`Named`].
+macro_rules! named_op {
+    ($ty:ident, $class:expr) => {
+        impl $ty {
+            /// Names the op (default: its Keras class in snake case, numbered:
+            /// `add_1`, `get_item`).
+            pub fn name(mut self, name: impl Into<String>) -> Self {
+                self.name = Some(name.into());
+                self
+            }
+
+            /// The op as a layer (already built: it has no weights).
+            pub fn into_op(self) -> tensorweave_core::LayerRef {
+                let class: fn(&$ty) -> &'static str = $class;
+                let name = self
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| tensorweave_core::auto_name(class(&self)));
+                let layer = tensorweave_core::LayerRef::new(name, self);
+                layer.mark_built();
+                layer
+            }
+        }
+
+        impl tensorweave_core::IntoLayer for $ty {
+            fn into_layer(self) -> tensorweave_core::LayerRef {
+                <$ty>::into_op(self)
+            }
+        }
+
+        impl $crate::ops::Named for $ty {
+            fn with_name(self, name: String) -> Self {
+                self.name(name)
+            }
+
+            fn into_op(self) -> tensorweave_core::LayerRef {
+                <$ty>::into_op(self)
+            }
+        }
+    };
+}
+
+pub(crate) use named_op;
+
 /// `is_op` and `class_name` of an op's `Layer` impl.
 macro_rules! op_basics {
     () => {

@@ -5,8 +5,7 @@
 use ndarray::{ArrayD, IxDyn, Zip};
 use serde_json::{json, Value as Json};
 use tensorweave_core::{
-    BackwardCall, CallContext, DType, Error, Inputs, Layer, LayerGrads, LayerRef, Result,
-    TensorSpec, Value,
+    BackwardCall, CallContext, DType, Error, Inputs, Layer, LayerGrads, Result, TensorSpec, Value,
 };
 
 use super::operands::{config_axes, resolve_axes};
@@ -126,6 +125,8 @@ pub struct ReduceOp {
     name: Option<String>,
 }
 
+super::named_op!(ReduceOp, |op: &ReduceOp| op.kind.class_name());
+
 impl ReduceOp {
     /// The reduction over `axes` (`None`: every axis, the batch's too).
     pub fn new(kind: Reduce, axes: Option<Vec<i64>>, keepdims: bool) -> Self {
@@ -135,23 +136,6 @@ impl ReduceOp {
             keepdims,
             name: None,
         }
-    }
-
-    /// Names the op (default: its class in snake case, numbered: `sum_1`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// The op as a layer (already built: it has no weights).
-    pub fn into_op(self) -> LayerRef {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| tensorweave_core::auto_name(self.kind.class_name()));
-        let layer = LayerRef::new(name, self);
-        layer.mark_built();
-        layer
     }
 
     /// The reduced axes of an input of rank `rank`, sorted.
@@ -180,12 +164,6 @@ impl ReduceOp {
                 (true, false) => None,
             })
             .collect()
-    }
-}
-
-impl tensorweave_core::IntoLayer for ReduceOp {
-    fn into_layer(self) -> LayerRef {
-        self.into_op()
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value as Json};
 use tensorweave_core::registry::brief;
 use tensorweave_core::{
     format_dims, BackwardCall, CallArg, CallContext, DType, Error, Inputs, Layer, LayerGrads,
-    LayerRef, Result, TensorSpec, Value,
+    Result, TensorSpec, Value,
 };
 
 use crate::array_ops::resolve_axis;
@@ -109,6 +109,8 @@ pub struct TakeOp {
     name: Option<String>,
 }
 
+super::named_op!(TakeOp, |_: &TakeOp| "Take");
+
 impl TakeOp {
     /// Takes along `axis` by an index tensor (the op's second input).
     pub fn new(axis: Option<i64>) -> Self {
@@ -129,12 +131,6 @@ impl TakeOp {
             }),
             name: None,
         }
-    }
-
-    /// Names the op (default `take`, numbered).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     fn resolved(&self, rank: usize) -> Result<Option<usize>> {
@@ -181,28 +177,6 @@ fn take<A: Clone>(
 fn flat<A: Clone>(a: &ArrayD<A>) -> ArrayD<A> {
     ArrayD::from_shape_vec(IxDyn(&[a.len()]), a.iter().cloned().collect())
         .unwrap_or_else(|_| a.clone())
-}
-
-impl tensorweave_core::IntoLayer for TakeOp {
-    fn into_layer(self) -> LayerRef {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| tensorweave_core::auto_name("Take"));
-        let layer = LayerRef::new(name, self);
-        layer.mark_built();
-        layer
-    }
-}
-
-impl super::Named for TakeOp {
-    fn with_name(self, name: String) -> Self {
-        self.name(name)
-    }
-
-    fn into_op(self) -> LayerRef {
-        tensorweave_core::IntoLayer::into_layer(self)
-    }
 }
 
 impl OpClass for TakeOp {
@@ -359,16 +333,12 @@ pub struct TakeAlongAxisOp {
     name: Option<String>,
 }
 
+super::named_op!(TakeAlongAxisOp, |_: &TakeAlongAxisOp| "TakeAlongAxis");
+
 impl TakeAlongAxisOp {
     /// Takes along `axis` (negative counts from the end).
     pub fn new(axis: i64) -> Self {
         TakeAlongAxisOp { axis, name: None }
-    }
-
-    /// Names the op (default `take_along_axis`, numbered).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
     }
 
     /// The broadcast shapes of `x` and of the indices (the axis kept apart).
@@ -409,28 +379,6 @@ impl TakeAlongAxisOp {
             is[i] = d;
         }
         Ok((axis, xs, is))
-    }
-}
-
-impl tensorweave_core::IntoLayer for TakeAlongAxisOp {
-    fn into_layer(self) -> LayerRef {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| tensorweave_core::auto_name("TakeAlongAxis"));
-        let layer = LayerRef::new(name, self);
-        layer.mark_built();
-        layer
-    }
-}
-
-impl super::Named for TakeAlongAxisOp {
-    fn with_name(self, name: String) -> Self {
-        self.name(name)
-    }
-
-    fn into_op(self) -> LayerRef {
-        tensorweave_core::IntoLayer::into_layer(self)
     }
 }
 

@@ -7,8 +7,7 @@ use ndarray::{ArrayD, Axis, Zip};
 use serde_json::{json, Value as Json};
 use tensorweave_core::registry::brief;
 use tensorweave_core::{
-    BackwardCall, CallContext, DType, Error, Inputs, Layer, LayerGrads, LayerRef, Result,
-    TensorSpec, Value,
+    BackwardCall, CallContext, DType, Error, Inputs, Layer, LayerGrads, Result, TensorSpec, Value,
 };
 
 use super::operands::config_f64;
@@ -477,6 +476,8 @@ pub struct UnaryOp {
     name: Option<String>,
 }
 
+super::named_op!(UnaryOp, |op: &UnaryOp| op.kind.class_name());
+
 impl UnaryOp {
     /// The op.
     pub fn new(kind: Unary) -> Self {
@@ -486,23 +487,6 @@ impl UnaryOp {
     /// Which op.
     pub fn kind(&self) -> Unary {
         self.kind
-    }
-
-    /// Names the op (default: its class in snake case, numbered: `exp_1`).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// The op as a layer (already built: it has no weights).
-    pub fn into_op(self) -> LayerRef {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| tensorweave_core::auto_name(self.kind.class_name()));
-        let layer = LayerRef::new(name, self);
-        layer.mark_built();
-        layer
     }
 
     fn softmax_axis(&self, rank: usize) -> Result<Option<(usize, bool)>> {
@@ -515,12 +499,6 @@ impl UnaryOp {
             }
             _ => Ok(None),
         }
-    }
-}
-
-impl tensorweave_core::IntoLayer for UnaryOp {
-    fn into_layer(self) -> LayerRef {
-        self.into_op()
     }
 }
 

@@ -4,7 +4,7 @@
 use ndarray::Zip;
 use serde_json::{json, Value as Json};
 use tensorweave_core::{
-    BackwardCall, CallArg, CallContext, DType, Error, Inputs, Layer, LayerGrads, LayerRef, Result,
+    BackwardCall, CallArg, CallContext, DType, Error, Inputs, Layer, LayerGrads, Result,
     TensorSpec, Value,
 };
 
@@ -21,6 +21,8 @@ pub struct WhereOp {
     operands: [Operand; 3],
     name: Option<String>,
 }
+
+super::named_op!(WhereOp, |_: &WhereOp| "Where");
 
 impl WhereOp {
     /// `where(condition, x1, x2)` on three tensors.
@@ -40,12 +42,6 @@ impl WhereOp {
         }
     }
 
-    /// Names the op (default `where`, numbered).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
     fn dtype(&self, dtypes: &[Option<DType>]) -> DType {
         if integer_result(&self.operands[1..], &dtypes[1..]) {
             DType::I32
@@ -58,28 +54,6 @@ impl WhereOp {
 impl Default for WhereOp {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl tensorweave_core::IntoLayer for WhereOp {
-    fn into_layer(self) -> LayerRef {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| tensorweave_core::auto_name("Where"));
-        let layer = LayerRef::new(name, self);
-        layer.mark_built();
-        layer
-    }
-}
-
-impl super::Named for WhereOp {
-    fn with_name(self, name: String) -> Self {
-        self.name(name)
-    }
-
-    fn into_op(self) -> LayerRef {
-        tensorweave_core::IntoLayer::into_layer(self)
     }
 }
 
