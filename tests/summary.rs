@@ -511,3 +511,26 @@ const NESTED_TRAINABLE_100: &str = r#"Model: "functional_12"
  Trainable params: 120 (480.00 B)
  Non-trainable params: 10 (40.00 B)
 "#;
+
+/// Keras' summaries of a `Sequential` model (no `InputLayer` row) and of
+/// models loaded compiled after training (`Optimizer params`, counted in the
+/// total, the step counter as int64): `tests/fixtures/keras_summary`, written
+/// by `make_summary.py`. Our summary of each loaded archive equals Keras'
+/// summary of the model it saved, byte for byte.
+#[test]
+fn sequential_and_optimizer_summaries_match_keras() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras_summary");
+    for name in [
+        "sequential_uncompiled",
+        "sequential_sgd_trained",
+        "functional_adam_trained",
+    ] {
+        let dir = root.join(name);
+        let model = Model::from_keras(dir.join("model.keras"), None)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let keras = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
+        let keras = format!("{}\n", keras.trim_end_matches('\n'));
+        let ours = model.summary();
+        assert_eq!(ours, keras, "{name}:\n{}", diff(&ours, &keras));
+    }
+}

@@ -38,7 +38,7 @@ pub use layer::{
     ParamVisitor, ParamVisitorMut, Recurrence, Saved, Sublayer, Trained, WeightInit,
     TENSOR_INPUT_KEY,
 };
-pub use model::{FunctionalLayer, Model};
+pub use model::{FunctionalLayer, Model, OptimizerSize};
 pub use naming::{auto_name, reset_names, to_snake_case, unique_name};
 pub use plan::Plan;
 pub use registry::{ClassIdentity, LayerConstructor, LayerRegistry};

@@ -21,12 +21,31 @@ use crate::value::Value;
 /// The captured graph and compiled plan, shared by a [`Model`] and its layer.
 #[derive(Debug)]
 pub struct ModelCore {
+    /// How Keras built it and what its summary shows beyond the graph.
+    info: std::sync::RwLock<ModelInfo>,
     graph: Graph,
     plan: Plan,
     /// The declared inputs and outputs as the symbolic tensors the model was
     /// made from (what [`Model::inputs`] and [`Model::outputs`] hand out).
     inputs: Vec<Tensor>,
     outputs: Vec<Tensor>,
+}
+
+/// The size of an optimizer's variables (Keras' `Optimizer params` line):
+/// how many values, and how many bytes (its step counter is an int64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptimizerSize {
+    /// Number of values.
+    pub params: usize,
+    /// Number of bytes.
+    pub bytes: usize,
+}
+
+/// What a model knows about itself beyond its graph.
+#[derive(Debug, Clone, Default)]
+struct ModelInfo {
+    sequential: bool,
+    optimizer: Option<OptimizerSize>,
 }
 
 /// A functional model: the layers between some inputs and some outputs.
@@ -68,6 +87,7 @@ impl Model {
         let graph = Graph::capture(inputs, outputs)?;
         let plan = Plan::compile(&graph);
         let core = Arc::new(ModelCore {
+            info: std::sync::RwLock::new(ModelInfo::default()),
             graph,
             plan,
             inputs: inputs.to_vec(),
@@ -81,6 +101,44 @@ impl Model {
     /// The model's name.
     pub fn name(&self) -> &str {
         self.layer.name()
+    }
+
+    /// Whether the model is a Keras `Sequential` (its summary has no
+    /// `InputLayer` row, as Keras prints it).
+    pub fn is_sequential(&self) -> bool {
+        self.info().sequential
+    }
+
+    /// Marks the model as a Keras `Sequential` (or not); loaders of
+    /// `Sequential` configs do.
+    pub fn set_sequential(&self, sequential: bool) {
+        self.info_mut().sequential = sequential;
+    }
+
+    /// The size of the optimizer variables the model was loaded with (a
+    /// `.keras` archive saved compiled, after training), which its summary
+    /// counts as Keras does; `None` for a model without.
+    pub fn optimizer_size(&self) -> Option<OptimizerSize> {
+        self.info().optimizer
+    }
+
+    /// Sets what [`Model::optimizer_size`] returns.
+    pub fn set_optimizer_size(&self, size: Option<OptimizerSize>) {
+        self.info_mut().optimizer = size;
+    }
+
+    fn info(&self) -> std::sync::RwLockReadGuard<'_, ModelInfo> {
+        self.core
+            .info
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn info_mut(&self) -> std::sync::RwLockWriteGuard<'_, ModelInfo> {
+        self.core
+            .info
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The declared inputs.

@@ -34,6 +34,7 @@
 //! (1.89) is the workspace's declared `rust-version`.
 
 use std::path::Path;
+use tensorweave_core::OptimizerSize;
 
 use ndarray::ArrayD;
 use tensorweave_core::{Error, MemoryBudget, Model, Result};
@@ -95,6 +96,27 @@ pub fn keras_h5_weights_with(
         .iter()
         .map(|slot| store.read(&slot.group, &slot.dataset, &slot.shape))
         .collect()
+}
+
+/// The number of values and bytes of the optimizer variables a Keras 3
+/// weights file holds (`optimizer/vars`, written when a compiled model whose
+/// optimizer is built is saved); `None` when it holds none.
+pub fn optimizer_size(h5: &[u8], budget: &MemoryBudget) -> Result<Option<OptimizerSize>> {
+    let store = H5Store::from_bytes(h5.to_vec(), *budget)?;
+    let group = "optimizer/vars";
+    let Some(names) = store.datasets(group)? else {
+        return Ok(None);
+    };
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let (mut params, mut bytes) = (0usize, 0usize);
+    for name in &names {
+        let n: usize = store.shape(group, name)?.iter().product();
+        params = params.saturating_add(n);
+        bytes = bytes.saturating_add(n.saturating_mul(store.element_size(group, name)?));
+    }
+    Ok(Some(OptimizerSize { params, bytes }))
 }
 
 /// Loads a Keras HDF5 weights file held in memory into `model`.

@@ -87,6 +87,11 @@ fn open(
             Some(w) => weights_file(&model, w, budget)?,
             None => archive.load_weights_into_with(&model, budget)?,
         }
+        // A model saved compiled with its optimizer built: Keras' summary
+        // counts the optimizer's variables.
+        if let crate::keras_archive::KerasWeights::H5(h5) = &archive.weights {
+            model.set_optimizer_size(crate::h5_weights::optimizer_size(h5, budget)?);
+        }
         Ok(model)
     } else if name.ends_with(".json") {
         match weights {

@@ -94,6 +94,9 @@ pub struct Summary {
     pub trainable_params: usize,
     /// Total non-trainable weights of the model.
     pub non_trainable_params: usize,
+    /// The optimizer's variables, for a model loaded with them (Keras'
+    /// `Optimizer params` line, counted in the total).
+    pub optimizer: Option<tensorweave_core::OptimizerSize>,
 }
 
 /// The summary text with Keras' default layout (see [`SummaryOptions`]).
@@ -120,6 +123,10 @@ impl Summary {
         let graph = model.graph();
         let mut rows = Vec::new();
         for layer in model.layers() {
+            // Keras' Sequential summary leaves its InputLayer out.
+            if model.is_sequential() && layer.class_name() == "InputLayer" {
+                continue;
+            }
             push_rows(&mut rows, graph, &layer, 0, expand_nested, true);
         }
         let (trainable_params, non_trainable_params) = model.count_params();
@@ -129,6 +136,7 @@ impl Summary {
             rows,
             trainable_params,
             non_trainable_params,
+            optimizer: model.optimizer_size(),
         }
     }
 
@@ -209,16 +217,29 @@ impl Summary {
             out.push_str(&table_row(cells, &widths, &justify, '│'));
         }
         out.push_str(&rule(&widths, '└', '─', '┴', '┘'));
-        let total = self.trainable_params + self.non_trainable_params;
-        for (label, count) in [
-            ("Total", total),
-            ("Trainable", self.trainable_params),
-            ("Non-trainable", self.non_trainable_params),
-        ] {
+        let weights = self.trainable_params + self.non_trainable_params;
+        let (opt_params, opt_bytes) = self.optimizer.map_or((0, 0), |o| (o.params, o.bytes));
+        let mut lines = vec![
+            ("Total", weights + opt_params, weights * 4 + opt_bytes),
+            (
+                "Trainable",
+                self.trainable_params,
+                self.trainable_params * 4,
+            ),
+            (
+                "Non-trainable",
+                self.non_trainable_params,
+                self.non_trainable_params * 4,
+            ),
+        ];
+        if self.optimizer.is_some() {
+            lines.push(("Optimizer", opt_params, opt_bytes));
+        }
+        for (label, count, bytes) in lines {
             out.push_str(&format!(
                 " {label} params: {} ({})\n",
                 thousands(count),
-                memory_size(count)
+                memory_size(bytes)
             ));
         }
         Ok(out)
@@ -402,9 +423,9 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// Keras' `readable_memory_size` of `count` float32 weights: `4.06 KB`.
-fn memory_size(count: usize) -> String {
-    let mut size = count as f64 * 4.0;
+/// Keras' `readable_memory_size` of `bytes`: `4.06 KB`.
+fn memory_size(bytes: usize) -> String {
+    let mut size = bytes as f64;
     for unit in ["B", "KB", "MB", "GB", "TB"] {
         if size / 1024.0 < 1.0 {
             return format!("{size:.2} {unit}");
@@ -659,11 +680,11 @@ mod tests {
         assert_eq!(thousands(1_243), "1,243");
         assert_eq!(thousands(100), "100");
         assert_eq!(thousands(1_234_567), "1,234,567");
-        // 1040 * 4 bytes / 1024 = 4.0625 -> "4.06"; 130 * 4 = 520 bytes.
-        assert_eq!(memory_size(1_040), "4.06 KB");
-        assert_eq!(memory_size(130), "520.00 B");
+        // 1040 float32 weights: 4160 bytes / 1024 = 4.0625 -> "4.06"; 130 -> 520 bytes.
+        assert_eq!(memory_size(1_040 * 4), "4.06 KB");
+        assert_eq!(memory_size(130 * 4), "520.00 B");
         assert_eq!(memory_size(0), "0.00 B");
         // 288 * 4 / 1024 = 1.125: Python's "{:.2f}" gives 1.12 (tie to even).
-        assert_eq!(memory_size(288), "1.12 KB");
+        assert_eq!(memory_size(288 * 4), "1.12 KB");
     }
 }

@@ -197,6 +197,29 @@ impl H5Store {
             .collect()
     }
 
+    /// The size in bytes of one element of the dataset `name` in `group`
+    /// (4 for a type without a plain size).
+    pub(crate) fn element_size(&self, group: &str, name: &str) -> Result<usize> {
+        let path = format!("{group}/{name}");
+        let g = self
+            .group(group)?
+            .ok_or_else(|| corrupt(&path, "the group disappeared"))?;
+        let ds = g.dataset(name).map_err(|e| reader_error(&path, e))?;
+        let dtype = ds.dtype().map_err(|e| reader_error(&path, e))?;
+        Ok(match dtype {
+            DType::I8 | DType::U8 => 1,
+            DType::I16 | DType::U16 => 2,
+            DType::F64 | DType::I64 | DType::U64 => 8,
+            DType::Other(dt) => match dt.as_ref() {
+                Datatype::FloatingPoint { size, .. } | Datatype::FixedPoint { size, .. } => {
+                    usize::from(*size as u16)
+                }
+                _ => 4,
+            },
+            _ => 4,
+        })
+    }
+
     /// Reads the dataset `name` of group `group` as float32 with the given shape
     /// (already checked against the file's).
     pub(crate) fn read(&self, group: &str, name: &str, shape: &[usize]) -> Result<ArrayD<f32>> {

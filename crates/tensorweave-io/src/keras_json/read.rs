@@ -970,5 +970,7 @@ fn sequential(config: &Value, registry: &LayerRegistry, ctx: &mut BuildContext) 
         layer.build_with(std::slice::from_ref(x.spec()), ctx)?;
         x = layer.call(&x)?;
     }
-    Model::with_name(model, &[input], &[x])
+    let built = Model::with_name(model, &[input], &[x])?;
+    built.set_sequential(true);
+    Ok(built)
 }
