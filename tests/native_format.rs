@@ -382,7 +382,7 @@ fn unsupported_options_name_layer_option_and_value() {
         }
     }
 
-    // stateful=True inside a Bidirectional; channels_first on a Conv1D.
+    // time_major=True inside a Bidirectional; channels_first on a Conv1D.
     reset_names();
     let x = Input::new([6, 2]).name("x").build();
     let y = Bidirectional::new(Lstm::new(2)).call(&x).unwrap();
@@ -394,10 +394,10 @@ fn unsupported_options_name_layer_option_and_value() {
         .iter_mut()
         .find(|l| l["class_name"] == "Bidirectional")
         .unwrap();
-    bi["config"]["layer"]["config"]["stateful"] = true.into();
+    bi["config"]["layer"]["config"]["time_major"] = true.into();
     let err = error_of(&json);
     assert!(
-        err.contains("forward_lstm") && err.contains("stateful") && err.contains("true"),
+        err.contains("forward_lstm") && err.contains("time_major") && err.contains("true"),
         "{err}"
     );
 

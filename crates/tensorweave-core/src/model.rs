@@ -103,6 +103,14 @@ impl Model {
         self.layer.name()
     }
 
+    /// Zeroes the states of every stateful recurrent layer (Keras'
+    /// `layer.reset_states()` on each), so the next call starts afresh.
+    pub fn reset_states(&self) {
+        for layer in self.layers() {
+            layer.read().reset_states();
+        }
+    }
+
     /// Whether the model is a Keras `Sequential` (its summary has no
     /// `InputLayer` row, as Keras prints it).
     pub fn is_sequential(&self) -> bool {

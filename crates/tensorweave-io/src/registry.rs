@@ -15,7 +15,7 @@
 //! - regularizers and constraints are ignored whatever their value: they only act
 //!   in training;
 //! - options that change results and are not supported are errors naming the
-//!   layer, the option and its value: `stateful=True`, `time_major=True`,
+//!   layer, the option and its value: `time_major=True`,
 //!   `renorm=True`, a non-null `quantization_config`, a LoRA rank;
 //!   `data_format="channels_first"` is rejected by the layers that do not
 //!   support it when they are built.

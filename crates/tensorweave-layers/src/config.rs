@@ -14,11 +14,6 @@ type OptionRule = (&'static str, fn(&Value) -> bool, &'static str);
 
 const UNSUPPORTED: &[OptionRule] = &[
     (
-        "stateful",
-        is_false_or_null,
-        "tensorweave runs stateless inference; rebuild the layer with stateful=False (the weights are the same)",
-    ),
-    (
         "time_major",
         is_false_or_null,
         "only batch-major sequences (batch, time, features) are supported",

@@ -451,6 +451,14 @@ pub trait Layer: Send + Sync + fmt::Debug + AsAny {
         }
     }
 
+    /// Forgets the states a stateful layer carries between calls (Keras'
+    /// `reset_states`); the default has none. Layers holding others pass it on.
+    fn reset_states(&self) {
+        for sub in self.sublayers() {
+            sub.layer.read().reset_states();
+        }
+    }
+
     /// Whether the inputs after the first are initial states (Keras'
     /// `initial_state` argument of recurrent layers and `Bidirectional`):
     /// they carry no mask and are saved as the `initial_state` keyword.

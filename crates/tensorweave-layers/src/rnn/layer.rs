@@ -1,7 +1,7 @@
 //! [`Rnn`]: the recurrent layer over any [`Cell`] (`LSTM` is `Rnn<LstmCell>`),
 //! Keras' `RNN` base: shapes, masks, direction, returned sequence and states.
 
-use ndarray::{ArrayView2, ArrayView3, Axis, Ix2, Ix3};
+use ndarray::{Array2, ArrayView2, ArrayView3, Axis, Ix2, Ix3};
 use tensorweave_core::format_dims;
 use tensorweave_core::{
     format_shape, BackwardCall, BuildContext, CallContext, Error, Layer, LayerGrads, LayerRef,
@@ -27,6 +27,9 @@ use tensorweave_core::Inputs;
 pub struct Rnn<C: Cell> {
     config: C::Builder,
     cell: LayerRef,
+    /// The states a stateful layer carries to its next call (none before
+    /// the first call and after `reset_states`: zeros).
+    carried: std::sync::Mutex<Option<Vec<Array2<f32>>>>,
 }
 
 impl<C: Cell> Rnn<C> {
@@ -55,6 +58,42 @@ impl<C: Cell> Rnn<C> {
         init: &[ArrayView2<'_, f32>],
     ) -> Result<RnnRun> {
         run_sequence(cell, self.loop_options(), x, mask, init)
+    }
+
+    /// The states a stateful layer starts this call from (`None` when it is
+    /// not stateful, or when initial states are given: they win, as in
+    /// Keras), checked against the batch.
+    fn carried_states(&self, batch: usize, none_given: bool) -> Result<Option<Vec<Array2<f32>>>> {
+        let o = self.config.options();
+        if !o.stateful || !none_given {
+            return Ok(None);
+        }
+        let carried = self
+            .carried
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match carried.as_ref() {
+            Some(states) if states.iter().any(|s| s.nrows() != batch) => {
+                Err(Error::invalid(format!(
+                    "is stateful: it carries states of {} rows, but this call has a batch of \
+                     {batch}; give every call the layer's fixed batch size (predict one batch \
+                     at a time), or call reset_states() first",
+                    states.first().map_or(0, Array2::nrows)
+                )))
+            }
+            Some(states) => Ok(Some(states.clone())),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps a stateful layer's final states for its next call.
+    fn carry(&self, states: &[Array2<f32>]) {
+        if self.config.options().stateful {
+            *self
+                .carried
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(states.to_vec());
+        }
     }
 
     /// Checks the inputs of a call: the sequence, then none or all of the
@@ -169,7 +208,11 @@ impl<C: Cell> LayerClass for Rnn<C> {
             config.options_mut().seed = config.common().seed;
         }
         let cell = LayerRef::new(C::CELL_NAME, C::from_builder(&config));
-        Rnn { config, cell }
+        Rnn {
+            config,
+            cell,
+            carried: std::sync::Mutex::new(None),
+        }
     }
 }
 
@@ -181,6 +224,13 @@ impl<C: Cell> Layer for Rnn<C> {
         self.check_state_specs(inputs)?;
         let input = &inputs[0];
         check_sequence_spec(input)?;
+        if self.config.options().stateful && input.shape[0].is_none() {
+            return Err(Error::invalid(format!(
+                "is stateful, so it needs to know its batch size; give the input a fixed batch \
+                 size (Input::batch_size, Keras' batch_shape), got shape {}",
+                format_shape(&input.shape)
+            )));
+        }
         let step = TensorSpec::f32(vec![input.shape[0], Some(known_last_dim(input)?)]);
         self.cell.build_with(&[step], ctx)
     }
@@ -232,10 +282,16 @@ impl<C: Cell> Layer for Rnn<C> {
 
     fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
         let (x, mask) = sequence_inputs(inputs)?;
-        let init = initial_states(inputs)?;
+        let given = initial_states(inputs)?;
+        let carried = self.carried_states(x.dim().0, given.is_empty())?;
+        let init: Vec<ArrayView2<'_, f32>> = match &carried {
+            Some(states) => states.iter().map(|s| s.view()).collect(),
+            None => given,
+        };
         let guard = self.cell.read();
         let cell = cell_of::<C>(&*guard)?;
         let run = self.run_split(cell, x, mask, &init, ctx.threads)?;
+        self.carry(&run.states);
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {
             out.extend(run.states.into_iter().map(Value::from));
@@ -252,7 +308,12 @@ impl<C: Cell> Layer for Rnn<C> {
     /// the context allows it and the work is worth it).
     fn call_train(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Trained> {
         let (x, mask) = sequence_inputs(inputs)?;
-        let init = initial_states(inputs)?;
+        let given = initial_states(inputs)?;
+        let carried = self.carried_states(x.dim().0, given.is_empty())?;
+        let init: Vec<ArrayView2<'_, f32>> = match &carried {
+            Some(states) => states.iter().map(|s| s.view()).collect(),
+            None => given,
+        };
         let guard = self.cell.read();
         let cell = cell_of::<C>(&*guard)?;
         let training = self.training(cell)?;
@@ -274,6 +335,7 @@ impl<C: Cell> Layer for Rnn<C> {
             drop,
             ctx.threads,
         )?;
+        self.carry(&run.states);
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {
             out.extend(run.states.into_iter().map(Value::from));
@@ -353,6 +415,13 @@ impl<C: Cell> Layer for Rnn<C> {
 
     fn takes_initial_state(&self) -> bool {
         true
+    }
+
+    fn reset_states(&self) {
+        *self
+            .carried
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
     fn recurrence(&self) -> Option<Recurrence> {

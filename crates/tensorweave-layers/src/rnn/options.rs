@@ -53,6 +53,9 @@ pub struct RnnOptions {
     /// Process the steps from last to first; a returned sequence is then in
     /// processing order, i.e. reversed (default false).
     pub go_backwards: bool,
+    /// Keep the final states of each call as the initial states of the next
+    /// (Keras' `stateful`; the batch size must be fixed; default false).
+    pub stateful: bool,
     /// Output zeros at masked steps instead of repeating the previous output
     /// (default false; `Bidirectional` sets it to `return_sequences`).
     pub zero_output_for_mask: bool,
@@ -79,6 +82,7 @@ impl Default for RnnOptions {
             return_sequences: false,
             return_state: false,
             go_backwards: false,
+            stateful: false,
             zero_output_for_mask: false,
             trainable: true,
         }
@@ -184,6 +188,14 @@ macro_rules! rnn_builder {
             /// processing order, i.e. reversed).
             pub fn go_backwards(mut self, go_backwards: bool) -> Self {
                 self.options.go_backwards = go_backwards;
+                self
+            }
+
+            /// Carries the final states of each call over to the next (Keras'
+            /// `stateful=True`, for streaming); the input's batch size must be
+            /// fixed (`Input::batch_size`). `Model::reset_states` zeroes them.
+            pub fn stateful(mut self, stateful: bool) -> Self {
+                self.options.stateful = stateful;
                 self
             }
 
