@@ -810,3 +810,48 @@ fn attention_layers() {
         }
     }
 }
+
+/// The noise layers in training (seeded, so the finite differences see the
+/// same noise), `UnitNormalization`, `Dot` (plain and normalized, on
+/// sequences and vectors) and `GroupNormalization`.
+#[test]
+fn noise_normalization_and_dot_layers() {
+    check_one(&[2, 3, 4], 3, |x| GaussianNoise::new(0.3).seed(2).call(x));
+    check_one(&[2, 3, 4], 4, |x| GaussianDropout::new(0.3).seed(2).call(x));
+    check_one(&[2, 3, 4], 5, |x| AlphaDropout::new(0.2).seed(2).call(x));
+    check_one(&[2, 3, 4], 6, |x| UnitNormalization::new().call(x));
+    check_one(&[2, 3, 4], 7, |x| {
+        UnitNormalization::new()
+            .axis(serde_json::json!([1, 2]))
+            .call(x)
+    });
+    check_one(&[2, 3, 8], 8, |x| {
+        GroupNormalization::new(4).seed(3).call(x)
+    });
+    check_one(&[2, 3, 8], 9, |x| {
+        GroupNormalization::new(2).center(false).seed(3).call(x)
+    });
+    for normalize in [false, true] {
+        let a = Input::new([Some(3), Some(4)]).build();
+        let b = Input::new([Some(5), Some(4)]).build();
+        let y = Dot::new(serde_json::json!([2, 2]))
+            .normalize(normalize)
+            .call_many(&[&a, &b])
+            .unwrap();
+        let v = Input::new([Some(4)]).build();
+        let w = Input::new([Some(4)]).build();
+        let z = Dot::new(serde_json::json!(1))
+            .normalize(normalize)
+            .call_many(&[&v, &w])
+            .unwrap();
+        let model = Model::new(&[a, b, v, w], &[y, z]).unwrap();
+        let inputs = [
+            Value::F32(smooth_input(&[2, 3, 4], 1)),
+            Value::F32(smooth_input(&[2, 5, 4], 2)),
+            Value::F32(smooth_input(&[2, 4], 3)),
+            Value::F32(smooth_input(&[2, 4], 4)),
+        ];
+        let report = check_gradients(&model, &inputs, &options()).unwrap();
+        assert!(report.passed(), "Dot (normalize {normalize}): {report}");
+    }
+}

@@ -23,6 +23,7 @@
 mod add;
 mod average;
 mod concatenate;
+mod dot;
 mod maximum;
 mod minimum;
 mod multiply;
@@ -49,6 +50,7 @@ use tensorweave_core::Inputs;
 pub use add::{Add, AddLayer, AddOp};
 pub use average::{Average, AverageLayer, AverageOp};
 pub use concatenate::{Concatenate, ConcatenateLayer};
+pub use dot::{Dot, DotLayer};
 pub use maximum::{Maximum, MaximumLayer, MaximumOp};
 pub use minimum::{Minimum, MinimumLayer, MinimumOp};
 pub use multiply::{Multiply, MultiplyLayer, MultiplyOp};

@@ -1,14 +1,20 @@
-//! `LayerNormalization` and `BatchNormalization` (inference), with Keras 3's
+//! `LayerNormalization`, `BatchNormalization` (inference), `GroupNormalization`
+//! and `UnitNormalization`, with Keras 3's
 //! formulas (`keras/src/ops/nn.py: _layer_normalization`, TensorFlow's
 //! `tf.nn.batch_normalization`). Both pass masks through unchanged.
 
 mod batch_normalization;
+mod group_normalization;
 mod layer_normalization;
+mod unit_normalization;
 
 use tensorweave_core::{format_shape, Error, Param, Result};
 
 pub use batch_normalization::{BatchNormalization, BatchNormalizationLayer};
+pub use group_normalization::{GroupNormalization, GroupNormalizationLayer};
 pub use layer_normalization::{LayerNormalization, LayerNormalizationLayer};
+pub(crate) use unit_normalization::{inverse_norms, normalize_backward, Floor};
+pub use unit_normalization::{UnitNormalization, UnitNormalizationLayer};
 
 /// Resolves a possibly negative axis against `rank`, or explains the problem.
 pub(crate) fn resolve(axis: i64, rank: usize, shape: &[Option<usize>]) -> Result<usize> {
