@@ -812,8 +812,9 @@ fn attention_layers() {
 }
 
 /// The noise layers in training (seeded, so the finite differences see the
-/// same noise), `UnitNormalization`, `Dot` (plain and normalized, on
-/// sequences and vectors) and `GroupNormalization`.
+/// same noise), `UnitNormalization`, `GroupNormalization`, `DepthwiseConv1D`,
+/// `SeparableConv1D` and `Dot` (plain and normalized, on sequences and
+/// vectors).
 #[test]
 fn noise_normalization_and_dot_layers() {
     check_one(&[2, 3, 4], 3, |x| GaussianNoise::new(0.3).seed(2).call(x));
@@ -830,6 +831,21 @@ fn noise_normalization_and_dot_layers() {
     });
     check_one(&[2, 3, 8], 9, |x| {
         GroupNormalization::new(2).center(false).seed(3).call(x)
+    });
+    check_one(&[2, 7, 3], 10, |x| {
+        DepthwiseConv1D::new(3)
+            .depth_multiplier(2)
+            .padding(Padding::Same)
+            .seed(4)
+            .call(x)
+    });
+    check_one(&[2, 7, 3], 11, |x| {
+        SeparableConv1D::new(4, 2)
+            .depth_multiplier(2)
+            .strides(2)
+            .activation(Activation::Tanh)
+            .seed(5)
+            .call(x)
     });
     for normalize in [false, true] {
         let a = Input::new([Some(3), Some(4)]).build();

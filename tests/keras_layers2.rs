@@ -1,8 +1,8 @@
 //! More layers text models use, as Keras 3.15.1 saves them
 //! (`tests/fixtures/keras_layers2`, written by `make_layers2.py`): the noise
 //! layers (identity at inference), `UnitNormalization`, `Dot`,
-//! `GroupNormalization`, and `Bidirectional` with an explicit
-//! `backward_layer`. Each model loads from its `.keras` archive and predicts
+//! `GroupNormalization`, `SeparableConv1D`, `DepthwiseConv1D`, and
+//! `Bidirectional` with an explicit `backward_layer`. Each model loads from its `.keras` archive and predicts
 //! Keras' outputs; it saves as a Keras archive and natively and loads back to
 //! the same outputs.
 
@@ -24,12 +24,12 @@ fixture_cases!(
         group_normalization_masked,
         bidirectional_backward_layer,
         bidirectional_backward_layer_same_units,
+        separable_conv1d,
+        separable_conv1d_strided,
+        depthwise_conv1d,
+        depthwise_conv1d_dilated,
     ],
     others = [
-        "separable_conv1d",
-        "separable_conv1d_strided",
-        "depthwise_conv1d",
-        "depthwise_conv1d_dilated",
         "conv1d_transpose",
         "conv1d_transpose_valid",
         "kim_cnn_2d",
@@ -43,10 +43,6 @@ fixture_cases!(
 #[test]
 fn the_unimplemented_convolutions_are_named() {
     for (case, class) in [
-        ("separable_conv1d", "SeparableConv1D"),
-        ("separable_conv1d_strided", "SeparableConv1D"),
-        ("depthwise_conv1d", "DepthwiseConv1D"),
-        ("depthwise_conv1d_dilated", "DepthwiseConv1D"),
         ("conv1d_transpose", "Conv1DTranspose"),
         ("conv1d_transpose_valid", "Conv1DTranspose"),
         ("kim_cnn_2d", "Conv2D"),

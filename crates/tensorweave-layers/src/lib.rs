@@ -65,6 +65,8 @@ registry::builtin_classes! {
         regularization::GaussianDropoutLayer,
         regularization::AlphaDropoutLayer,
         convolutional::Conv1DLayer,
+        convolutional::DepthwiseConv1DLayer,
+        convolutional::SeparableConv1DLayer,
         pooling::MaxPooling1DLayer,
         pooling::AveragePooling1DLayer,
         pooling::GlobalMaxPooling1DLayer,

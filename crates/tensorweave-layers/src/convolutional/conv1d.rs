@@ -103,7 +103,7 @@ impl Conv1D {
     }
 
     /// Checks the options on their own, as Keras' constructor does.
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         expect_channels_last(self.data_format)?;
         if self.filters == 0 {
             return Err(Error::invalid("filters must be positive, got 0"));
@@ -139,7 +139,7 @@ impl Conv1D {
 
     /// Output length and left padding for an input of `steps` steps, or an error
     /// when a `valid` window does not fit.
-    fn geometry(&self, steps: usize) -> Result<(usize, usize)> {
+    pub(crate) fn geometry(&self, steps: usize) -> Result<(usize, usize)> {
         let span = self.span();
         match self.padding {
             Padding::Same => Ok(same_geometry(steps, span, self.strides)),
@@ -328,7 +328,7 @@ impl Conv1DLayer {
 /// `conv1d(x, kernel) + bias` for `x` of shape `(batch, steps, channels)` and a
 /// kernel `(kernel_size, channels / groups, filters)`: the patch matrix
 /// ([`im2col`]) times the kernel, per group.
-fn conv1d(
+pub(crate) fn conv1d(
     x: ArrayView3<'_, f32>,
     kernel: &ArrayD<f32>,
     bias: Option<&ArrayD<f32>>,
@@ -452,7 +452,7 @@ fn group_kernel(kernel: &ArrayD<f32>, g: usize, c: &Conv1D) -> Result<Array2<f32
 /// The backward of [`conv1d`] without its bias: given the gradient `gz` of the
 /// pre-activation output `(batch, out_steps, filters)`, the gradients of the
 /// input and of the kernel.
-fn conv1d_backward(
+pub(crate) fn conv1d_backward(
     x: ArrayView3<'_, f32>,
     kernel: &ArrayD<f32>,
     gz: &ArrayD<f32>,

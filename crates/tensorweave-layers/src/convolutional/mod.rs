@@ -1,12 +1,18 @@
 //! Convolution layers (Keras' `keras/src/layers/convolutional`): `Conv1D`,
+//! `DepthwiseConv1D`, `SeparableConv1D`,
 //! and the options and window arithmetic it shares with the pooling layers.
 
 mod conv1d;
+mod depthwise;
+mod depthwise_conv1d;
+mod separable_conv1d;
 
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{Error, Result};
 
 pub use conv1d::{Conv1D, Conv1DLayer};
+pub use depthwise_conv1d::{DepthwiseConv1D, DepthwiseConv1DLayer};
+pub use separable_conv1d::{SeparableConv1D, SeparableConv1DLayer};
 
 /// How a sliding window treats the ends of the time axis (Keras' `padding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
