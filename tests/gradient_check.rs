@@ -813,7 +813,7 @@ fn attention_layers() {
 
 /// The noise layers in training (seeded, so the finite differences see the
 /// same noise), `UnitNormalization`, `GroupNormalization`, `DepthwiseConv1D`,
-/// `SeparableConv1D` and `Dot` (plain and normalized, on sequences and
+/// `SeparableConv1D`, `Conv1DTranspose` and `Dot` (plain and normalized, on sequences and
 /// vectors).
 #[test]
 fn noise_normalization_and_dot_layers() {
@@ -845,6 +845,21 @@ fn noise_normalization_and_dot_layers() {
             .strides(2)
             .activation(Activation::Tanh)
             .seed(5)
+            .call(x)
+    });
+    check_one(&[2, 5, 3], 12, |x| {
+        Conv1DTranspose::new(4, 3)
+            .strides(2)
+            .padding(Padding::Same)
+            .seed(6)
+            .call(x)
+    });
+    check_one(&[2, 4, 3], 13, |x| {
+        Conv1DTranspose::new(2, 4)
+            .strides(3)
+            .output_padding(vec![1])
+            .activation(Activation::Tanh)
+            .seed(7)
             .call(x)
     });
     for normalize in [false, true] {

@@ -28,13 +28,10 @@ fixture_cases!(
         separable_conv1d_strided,
         depthwise_conv1d,
         depthwise_conv1d_dilated,
+        conv1d_transpose,
+        conv1d_transpose_valid,
     ],
-    others = [
-        "conv1d_transpose",
-        "conv1d_transpose_valid",
-        "kim_cnn_2d",
-        "conv2d_options"
-    ]
+    others = ["kim_cnn_2d", "conv2d_options"]
 );
 
 /// The convolution layers of the set are not implemented yet: loading their
@@ -42,12 +39,7 @@ fixture_cases!(
 /// supply it, never a wrong result.
 #[test]
 fn the_unimplemented_convolutions_are_named() {
-    for (case, class) in [
-        ("conv1d_transpose", "Conv1DTranspose"),
-        ("conv1d_transpose_valid", "Conv1DTranspose"),
-        ("kim_cnn_2d", "Conv2D"),
-        ("conv2d_options", "Conv2D"),
-    ] {
+    for (case, class) in [("kim_cnn_2d", "Conv2D"), ("conv2d_options", "Conv2D")] {
         let path = support::fixture_in("keras_layers2", case)
             .dir
             .join("model.keras");

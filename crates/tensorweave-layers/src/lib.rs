@@ -67,6 +67,7 @@ registry::builtin_classes! {
         convolutional::Conv1DLayer,
         convolutional::DepthwiseConv1DLayer,
         convolutional::SeparableConv1DLayer,
+        convolutional::Conv1DTransposeLayer,
         pooling::MaxPooling1DLayer,
         pooling::AveragePooling1DLayer,
         pooling::GlobalMaxPooling1DLayer,

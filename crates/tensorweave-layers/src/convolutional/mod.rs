@@ -1,8 +1,9 @@
 //! Convolution layers (Keras' `keras/src/layers/convolutional`): `Conv1D`,
-//! `DepthwiseConv1D`, `SeparableConv1D`,
+//! `DepthwiseConv1D`, `SeparableConv1D`, `Conv1DTranspose`,
 //! and the options and window arithmetic it shares with the pooling layers.
 
 mod conv1d;
+mod conv1d_transpose;
 mod depthwise;
 mod depthwise_conv1d;
 mod separable_conv1d;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tensorweave_core::{Error, Result};
 
 pub use conv1d::{Conv1D, Conv1DLayer};
+pub use conv1d_transpose::{Conv1DTranspose, Conv1DTransposeLayer};
 pub use depthwise_conv1d::{DepthwiseConv1D, DepthwiseConv1DLayer};
 pub use separable_conv1d::{SeparableConv1D, SeparableConv1DLayer};
 
