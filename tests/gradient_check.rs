@@ -813,7 +813,8 @@ fn attention_layers() {
 
 /// The noise layers in training (seeded, so the finite differences see the
 /// same noise), `UnitNormalization`, `GroupNormalization`, `DepthwiseConv1D`,
-/// `SeparableConv1D`, `Conv1DTranspose` and `Dot` (plain and normalized, on sequences and
+/// `SeparableConv1D`, `Conv1DTranspose`, the 2-D convolution and poolings, and
+/// `Dot` (plain and normalized, on sequences and
 /// vectors).
 #[test]
 fn noise_normalization_and_dot_layers() {
@@ -862,6 +863,34 @@ fn noise_normalization_and_dot_layers() {
             .seed(7)
             .call(x)
     });
+    check_one(&[2, 5, 4, 2], 14, |x| {
+        Conv2D::new(3, [3, 2])
+            .strides([2, 1])
+            .padding(Padding::Same)
+            .activation(Activation::Tanh)
+            .seed(8)
+            .call(x)
+    });
+    // Distinct values (no ties for the maxima).
+    for (name, layer) in [("max", 0), ("global", 1)] {
+        let x = Input::new([Some(4), Some(3), Some(2)]).build();
+        let y = if layer == 0 {
+            MaxPooling2D::new([2, 2])
+                .padding(Padding::Same)
+                .call(&x)
+                .unwrap()
+        } else {
+            GlobalMaxPooling2D::new().call(&x).unwrap()
+        };
+        let model = Model::new(&[x], &[y]).unwrap();
+        let report = check_gradients(
+            &model,
+            &[Value::F32(smooth_input(&[2, 4, 3, 2], 20))],
+            &options(),
+        )
+        .unwrap();
+        assert!(report.passed(), "{name} pooling 2-D: {report}");
+    }
     for normalize in [false, true] {
         let a = Input::new([Some(3), Some(4)]).build();
         let b = Input::new([Some(5), Some(4)]).build();

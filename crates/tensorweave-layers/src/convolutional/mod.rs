@@ -1,9 +1,10 @@
 //! Convolution layers (Keras' `keras/src/layers/convolutional`): `Conv1D`,
-//! `DepthwiseConv1D`, `SeparableConv1D`, `Conv1DTranspose`,
+//! `DepthwiseConv1D`, `SeparableConv1D`, `Conv1DTranspose`, `Conv2D`,
 //! and the options and window arithmetic it shares with the pooling layers.
 
 mod conv1d;
 mod conv1d_transpose;
+mod conv2d;
 mod depthwise;
 mod depthwise_conv1d;
 mod separable_conv1d;
@@ -13,6 +14,7 @@ use tensorweave_core::{Error, Result};
 
 pub use conv1d::{Conv1D, Conv1DLayer};
 pub use conv1d_transpose::{Conv1DTranspose, Conv1DTransposeLayer};
+pub use conv2d::{Conv2D, Conv2DLayer};
 pub use depthwise_conv1d::{DepthwiseConv1D, DepthwiseConv1DLayer};
 pub use separable_conv1d::{SeparableConv1D, SeparableConv1DLayer};
 
@@ -104,6 +106,65 @@ pub(crate) mod tuple1 {
                 Some(OneOrList::One(v)) | Some(OneOrList::List([v])) => Some(v),
             })
         }
+    }
+}
+
+/// Serializes a pair as a two-element list (`[3, 2]`, as Keras writes
+/// tuples), and reads a list or one integer for both.
+pub(crate) mod tuple2 {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrPair {
+        One(usize),
+        Pair([usize; 2]),
+    }
+
+    pub fn serialize<S: Serializer>(v: &[usize; 2], s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[usize; 2], D::Error> {
+        Ok(match OneOrPair::deserialize(d)? {
+            OneOrPair::One(v) => [v, v],
+            OneOrPair::Pair(p) => p,
+        })
+    }
+
+    /// The same for an optional pair (`null` when absent).
+    pub mod option {
+        use super::OneOrPair;
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &Option<[usize; 2]>, s: S) -> Result<S::Ok, S::Error> {
+            v.serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<[usize; 2]>, D::Error> {
+            Ok(match Option::<OneOrPair>::deserialize(d)? {
+                None => None,
+                Some(OneOrPair::One(v)) => Some([v, v]),
+                Some(OneOrPair::Pair(p)) => Some(p),
+            })
+        }
+    }
+}
+
+/// Output length and left padding of one axis of a window of (effective)
+/// size `window` moved by `stride` over `steps` (`valid` or `same`), or
+/// `None` when a `valid` window does not fit.
+pub(crate) fn axis_geometry(
+    steps: usize,
+    window: usize,
+    stride: usize,
+    padding: Padding,
+) -> Option<(usize, usize)> {
+    match padding {
+        Padding::Same => Some(same_geometry(steps, window, stride)),
+        _ => valid_length(steps, window, stride).map(|out| (out, 0)),
     }
 }
 

@@ -21,7 +21,9 @@
 mod average_pooling1d;
 mod global_average_pooling1d;
 mod global_max_pooling1d;
+mod global_max_pooling2d;
 mod max_pooling1d;
+mod max_pooling2d;
 
 use std::fmt::Debug;
 use std::marker::PhantomData;
@@ -47,7 +49,9 @@ pub use global_average_pooling1d::{
     GlobalAverage, GlobalAveragePooling1D, GlobalAveragePooling1DLayer,
 };
 pub use global_max_pooling1d::{GlobalMax, GlobalMaxPooling1D, GlobalMaxPooling1DLayer};
+pub use global_max_pooling2d::{GlobalMaxPooling2D, GlobalMaxPooling2DLayer};
 pub use max_pooling1d::{MaxPooling1D, MaxPooling1DLayer, MaxWindow};
+pub use max_pooling2d::{MaxPooling2D, MaxPooling2DLayer};
 
 /// How a window layer reduces one window, and its Keras class.
 pub trait WindowReduction: Debug + Clone + Default + Send + Sync + 'static {
