@@ -534,3 +534,49 @@ fn sequential_and_optimizer_summaries_match_keras() {
         assert_eq!(ours, keras, "{name}:\n{}", diff(&ours, &keras));
     }
 }
+
+/// A model trained here summarizes as Keras' after `fit`: the optimizer's
+/// variables (SGD with momentum: the step counter, the learning rate, one
+/// slot per weight) appear once it has taken a step.
+#[test]
+fn a_trained_model_counts_its_optimizer_like_keras() {
+    use tensorweave::train::{loss_from_config, optimizer_from_config, Trainer};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keras_summary/sequential_sgd_trained");
+    let tokens = Input::new([Some(12)])
+        .dtype(DType::I32)
+        .name("input_layer")
+        .build();
+    // The fixture's second model of its session: Keras named it so.
+    let e = Embedding::new(50, 8)
+        .name("embedding_1")
+        .call(&tokens)
+        .unwrap();
+    let h = Bidirectional::new(Lstm::new(6))
+        .name("bidirectional_1")
+        .call(&e)
+        .unwrap();
+    let y = Dense::new(3)
+        .activation(Activation::Softmax)
+        .name("dense_1")
+        .call(&h)
+        .unwrap();
+    let model = Model::with_name("sequential", &[tokens], &[y]).unwrap();
+    model.set_sequential(true);
+    let opt = optimizer_from_config(&serde_json::json!({
+        "class_name": "SGD", "config": {"learning_rate": 0.05, "momentum": 0.9}
+    }))
+    .unwrap();
+    let loss = loss_from_config(&serde_json::json!("sparse_categorical_crossentropy")).unwrap();
+    let mut trainer = Trainer::new(&model, opt, vec![Some(loss)]).unwrap();
+    assert!(!model.summary().contains("Optimizer params"));
+    let x = ndarray::Array2::from_shape_fn((4, 12), |(r, t)| ((r * 7 + t) % 49 + 1) as i32);
+    let y = ndarray::Array1::from_shape_fn(4, |r| (r % 3) as f32);
+    trainer
+        .train_on_batch(&[Value::I32(x.into_dyn())], &[y.into_dyn()], None)
+        .unwrap();
+    let keras = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
+    let keras = format!("{}\n", keras.trim_end_matches('\n'));
+    let ours = model.summary();
+    assert_eq!(ours, keras, "{}", diff(&ours, &keras));
+}

@@ -444,6 +444,36 @@ impl Trainer {
                 .collect();
             self.optimizer.apply(&mut vars)?;
         }
+        // The optimizer is built after its first step: from then on the
+        // model's summary counts its variables, as Keras' does.
+        if self.steps > 0 {
+            return self.write_back(&paths, values, updates);
+        }
+        let (mut params, mut bytes) = (0usize, 0usize);
+        for v in self.optimizer.variables() {
+            match v.value {
+                crate::VariableValue::Int64(_) => {
+                    params += 1;
+                    bytes += 8;
+                }
+                crate::VariableValue::Float32(a) => {
+                    params += a.len();
+                    bytes += 4 * a.len();
+                }
+            }
+        }
+        self.model
+            .set_optimizer_size(Some(tensorweave_core::OptimizerSize { params, bytes }));
+        self.write_back(&paths, values, updates)
+    }
+
+    /// Writes the updated trainable weights and the state updates back.
+    fn write_back(
+        &mut self,
+        paths: &[String],
+        values: Vec<ArrayD<f32>>,
+        updates: &[(String, ArrayD<f32>)],
+    ) -> Result<()> {
         let mut new: HashMap<&str, ArrayD<f32>> =
             paths.iter().map(String::as_str).zip(values).collect();
         for (path, value) in updates {
