@@ -41,6 +41,8 @@ use tensorweave_core::{Error, MemoryBudget, Model, Result};
 
 #[path = "h5/layout.rs"]
 pub(crate) mod layout;
+#[path = "h5/legacy.rs"]
+mod legacy;
 #[path = "h5/store.rs"]
 mod store;
 #[path = "h5/writer.rs"]
@@ -96,6 +98,36 @@ pub fn keras_h5_weights_with(
         .iter()
         .map(|slot| store.read(&slot.group, &slot.dataset, &slot.shape))
         .collect()
+}
+
+/// A Keras 2 full-model HDF5 file (`model.save("m.h5")` from Keras 2.x,
+/// tf.keras or Keras 3's legacy writer) held in memory: its configuration
+/// (the root attribute `model_config`), or `None` for another HDF5 file.
+pub fn legacy_model_config(h5: &[u8], budget: &MemoryBudget) -> Result<Option<serde_json::Value>> {
+    let store = H5Store::from_bytes(h5.to_vec(), *budget)?;
+    legacy::model_config(&store)
+}
+
+/// Loads the weights of a Keras 2 HDF5 file held in memory into `model`: a
+/// full-model file's `model_weights` group, or a `save_weights` file's root,
+/// matched to the model's layers by name. Everything is checked before any
+/// weight is written.
+pub fn load_legacy_h5_weights(model: &Model, h5: &[u8], budget: &MemoryBudget) -> Result<()> {
+    let store = H5Store::from_bytes(h5.to_vec(), *budget)?;
+    let group = if store.group("model_weights")?.is_some() {
+        "model_weights"
+    } else {
+        ""
+    };
+    let weights = legacy::legacy_weights(model, &store, group)?;
+    model.set_weights(&weights)
+}
+
+/// Whether an HDF5 file held in memory is in Keras 2's layout (weights by
+/// layer name), rather than Keras 3's `.weights.h5`.
+pub fn is_legacy_h5(h5: &[u8], budget: &MemoryBudget) -> Result<bool> {
+    let store = H5Store::from_bytes(h5.to_vec(), *budget)?;
+    Ok(legacy::is_legacy(&store, "")? || legacy::is_legacy(&store, "model_weights")?)
 }
 
 /// The number of values and bytes of the optimizer variables a Keras 3

@@ -168,6 +168,11 @@ pub fn load_weights_file(model: &Model, path: &Path) -> Result<()> {
 pub fn load_weights_file_with(model: &Model, path: &Path, budget: &MemoryBudget) -> Result<()> {
     let name = path.to_string_lossy().to_lowercase();
     if name.ends_with(".h5") || name.ends_with(".hdf5") {
+        // Keras 2's `save_weights` layout (by layer name), or Keras 3's.
+        let bytes = crate::limits::read_file(path, "weights file", budget)?;
+        if crate::h5_weights::is_legacy_h5(&bytes, budget)? {
+            return crate::h5_weights::load_legacy_h5_weights(model, &bytes, budget);
+        }
         load_keras_h5_weights_file_with(model, path, budget)
     } else if name.ends_with(".npz") {
         load_keras_npz_weights_with(model, path, budget)

@@ -119,11 +119,23 @@ fn open(
             ))),
         }
     } else if name.ends_with(".h5") || name.ends_with(".hdf5") {
-        Err(Error::Config(format!(
-            "{} is an HDF5 file: a legacy Keras model (model.save(\"x.h5\")) or a weights file; \
-             give the model as .keras (or as to_json .json with --weights FILE.weights.h5)",
-            path.display()
-        )))
+        // Keras 2's full-model file: the configuration in `model_config`,
+        // the weights by layer name in `model_weights`.
+        let bytes = read_file(path, "model file", budget)?;
+        let Some(config) = crate::h5_weights::legacy_model_config(&bytes, budget)? else {
+            return Err(Error::Config(format!(
+                "{} is an HDF5 file without a model configuration (a weights file from \
+                 save_weights); give the model's to_json .json with --weights {}",
+                path.display(),
+                path.display()
+            )));
+        };
+        let model = keras_model(&config, budget, registry)?;
+        match weights {
+            Some(w) => weights_file(&model, w, budget)?,
+            None => crate::h5_weights::load_legacy_h5_weights(&model, &bytes, budget)?,
+        }
+        Ok(model)
     } else {
         Err(Error::Config(format!(
             "unsupported model file {}: expected a Keras .keras archive or a model .json",
@@ -181,7 +193,7 @@ mod tests {
     #[test]
     fn unsupported_model_files_are_named() {
         for (file, needle) in [
-            ("m.h5", "legacy Keras model"),
+            ("/nonexistent/m.h5", "does not exist"),
             ("m.onnx", "unsupported model file"),
             ("/nonexistent/m.keras", "does not exist"),
             ("/nonexistent/m.json", "no weights"),
