@@ -94,7 +94,7 @@ impl Layer for RepeatOp {
         };
         let axis = self.resolved(x.rank())?;
         let mut shape = x.shape.clone();
-        shape[axis] = shape[axis].map(|d| d * self.repeats);
+        shape[axis] = shape[axis].map(|d| d.saturating_mul(self.repeats));
         Ok(vec![TensorSpec::new(shape, x.dtype)])
     }
 

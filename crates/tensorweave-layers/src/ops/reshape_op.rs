@@ -38,7 +38,7 @@ impl ReshapeOp {
             .iter()
             .filter(|&&d| d >= 0)
             .map(|&d| d as usize)
-            .product();
+            .fold(1usize, usize::saturating_mul);
         let out: Vec<usize> = self
             .newshape
             .iter()
@@ -50,7 +50,7 @@ impl ReshapeOp {
                 }
             })
             .collect();
-        if out.iter().product::<usize>() != size {
+        if out.iter().fold(1usize, |a, &d| a.saturating_mul(d)) != size {
             return Err(Error::invalid(format!(
                 "cannot reshape an array of shape {} ({size} elements) to {:?}",
                 format_dims(input),
@@ -108,7 +108,7 @@ impl Layer for ReshapeOp {
         let all_known: Option<Vec<usize>> = x.shape.iter().copied().collect();
         let shape: Vec<Option<usize>> = match all_known {
             Some(dims) => self
-                .concrete(dims.iter().product(), &dims)?
+                .concrete(dims.iter().fold(1usize, |a, &d| a.saturating_mul(d)), &dims)?
                 .into_iter()
                 .map(Some)
                 .collect(),
