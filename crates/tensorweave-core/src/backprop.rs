@@ -166,7 +166,9 @@ impl TrainRun {
         model: &str,
         training: bool,
     ) -> Result<TrainRun> {
-        core.check_inputs(inputs, model)?;
+        let inputs = core.conform_inputs(inputs, model)?;
+        let inputs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
+        core.check_inputs(&inputs, model)?;
         let plan = core.plan();
         let graph = core.graph();
         let mut slots: Vec<Option<Value>> = vec![None; plan.n_slots()];

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ndarray::ArrayD;
 
 use crate::backprop::TrainRun;
-use crate::dtype::{dims_compatible, format_shape, shape_matches, TensorSpec};
+use crate::dtype::{dims_compatible, format_shape, shape_matches, DType, TensorSpec};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::layer::{BackwardCall, Inputs, LayerGrads, Trained};
@@ -402,6 +402,37 @@ impl IntoLayer for &Model {
 }
 
 impl ModelCore {
+    /// The inputs as the model's declared dtypes take them: integer data for a
+    /// float32 input is converted, as Keras converts it (models of the Keras 2
+    /// era declare token inputs float32 and cast them in the Embedding).
+    /// Integers beyond ±2^24 have no exact float32 and are refused.
+    pub(crate) fn conform_inputs<'a>(
+        &self,
+        inputs: &[&'a Value],
+        model: &str,
+    ) -> Result<Vec<std::borrow::Cow<'a, Value>>> {
+        use std::borrow::Cow;
+        const EXACT: i32 = 1 << 24;
+        let mut out = Vec::with_capacity(inputs.len());
+        for (i, &v) in inputs.iter().enumerate() {
+            let declared = self.inputs.get(i).map(Tensor::dtype);
+            match (v, declared) {
+                (Value::I32(a), Some(DType::F32)) => {
+                    if let Some(bad) = a.iter().find(|x| x.unsigned_abs() > EXACT as u32) {
+                        return Err(Error::Input(format!(
+                            "input '{}' of model '{model}' is float32 and the int32 value {bad} \
+                             has no exact float32; pass float32 data",
+                            self.inputs[i].layer().name()
+                        )));
+                    }
+                    out.push(Cow::Owned(Value::F32(a.mapv(|x| x as f32))));
+                }
+                _ => out.push(Cow::Borrowed(v)),
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn check_inputs(&self, inputs: &[&Value], model: &str) -> Result<()> {
         let declared = &self.inputs;
         if inputs.len() != declared.len() {
@@ -475,8 +506,10 @@ impl ModelCore {
 
     /// Runs the plan.
     pub fn run(&self, inputs: &[&Value], ctx: &CallContext, model: &str) -> Result<Vec<Value>> {
-        self.check_inputs(inputs, model)?;
-        RunState::new(&self.plan, inputs).run(&self.graph, &self.plan, ctx, model)
+        let inputs = self.conform_inputs(inputs, model)?;
+        let inputs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
+        self.check_inputs(&inputs, model)?;
+        RunState::new(&self.plan, &inputs).run(&self.graph, &self.plan, ctx, model)
     }
 }
 

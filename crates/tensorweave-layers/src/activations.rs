@@ -41,6 +41,11 @@ pub enum Activation {
     Silu,
     /// Keras 3's `clip(x/6 + 1/2, 0, 1)` (not Keras 2's `0.2x + 0.5`).
     HardSigmoid,
+    /// Keras 2's `hard_sigmoid`, `clip(0.2x + 0.5, 0, 1)`: what a file written
+    /// by Keras 2 means by `"hard_sigmoid"` (the Keras 2 loaders read it so);
+    /// named `keras2_hard_sigmoid` in tensorweave's configs. Keras 3 has no
+    /// such activation, so a Keras 3 archive holding it does not load in Keras.
+    HardSigmoidKeras2,
     /// `x · hard_sigmoid(x)`.
     HardSilu,
     /// `x` for `x ≥ 0`, else `0.2 x` (Keras 3's default slope).
@@ -67,6 +72,7 @@ const NAMES: &[(&str, Activation)] = &[
     ("swish", Activation::Swish),
     ("silu", Activation::Silu),
     ("hard_sigmoid", Activation::HardSigmoid),
+    ("keras2_hard_sigmoid", Activation::HardSigmoidKeras2),
     ("hard_silu", Activation::HardSilu),
     ("leaky_relu", Activation::LeakyRelu),
     ("exponential", Activation::Exponential),
@@ -122,6 +128,7 @@ impl Activation {
             Activation::Softsign => x / (1.0 + x.abs()),
             Activation::Swish | Activation::Silu => x * sigmoid(x),
             Activation::HardSigmoid => hard_sigmoid(x),
+            Activation::HardSigmoidKeras2 => (0.2 * x + 0.5).clamp(0.0, 1.0),
             Activation::HardSilu => x * hard_sigmoid(x),
             Activation::LeakyRelu => {
                 if x >= 0.0 {
@@ -293,6 +300,13 @@ impl Activation {
                     0.0
                 }
             }
+            Activation::HardSigmoidKeras2 => {
+                if z > -2.5 && z < 2.5 {
+                    0.2
+                } else {
+                    0.0
+                }
+            }
             Activation::HardSilu => {
                 let inner = if z > -3.0 && z < 3.0 { 1.0 / 6.0 } else { 0.0 };
                 hard_sigmoid(z) + z * inner
@@ -440,6 +454,9 @@ mod tests {
         let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
         assert!(close(Activation::HardSigmoid.scalar(1.0), 0.666_666_7));
         assert!(close(Activation::HardSigmoid.scalar(-4.0), 0.0));
+        // tf_keras 2.21: hard_sigmoid(1.0) = 0.7, hard_sigmoid(-3.0) = 0.
+        assert!(close(Activation::HardSigmoidKeras2.scalar(1.0), 0.7));
+        assert!(close(Activation::HardSigmoidKeras2.scalar(-3.0), 0.0));
         assert!(close(Activation::Gelu.scalar(1.0), 0.841_344_7));
         assert!(close(Activation::Selu.scalar(-1.0), -1.111_330_7));
         assert!(close(Activation::Softplus.scalar(2.0), 2.126_928));

@@ -70,11 +70,21 @@ pub(crate) fn model_config(store: &H5Store) -> Result<Option<serde_json::Value>>
         return Ok(None);
     };
     let text = text.concat();
-    serde_json::from_str(&text).map(Some).map_err(|e| {
+    let mut config: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         Error::Config(format!(
             "the file's `model_config` attribute is not valid JSON: {e}"
         ))
-    })
+    })?;
+    // The writer's version (a root attribute) says what the configuration's
+    // names mean; `to_json` files carry it inside, as here.
+    if let (Some(version), Some(map)) = (
+        attr_strings(store, "", "keras_version")?,
+        config.as_object_mut(),
+    ) {
+        map.entry("keras_version")
+            .or_insert_with(|| serde_json::Value::String(version.concat()));
+    }
+    Ok(Some(config))
 }
 
 /// The weights of `model` read from the Keras 2 group `group`, in

@@ -49,6 +49,14 @@ pub fn model_from_keras_config_with(
         model_from_keras_config_with(config, registry, &mut nested).map(|m| m.as_layer().clone())
     });
     let registry = &registry;
+    let keras2;
+    let json = match keras2_meanings(json) {
+        Some(translated) => {
+            keras2 = translated;
+            &keras2
+        }
+        None => json,
+    };
     let Value::Object(map) = json else {
         return Err(Error::Config(format!(
             "a model configuration must be a JSON object, got {}",
@@ -74,6 +82,37 @@ pub fn model_from_keras_config_with(
             brief(json)
         ))),
     }
+}
+
+/// A configuration written by Keras 1 or 2 (its top-level `keras_version`)
+/// with the names whose meaning changed in Keras 3 made explicit: Keras 2's
+/// `"hard_sigmoid"` is `clip(0.2x + 0.5, 0, 1)`, read as
+/// `keras2_hard_sigmoid` (Keras 3's is `clip(x/6 + 1/2, 0, 1)`). `None` for
+/// any other configuration.
+fn keras2_meanings(json: &Value) -> Option<Value> {
+    let version = json.get("keras_version")?.as_str()?;
+    if !(version.starts_with("1.") || version.starts_with("2.")) {
+        return None;
+    }
+    fn rewrite(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    let is_activation = key == "activation" || key == "recurrent_activation";
+                    if is_activation && value.as_str() == Some("hard_sigmoid") {
+                        *value = Value::String("keras2_hard_sigmoid".into());
+                    } else {
+                        rewrite(value);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(rewrite),
+            _ => {}
+        }
+    }
+    let mut translated = json.clone();
+    rewrite(&mut translated);
+    Some(translated)
 }
 
 /// Rejects files written by a newer tensorweave.
@@ -925,6 +964,15 @@ fn endpoint(
 /// input made from the `InputLayer` entry, the first layer's
 /// `batch_input_shape` / `batch_shape` (Keras 2) or `build_input_shape`.
 fn sequential(config: &Value, registry: &LayerRegistry, ctx: &mut BuildContext) -> Result<Model> {
+    // Keras 2.0 and 2.1 wrote a Sequential config as the bare list of layers.
+    let wrapped;
+    let config = match config {
+        Value::Array(_) => {
+            wrapped = serde_json::json!({ "layers": config });
+            &wrapped
+        }
+        other => other,
+    };
     let model = model_name(config, "sequential");
     let entries = layer_entries(config, &model)?;
     let mut names = Vec::with_capacity(entries.len());
