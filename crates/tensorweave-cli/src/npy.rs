@@ -12,7 +12,8 @@ use tensorweave_io::npy::Npy;
 
 /// Reads an `.npy` file for the model input `input` of dtype `dtype`:
 /// int32 inputs take any integer type within int32's range; float32 inputs
-/// take float32, float64 or integers (converted); bool inputs take bool.
+/// take float32, float64 or integers (converted); bool inputs take bool;
+/// string inputs take NumPy `str` arrays.
 ///
 /// Every size in the header is checked against the file's real size and
 /// `budget` before memory is reserved; the error says which input and why.
@@ -28,6 +29,7 @@ pub fn read_input(
         DType::I32 => npy.to_i32().map(Value::I32),
         DType::F32 => npy.to_f32().map(Value::F32),
         DType::Bool => npy.to_bool().map(Value::Bool),
+        DType::String => npy.to_strings().map(Value::Str),
     };
     converted.map_err(|e| {
         format!(
@@ -43,6 +45,7 @@ fn dtype_name(dtype: DType) -> &'static str {
         DType::I32 => "int32",
         DType::F32 => "float32",
         DType::Bool => "bool",
+        DType::String => "string",
     }
 }
 

@@ -19,6 +19,9 @@ pub enum DType {
     /// Boolean: masks.
     #[serde(rename = "bool")]
     Bool,
+    /// UTF-8 text: the input of `TextVectorization`, `StringLookup`, `Hashing`.
+    #[serde(rename = "string")]
+    String,
 }
 
 impl DType {
@@ -28,6 +31,7 @@ impl DType {
             DType::F32 => "float32",
             DType::I32 => "int32",
             DType::Bool => "bool",
+            DType::String => "string",
         }
     }
 
@@ -40,6 +44,7 @@ impl DType {
                 Some(DType::I32)
             }
             "bool" => Some(DType::Bool),
+            "string" => Some(DType::String),
             _ => None,
         }
     }

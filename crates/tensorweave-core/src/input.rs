@@ -70,6 +70,12 @@ impl Input {
         }
     }
 
+    /// An input of one text per row (shape `[batch]`, `DType::String`):
+    /// Keras' `Input(shape=(), dtype="string")`, what `TextVectorization` takes.
+    pub fn texts() -> Self {
+        Input::new(Vec::<usize>::new()).dtype(DType::String)
+    }
+
     /// The element type (default float32; token ids are `DType::I32`).
     pub fn dtype(mut self, dtype: DType) -> Self {
         self.dtype = dtype;

@@ -15,6 +15,8 @@ pub enum Value {
     I32(ArrayD<i32>),
     /// Boolean data (masks: `true` marks a valid step).
     Bool(ArrayD<bool>),
+    /// Text, one string per element (Keras' `string` tensors).
+    Str(ArrayD<String>),
 }
 
 impl Value {
@@ -41,6 +43,7 @@ impl Value {
             Value::F32(a) => Value::F32(a.slice_axis(Axis(0), s).to_owned()),
             Value::I32(a) => Value::I32(a.slice_axis(Axis(0), s).to_owned()),
             Value::Bool(a) => Value::Bool(a.slice_axis(Axis(0), s).to_owned()),
+            Value::Str(a) => Value::Str(a.slice_axis(Axis(0), s).to_owned()),
         })
     }
 
@@ -99,6 +102,10 @@ impl Value {
                 Value::Bool(a) => Some(a),
                 _ => None,
             })?)?),
+            Value::Str(_) => Value::Str(join(&all(parts, |v| match v {
+                Value::Str(a) => Some(a),
+                _ => None,
+            })?)?),
         })
     }
 }
@@ -110,6 +117,7 @@ impl Value {
             Value::F32(_) => DType::F32,
             Value::I32(_) => DType::I32,
             Value::Bool(_) => DType::Bool,
+            Value::Str(_) => DType::String,
         }
     }
 
@@ -119,6 +127,7 @@ impl Value {
             Value::F32(a) => a.shape(),
             Value::I32(a) => a.shape(),
             Value::Bool(a) => a.shape(),
+            Value::Str(a) => a.shape(),
         }
     }
 
@@ -155,6 +164,17 @@ impl Value {
         }
     }
 
+    /// Borrows text data, or explains which dtype was found instead.
+    pub fn as_str(&self) -> Result<&ArrayD<String>> {
+        match self {
+            Value::Str(a) => Ok(a),
+            other => Err(Error::Input(format!(
+                "expected string data, found {}",
+                other.dtype()
+            ))),
+        }
+    }
+
     /// Takes the float data out, or explains which dtype was found instead.
     pub fn into_f32(self) -> Result<ArrayD<f32>> {
         match self {
@@ -166,12 +186,14 @@ impl Value {
         }
     }
 
-    /// A float copy of the data (integers and booleans converted, as Keras' `cast`).
+    /// A float copy of the data (integers and booleans converted, as Keras' `cast`;
+    /// text has no number and becomes NaN).
     pub fn to_f32(&self) -> ArrayD<f32> {
         match self {
             Value::F32(a) => a.clone(),
             Value::I32(a) => a.mapv(|v| v as f32),
             Value::Bool(a) => a.mapv(|v| if v { 1.0 } else { 0.0 }),
+            Value::Str(a) => a.mapv(|_| f32::NAN),
         }
     }
 }
@@ -196,6 +218,17 @@ macro_rules! value_from {
 value_from!(f32, F32);
 value_from!(i32, I32);
 value_from!(bool, Bool);
+value_from!(String, Str);
+
+impl Value {
+    /// A batch of texts, one row each (shape `[n]`): what a model whose input
+    /// is `Input::texts()` takes.
+    pub fn texts<S: AsRef<str>>(texts: &[S]) -> Value {
+        Value::Str(ArrayD::from_shape_fn(vec![texts.len()], |ix| {
+            texts[ix[0]].as_ref().to_string()
+        }))
+    }
+}
 
 impl Value {
     /// Token ids given as int64 (NumPy's default integer type), narrowed to

@@ -58,6 +58,8 @@ pub enum NpyDtype {
     F32,
     /// `f8`
     F64,
+    /// `U<n>`: text, `n` UTF-32 code units per element (NumPy's `str` arrays).
+    Unicode(usize),
 }
 
 impl NpyDtype {
@@ -68,6 +70,7 @@ impl NpyDtype {
             NpyDtype::I16 | NpyDtype::U16 | NpyDtype::F16 => 2,
             NpyDtype::I32 | NpyDtype::U32 | NpyDtype::F32 => 4,
             NpyDtype::I64 | NpyDtype::U64 | NpyDtype::F64 => 8,
+            NpyDtype::Unicode(n) => n.saturating_mul(4),
         }
     }
 
@@ -75,7 +78,7 @@ impl NpyDtype {
     pub fn is_integer(self) -> bool {
         !matches!(
             self,
-            NpyDtype::Bool | NpyDtype::F16 | NpyDtype::F32 | NpyDtype::F64
+            NpyDtype::Bool | NpyDtype::F16 | NpyDtype::F32 | NpyDtype::F64 | NpyDtype::Unicode(_)
         )
     }
 }
@@ -83,6 +86,9 @@ impl NpyDtype {
 impl fmt::Display for NpyDtype {
     /// NumPy's name: `float32`, `int64`, `bool`, ….
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let NpyDtype::Unicode(n) = self {
+            return write!(f, "str (<U{n})");
+        }
         f.write_str(match self {
             NpyDtype::Bool => "bool",
             NpyDtype::I8 => "int8",
@@ -96,6 +102,7 @@ impl fmt::Display for NpyDtype {
             NpyDtype::F16 => "float16",
             NpyDtype::F32 => "float32",
             NpyDtype::F64 => "float64",
+            NpyDtype::Unicode(_) => "str",
         })
     }
 }
@@ -289,7 +296,7 @@ impl Npy {
             NpyDtype::U64 => num!(u64),
             NpyDtype::F32 => num!(f32),
             NpyDtype::F64 => num!(f64),
-            NpyDtype::Bool | NpyDtype::F16 => return None,
+            NpyDtype::Bool | NpyDtype::F16 | NpyDtype::Unicode(_) => return None,
         })
     }
 
@@ -350,6 +357,51 @@ impl Npy {
         for v in values {
             out.push(i32::try_from(v).map_err(|_| {
                 npy_error(&self.source, format!("holds {v}, outside int32's range"))
+            })?);
+        }
+        self.array(out)
+    }
+
+    /// The array as text: NumPy `str` (`<U<n>`) data, each element's UTF-32
+    /// code units with NumPy's trailing NUL padding removed. Other dtypes and
+    /// code units that are no Unicode scalar value are refused.
+    pub fn to_strings(&self) -> Result<ArrayD<String>> {
+        let NpyDtype::Unicode(width) = self.dtype else {
+            return Err(npy_error(
+                &self.source,
+                format!(
+                    "holds {} values, not text (save it as a NumPy str array)",
+                    self.dtype
+                ),
+            ));
+        };
+        let count: usize = self.shape.iter().product();
+        if width == 0 {
+            return self.array(vec![String::new(); count]);
+        }
+        let be = self.big_endian;
+        let mut out = Vec::with_capacity(count);
+        for (k, element) in self.data().chunks_exact(width * 4).enumerate() {
+            let mut units: Vec<u32> = element
+                .chunks_exact(4)
+                .map(|c| {
+                    let a = [c[0], c[1], c[2], c[3]];
+                    if be {
+                        u32::from_be_bytes(a)
+                    } else {
+                        u32::from_le_bytes(a)
+                    }
+                })
+                .collect();
+            while units.last() == Some(&0) {
+                units.pop();
+            }
+            let text: Option<String> = units.iter().map(|&u| char::from_u32(u)).collect();
+            out.push(text.ok_or_else(|| {
+                npy_error(
+                    &self.source,
+                    format!("element {k} holds a code unit that is not a Unicode character"),
+                )
             })?);
         }
         self.array(out)
@@ -421,9 +473,18 @@ fn parse_descr(descr: &str) -> std::result::Result<(NpyDtype, bool), String> {
         "f2" => NpyDtype::F16,
         "f4" => NpyDtype::F32,
         "f8" => NpyDtype::F64,
+        unicode if unicode.starts_with('U') => match unicode[1..].parse::<usize>() {
+            Ok(n) if n <= 1 << 20 => NpyDtype::Unicode(n),
+            _ => {
+                return Err(format!(
+                    "dtype '{}' is not a str width tensorweave reads (U0 to U1048576)",
+                    shown(descr)
+                ))
+            }
+        },
         _ => {
             return Err(format!(
-                "dtype '{}' is not supported (use bool, an integer type, float32 or float64)",
+                "dtype '{}' is not supported (use bool, an integer type, float32, float64 or str)",
                 shown(descr)
             ))
         }

@@ -129,6 +129,7 @@ impl Dataset {
                     Value::F32(a) => Value::F32(a.select(Axis(0), rows)),
                     Value::I32(a) => Value::I32(a.select(Axis(0), rows)),
                     Value::Bool(a) => Value::Bool(a.select(Axis(0), rows)),
+                    Value::Str(a) => Value::Str(a.select(Axis(0), rows)),
                 })
                 .collect(),
             y: self.y.iter().map(pick).collect(),

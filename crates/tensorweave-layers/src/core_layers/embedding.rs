@@ -195,6 +195,12 @@ fn token_ids(v: &Value, vocab: usize) -> Result<Vec<i64>> {
         Value::I32(a) => a.iter().map(|&v| v as i64).collect(),
         Value::F32(a) => a.iter().map(|&v| v as i64).collect(),
         Value::Bool(_) => return Err(Error::invalid("expects integer token ids, got bool")),
+        Value::Str(_) => {
+            return Err(Error::invalid(
+                "expects integer token ids, got strings; turn text into ids first \
+                 (TextVectorization or StringLookup)",
+            ))
+        }
     };
     if let Some((pos, bad)) = ids
         .iter()

@@ -333,6 +333,8 @@ impl Layer for BinaryOp {
         let kind = self.kind;
         let [oa, ob] = &self.operands;
         let out = match self.result_dtype(&dtypes) {
+            // Refused when the op is built (`operand_specs`).
+            DType::String => return Err(Error::invalid("does not take string data")),
             DType::F32 => {
                 let arrays = [as_f32(oa, values[0]), as_f32(ob, values[1])];
                 let (_, v) = broadcast_all(&arrays)?;

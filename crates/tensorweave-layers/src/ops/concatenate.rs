@@ -94,6 +94,7 @@ impl Layer for ConcatenateOp {
             DType::F32 => Value::F32(join(inputs, Value::as_f32, self.axis)?),
             DType::I32 => Value::I32(join(inputs, Value::as_i32, self.axis)?),
             DType::Bool => Value::Bool(join(inputs, Value::as_bool, self.axis)?),
+            DType::String => Value::Str(join(inputs, Value::as_str, self.axis)?),
         }])
     }
 

@@ -210,6 +210,7 @@ impl Layer for EinsumOp {
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        super::numeric(inputs)?;
         if inputs.len() != self.parsed.inputs.len() {
             return Err(Error::invalid(format!(
                 "'{}' takes {} operands, got {}",

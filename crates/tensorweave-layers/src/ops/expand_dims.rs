@@ -76,6 +76,7 @@ impl Layer for ExpandDims {
             Value::F32(a) => Value::F32(a.clone().insert_axis(axis)),
             Value::I32(a) => Value::I32(a.clone().insert_axis(axis)),
             Value::Bool(a) => Value::Bool(a.clone().insert_axis(axis)),
+            Value::Str(a) => Value::Str(a.clone().insert_axis(axis)),
         }])
     }
 

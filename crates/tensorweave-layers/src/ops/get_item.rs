@@ -224,6 +224,7 @@ macro_rules! on_value {
             Value::F32($a) => Value::F32($body),
             Value::I32($a) => Value::I32($body),
             Value::Bool($a) => Value::Bool($body),
+            Value::Str($a) => Value::Str($body),
         }
     };
 }

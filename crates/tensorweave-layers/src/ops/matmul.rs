@@ -159,6 +159,7 @@ impl Layer for MatmulOp {
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        super::numeric(inputs)?;
         let [a, b] = inputs else {
             return Err(Error::invalid(format!(
                 "expects 2 input tensors, got {}",

@@ -30,7 +30,9 @@ mod where_op;
 
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value as Json;
-use tensorweave_core::{format_shape, registry::brief, DType, Error, Result, Shape, Value};
+use tensorweave_core::{
+    format_shape, registry::brief, DType, Error, Result, Shape, TensorSpec, Value,
+};
 
 pub use any::AnyOp;
 pub use binary::{Binary, BinaryOp};
@@ -198,6 +200,7 @@ pub(crate) fn to_bool(v: &Value) -> ArrayD<bool> {
         Value::Bool(a) => a.clone(),
         Value::F32(a) => a.mapv(|x| x != 0.0),
         Value::I32(a) => a.mapv(|x| x != 0),
+        Value::Str(a) => a.mapv(|s| !s.is_empty()),
     }
 }
 
@@ -233,6 +236,19 @@ pub(crate) fn filled(shape: &[usize], dtype: DType, one: bool) -> Value {
         DType::F32 => Value::F32(ArrayD::from_elem(dim, if one { 1.0 } else { 0.0 })),
         DType::I32 => Value::I32(ArrayD::from_elem(dim, i32::from(one))),
         DType::Bool => Value::Bool(ArrayD::from_elem(dim, one)),
+        DType::String => Value::Str(ArrayD::from_elem(dim, String::new())),
+    }
+}
+
+/// Fails for a string tensor: `op` computes on numbers.
+pub(crate) fn numeric(inputs: &[TensorSpec]) -> Result<()> {
+    match inputs.iter().find(|s| s.dtype == DType::String) {
+        Some(s) => Err(Error::invalid(format!(
+            "does not take string tensors (got a string tensor of shape {}); turn text into \
+             numbers first (TextVectorization, StringLookup or Hashing)",
+            format_shape(&s.shape)
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -57,6 +57,7 @@ impl Layer for NotEqual {
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        super::numeric(inputs)?;
         if let [a, b] = inputs {
             // `ops.not_equal(a, b)` on two tensors, broadcasting.
             let shape = super::broadcast_symbolic(&a.shape, &b.shape)?;
@@ -83,6 +84,7 @@ impl Layer for NotEqual {
             Value::F32(a) => a.mapv(|x| x != v as f32),
             Value::I32(a) => a.mapv(|x| x as f64 != v),
             Value::Bool(a) => a.mapv(|x| (x as u8 as f64) != v),
+            Value::Str(_) => return Err(Error::invalid("does not take string data")),
         };
         Ok(vec![Value::Bool(out)])
     }

@@ -6,7 +6,9 @@
 use ndarray::{ArrayD, Axis, IxDyn};
 use serde_json::Value as Json;
 use tensorweave_core::registry::brief;
-use tensorweave_core::{format_dims, CallArg, DType, Error, Result, Shape, TensorSpec, Value};
+use tensorweave_core::{
+    format_dims, format_shape, CallArg, DType, Error, Result, Shape, TensorSpec, Value,
+};
 
 use super::broadcast_symbolic;
 
@@ -97,6 +99,13 @@ pub(crate) fn operand_specs<'a>(
             inputs.len()
         )));
     }
+    if let Some(s) = inputs.iter().find(|s| s.dtype == DType::String) {
+        return Err(Error::invalid(format!(
+            "does not take string tensors (got a string tensor of shape {}); \
+             turn text into numbers first (TextVectorization, StringLookup or Hashing)",
+            format_shape(&s.shape)
+        )));
+    }
     let mut next = inputs.iter();
     Ok(operands
         .iter()
@@ -164,6 +173,8 @@ pub(crate) fn as_i64(operand: &Operand, value: Option<&Value>) -> ArrayD<i64> {
         (Operand::Tensor, Some(Value::I32(a))) => a.mapv(i64::from),
         (Operand::Tensor, Some(Value::Bool(a))) => a.mapv(i64::from),
         (Operand::Tensor, Some(Value::F32(a))) => a.mapv(|v| v as i64),
+        // Refused when the op is built (`operand_specs`).
+        (Operand::Tensor, Some(Value::Str(a))) => a.mapv(|_| 0),
         (Operand::Tensor, None) => ArrayD::from_elem(IxDyn(&[]), 0),
     }
 }

@@ -236,6 +236,7 @@ impl Layer for ReduceOp {
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        super::numeric(inputs)?;
         let [x] = inputs else {
             return Err(Error::invalid(format!(
                 "expects 1 input tensor, got {}",

@@ -106,6 +106,7 @@ impl Layer for RepeatOp {
             Value::F32(a) => Value::F32(repeat(a, axis, n)),
             Value::I32(a) => Value::I32(repeat(a, axis, n)),
             Value::Bool(a) => Value::Bool(repeat(a, axis, n)),
+            Value::Str(a) => Value::Str(repeat(a, axis, n)),
         }])
     }
 

@@ -169,5 +169,11 @@ pub(crate) fn reshape_value(x: &Value, shape: &[usize]) -> Result<Value> {
                 .into_shape_with_order(dim)
                 .map_err(err)?,
         ),
+        Value::Str(a) => Value::Str(
+            a.as_standard_layout()
+                .into_owned()
+                .into_shape_with_order(dim)
+                .map_err(err)?,
+        ),
     })
 }

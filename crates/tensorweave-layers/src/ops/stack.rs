@@ -106,6 +106,7 @@ impl Layer for StackOp {
             Value::F32(_) => stack!(F32, as_f32),
             Value::I32(_) => stack!(I32, as_i32),
             Value::Bool(_) => stack!(Bool, as_bool),
+            Value::Str(_) => stack!(Str, as_str),
         }])
     }
 

@@ -281,6 +281,7 @@ impl Layer for TakeOp {
             Value::F32(a) => Value::F32(go!(a)),
             Value::I32(a) => Value::I32(go!(a)),
             Value::Bool(a) => Value::Bool(go!(a)),
+            Value::Str(a) => Value::Str(go!(a)),
         }])
     }
 
@@ -475,6 +476,7 @@ impl Layer for TakeAlongAxisOp {
             Value::F32(a) => Value::F32(go!(a)),
             Value::I32(a) => Value::I32(go!(a)),
             Value::Bool(a) => Value::Bool(go!(a)),
+            Value::Str(a) => Value::Str(go!(a)),
         }])
     }
 

@@ -71,6 +71,7 @@ pub(crate) fn permute_value(x: &Value, perm: &[usize]) -> Value {
         Value::F32(a) => Value::F32(a.view().permuted_axes(p).as_standard_layout().into_owned()),
         Value::I32(a) => Value::I32(a.view().permuted_axes(p).as_standard_layout().into_owned()),
         Value::Bool(a) => Value::Bool(a.view().permuted_axes(p).as_standard_layout().into_owned()),
+        Value::Str(a) => Value::Str(a.view().permuted_axes(p).as_standard_layout().into_owned()),
     }
 }
 

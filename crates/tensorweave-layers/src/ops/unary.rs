@@ -539,6 +539,7 @@ impl Layer for UnaryOp {
     }
 
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        super::numeric(inputs)?;
         let [x] = inputs else {
             return Err(Error::invalid(format!(
                 "expects 1 input tensor, got {}",
@@ -621,7 +622,10 @@ fn cast(x: &Value, dtype: DType) -> Value {
             Value::I32(a) => Value::I32(a.clone()),
             Value::F32(a) => Value::I32(a.mapv(|v| v as i32)),
             Value::Bool(a) => Value::I32(a.mapv(i32::from)),
+            Value::Str(a) => Value::I32(a.mapv(|_| 0)),
         },
         DType::Bool => Value::Bool(super::to_bool(x)),
+        // Refused when the op is built (`numeric`).
+        DType::String => x.clone(),
     }
 }

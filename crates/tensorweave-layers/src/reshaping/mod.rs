@@ -31,6 +31,7 @@ macro_rules! per_dtype_impl {
             Value::F32(a) => Value::F32($f(a $(, $arg)*)?),
             Value::I32(a) => Value::I32($f(a $(, $arg)*)?),
             Value::Bool(a) => Value::Bool($f(a $(, $arg)*)?),
+            Value::Str(a) => Value::Str($f(a $(, $arg)*)?),
         }
     };
 }

@@ -209,6 +209,7 @@ fn map_value(
         Value::F32(a) => Value::F32(f32_fn(a)?),
         Value::I32(a) => Value::I32(i32_fn(a)?),
         Value::Bool(a) => Value::Bool(bool_fn(a)?),
+        Value::Str(a) => Value::Str(fold(a)?),
     })
 }
 
@@ -221,6 +222,7 @@ fn unfold_value(v: Value, batch: usize, steps: usize) -> Result<Value> {
         Value::F32(a) => Value::F32(unfold(a, batch, steps)?),
         Value::I32(a) => Value::I32(unfold(a, batch, steps)?),
         Value::Bool(a) => Value::Bool(unfold(a, batch, steps)?),
+        Value::Str(a) => Value::Str(unfold(a, batch, steps)?),
     })
 }
 
