@@ -98,6 +98,17 @@ pub fn check_dtype_policy(layer: &str, class: &str, dtype: Option<&Value>) -> Re
     }
 }
 
+/// Preprocessing layers whose `dtype` is the type of their output (`int64`
+/// indices, `float32` encodings), not a compute policy: their outputs are
+/// int32 or float32 here whatever it says.
+const OUTPUT_DTYPE_CLASSES: [&str; 5] = [
+    "TextVectorization",
+    "StringLookup",
+    "IntegerLookup",
+    "Hashing",
+    "CategoryEncoding",
+];
+
 /// Prepares a layer's Keras `config` for a builder: checks that it is an object,
 /// takes its `name`, checks its dtype policy and the unsupported options, and
 /// rewrites Keras' object form of activations (`{"config": "relu", …}`) to the
@@ -121,7 +132,9 @@ pub fn prepare_config(class: &str, config: &Value) -> Result<(Option<String>, Va
         }
     };
     let shown = name.as_deref().unwrap_or("?");
-    check_dtype_policy(shown, class, map.get("dtype"))?;
+    if !OUTPUT_DTYPE_CLASSES.contains(&class) {
+        check_dtype_policy(shown, class, map.get("dtype"))?;
+    }
     for (key, ok, hint) in UNSUPPORTED {
         if let Some(v) = map.get(*key) {
             if !ok(v) {

@@ -24,6 +24,7 @@ pub mod merging;
 pub mod normalization;
 pub mod ops;
 pub mod pooling;
+pub mod preprocessing;
 pub mod registry;
 pub mod regularization;
 pub mod reshaping;
@@ -102,6 +103,11 @@ registry::builtin_classes! {
         attention::MultiHeadAttentionLayer,
         attention::AttentionLayer,
         attention::AdditiveAttentionLayer,
+        preprocessing::TextVectorizationLayer,
+        preprocessing::StringLookupLayer,
+        preprocessing::IntegerLookupLayer,
+        preprocessing::HashingLayer,
+        preprocessing::CategoryEncodingLayer,
     ],
     ops: [
         ops::NotEqual,
@@ -136,6 +142,9 @@ pub mod prelude {
     pub use crate::normalization::*;
     pub use crate::ops::*;
     pub use crate::pooling::*;
+    pub use crate::preprocessing::{
+        CategoryEncoding, Hashing, IntegerLookup, OutputMode, StringLookup, TextVectorization,
+    };
     pub use crate::regularization::*;
     pub use crate::reshaping::*;
     pub use crate::rnn::*;
