@@ -44,7 +44,7 @@ pub(crate) mod layout;
 #[path = "h5/legacy.rs"]
 mod legacy;
 #[path = "h5/store.rs"]
-mod store;
+pub(crate) mod store;
 #[path = "h5/writer.rs"]
 pub mod writer;
 

@@ -30,9 +30,25 @@ pub struct KerasArchive {
     pub metadata: serde_json::Value,
     /// The weights file.
     pub weights: KerasWeights,
+    /// The files under `assets/` (vocabularies of lookup layers), by their
+    /// path in the archive.
+    pub assets: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 impl KerasArchive {
+    /// The configuration with what Keras keeps in assets and in the weights
+    /// file's own variables (vocabularies, idf weights) put in its lookup
+    /// layers' configurations, ready to build.
+    pub fn config_with_assets(&self, budget: &MemoryBudget) -> Result<serde_json::Value> {
+        let mut config = self.config.clone();
+        let h5 = match &self.weights {
+            KerasWeights::H5(bytes) => Some(bytes.as_slice()),
+            KerasWeights::Npz(_) => None,
+        };
+        crate::keras_assets::adopt_assets(&mut config, &self.assets, h5, budget)?;
+        Ok(config)
+    }
+
     /// The Keras version that saved the archive, from `metadata.json`.
     pub fn keras_version(&self) -> Option<&str> {
         self.metadata.get("keras_version")?.as_str()
@@ -150,10 +166,20 @@ pub fn read_keras_archive_from_with<R: Read + Seek>(
             listing(&names)
         )));
     };
+    let mut assets = std::collections::BTreeMap::new();
+    for name in names
+        .iter()
+        .filter(|n| n.starts_with("assets/") && !n.ends_with('/'))
+    {
+        if let Some(bytes) = read_zip_member(&mut zip, name, source, budget, &mut used)? {
+            assets.insert(name.clone(), bytes);
+        }
+    }
     Ok(KerasArchive {
         config,
         metadata,
         weights,
+        assets,
     })
 }
 

@@ -5,6 +5,7 @@
 pub mod described;
 pub mod h5_weights;
 pub mod keras_archive;
+mod keras_assets;
 pub mod keras_json;
 pub mod keras_save;
 mod limits;
@@ -13,6 +14,7 @@ pub mod native;
 pub mod npy;
 pub mod npz;
 pub mod registry;
+pub mod texts;
 
 #[cfg(test)]
 mod registry_tests;

@@ -82,7 +82,7 @@ fn open(
     let name = path.to_string_lossy().to_lowercase();
     if name.ends_with(".keras") {
         let archive = read_keras_archive_with(path, budget)?;
-        let model = keras_model(&archive.config, budget, registry)?;
+        let model = keras_model(&archive.config_with_assets(budget)?, budget, registry)?;
         match weights {
             Some(w) => weights_file(&model, w, budget)?,
             None => archive.load_weights_into_with(&model, budget)?,

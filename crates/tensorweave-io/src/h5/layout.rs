@@ -269,8 +269,13 @@ impl<'a> Planner<'a> {
             layer: layer.name().to_string(),
             message,
         };
+        // Keras numbers a layer's variables; a named dataset is state a layer
+        // saves itself (a lookup's `idf_weights`), read with its configuration.
         let names = match self.store.datasets(group)? {
-            Some(names) => names,
+            Some(names) => names
+                .into_iter()
+                .filter(|n| n.parse::<usize>().is_ok())
+                .collect::<Vec<_>>(),
             None if params.is_empty() => return Ok(()),
             None => {
                 return Err(weights_error(format!(
