@@ -4,6 +4,8 @@
 //! runs a model (a Keras `.keras` archive, a Keras `to_json` file with
 //! `--weights`, or a tensorweave model `.json` with its `.safetensors`) on
 //! `.npy` inputs and writes `DIR/output_0.npy`, … (float32) in output order.
+//! `tensorweave predict MODEL --text FILE --out DIR` feeds a model whose one
+//! input is text the lines of FILE (UTF-8, one text per line).
 //!
 //! `tensorweave bench MODEL --input X.npy [--iters N] [--warmup W] [--threads T]`
 //! times `predict` and prints one JSON line (with the peak heap use of a run); `tensorweave summary MODEL` prints
@@ -106,8 +108,11 @@ enum Command {
         #[command(flatten)]
         source: ModelSource,
         /// One .npy per model input, in the model's input order (repeat the option).
-        #[arg(long = "input", value_name = "X.npy", required = true)]
+        #[arg(long = "input", value_name = "X.npy", required_unless_present = "text")]
         inputs: Vec<PathBuf>,
+        /// For a model whose one input is text: a UTF-8 file, one text per line.
+        #[arg(long, value_name = "FILE", conflicts_with = "inputs")]
+        text: Option<PathBuf>,
         /// Directory for output_0.npy, output_1.npy, … (created if missing).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -223,6 +228,7 @@ fn main() -> ExitCode {
         Command::Predict {
             source,
             inputs,
+            text,
             out,
             batch_size,
         } => {
@@ -230,6 +236,7 @@ fn main() -> ExitCode {
                 model: source.model,
                 weights: source.weights,
                 inputs,
+                text,
                 out,
                 batch_size: batch_size.and_then(|b| usize::try_from(b).ok()),
                 budget: source.max_memory,

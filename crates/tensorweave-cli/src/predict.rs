@@ -25,6 +25,9 @@ pub struct PredictArgs {
     pub weights: Option<PathBuf>,
     /// One `.npy` per model input, in input order.
     pub inputs: Vec<PathBuf>,
+    /// Instead of `inputs`, for a model whose one input is text: a UTF-8
+    /// file, one text per line.
+    pub text: Option<PathBuf>,
     /// Where `output_0.npy`, … go.
     pub out: PathBuf,
     /// Rows per batch; all rows at once when `None`.
@@ -38,8 +41,14 @@ pub fn run(args: &PredictArgs) -> Result<Vec<PathBuf>, String> {
     for input in &args.inputs {
         check_input_file(input)?;
     }
+    if let Some(text) = &args.text {
+        check_input_file(text)?;
+    }
     let model = load(&args.model, args.weights.as_deref(), &args.budget)?;
-    let inputs = read_inputs(&model, &args.inputs, &args.budget)?;
+    let inputs = match &args.text {
+        Some(text) => vec![read_text_input(&model, text, &args.budget)?],
+        None => read_inputs(&model, &args.inputs, &args.budget)?,
+    };
     let outputs = predict_batched(&model, &inputs, args.batch_size)?;
     write_outputs(&args.out, &outputs)
 }
@@ -70,6 +79,43 @@ pub fn read_inputs(
         .zip(paths)
         .map(|(t, path)| npy::read_input(path, t.dtype(), &shorten(t.layer().name()), budget))
         .collect()
+}
+
+/// Reads a text file as the batch of texts for a model whose one input is
+/// text: one text per line (a last line break ends the last text, `\r\n`
+/// counts as one break), shaped `[n]` or `[n, 1]` as the input declares.
+pub fn read_text_input(model: &Model, path: &Path, budget: &MemoryBudget) -> Result<Value, String> {
+    let declared = model.inputs();
+    let [input] = &declared[..] else {
+        return Err(format!(
+            "--text feeds a model with one text input; this model takes {} inputs (give --input \
+             files instead)",
+            declared.len()
+        ));
+    };
+    let name = shorten(input.layer().name());
+    if input.dtype() != tensorweave_core::DType::String {
+        return Err(format!(
+            "--text feeds a text input, but input '{name}' is {} (give an --input .npy file)",
+            input.dtype()
+        ));
+    }
+    let lines = tensorweave_io::texts::read_texts(path, budget)
+        .map_err(|e| npy::strip_kind(&e.to_string()))?;
+    let n = lines.len();
+    let shape = match input.shape().len() {
+        1 => vec![n],
+        2 if input.shape()[1] == Some(1) => vec![n, 1],
+        _ => {
+            return Err(format!(
+                "--text gives one text per row, but input '{name}' has shape {}",
+                tensorweave_core::format_shape(input.shape())
+            ))
+        }
+    };
+    ArrayD::from_shape_vec(shape, lines)
+        .map(Value::Str)
+        .map_err(|e| format!("internal: {e}"))
 }
 
 /// Runs the model on all rows, `batch_size` rows at a time (all at once when

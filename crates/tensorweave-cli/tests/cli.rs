@@ -436,3 +436,46 @@ fn plot_needs_a_known_picture_format() {
     let out = tensorweave(&["plot", p(&keras), "-o", "/tmp/model.png"]);
     assert_one_line_error(&out, &[".svg or .dot"]);
 }
+
+/// The end-to-end text classifier (`tests/fixtures/keras_text`): texts given
+/// with `--text` (one per line) and as a NumPy `str` array with `--input`
+/// give Keras' outputs; `--text` on a model without a text input is refused.
+#[test]
+fn predict_texts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/keras_text/text_classifier_end_to_end");
+    let model = dir.join("model.keras");
+    let expected =
+        ArrayD::<f32>::read_npy(std::fs::File::open(dir.join("output_0.npy")).unwrap()).unwrap();
+    for (tag, flag, file) in [
+        ("lines", "--text", dir.join("texts.txt")),
+        ("npy", "--input", dir.join("input_0.npy")),
+    ] {
+        let out = scratch(&format!("texts_{tag}"));
+        let result = tensorweave(&["predict", &p(&model), flag, &p(&file), "--out", &p(&out)]);
+        assert!(
+            result.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let got = ArrayD::<f32>::read_npy(std::fs::File::open(out.join("output_0.npy")).unwrap())
+            .unwrap();
+        assert_eq!(got.shape(), expected.shape(), "{tag}");
+        let err = got
+            .iter()
+            .zip(expected.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err <= 1e-5, "{tag}: {err}");
+    }
+    let numeric = fixture_dir("bilstm_classifier").join("model.keras");
+    let out = tensorweave(&[
+        "predict",
+        &p(&numeric),
+        "--text",
+        &p(&dir.join("texts.txt")),
+        "--out",
+        &p(&scratch("texts_refused")),
+    ]);
+    assert_one_line_error(&out, &["--text", "int32"]);
+}
