@@ -139,6 +139,27 @@ fn write_functional(
     Ok(())
 }
 
+/// The idf weights a lookup layer in `tf_idf` mode saves as its own
+/// variable (`vars/idf_weights`), from its configuration.
+fn lookup_idf_weights(class: &str, config: &serde_json::Value) -> Option<Vec<f32>> {
+    if !matches!(
+        class,
+        "TextVectorization" | "StringLookup" | "IntegerLookup"
+    ) || config
+        .get("output_mode")
+        .and_then(serde_json::Value::as_str)
+        != Some("tf_idf")
+    {
+        return None;
+    }
+    config
+        .get("idf_weights")?
+        .as_array()?
+        .iter()
+        .map(|w| w.as_f64().map(|w| w as f32))
+        .collect()
+}
+
 /// One saveable at `path`: a nested model's layers and its `vars`, or the
 /// layer's own variables (trainable first) then each sublayer under its
 /// attribute.
@@ -155,9 +176,21 @@ fn write_saveable(
     }
     let params: Vec<ArrayD<f32>> = guard.params().iter().map(|p| p.value.clone()).collect();
     let subs = guard.sublayers();
+    let idf = lookup_idf_weights(guard.class_name(), &guard.config());
+    let is_text_vectorization = guard.class_name() == "TextVectorization";
     drop(guard);
     let views: Vec<_> = params.iter().map(|p| p.view()).collect();
     h5.write_vars(path, layer.name(), &views)?;
+    if let Some(idf) = idf {
+        // Keras' lookups save their tf-idf weights themselves, by name; a
+        // TextVectorization's inner StringLookup loads them too.
+        h5.write_f32(&format!("{}/vars/idf_weights", path), &[idf.len()], &idf)?;
+        if is_text_vectorization {
+            let inner = join(path, "_lookup_layer");
+            h5.write_vars(&inner, "string_lookup", &[])?;
+            h5.write_f32(&format!("{inner}/vars/idf_weights"), &[idf.len()], &idf)?;
+        }
+    }
     for sub in subs {
         write_saveable(h5, &sub.layer, &join(path, sub.attribute), seen)?;
     }

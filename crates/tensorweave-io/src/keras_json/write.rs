@@ -327,9 +327,14 @@ impl Writer<'_> {
             }
             None => {}
         }
-        out.insert("dtype".into(), float32_policy());
+        // A layer may name the dtype of its outputs (Hashing's int64 bins);
+        // everything else computes in float32.
+        let dtype = match rest.remove("dtype") {
+            Some(Value::String(d)) if d == "int64" || d == "int32" => policy(&d),
+            _ => float32_policy(),
+        };
+        out.insert("dtype".into(), dtype);
         rest.remove("name");
-        rest.remove("dtype");
         out.extend(rest);
         Value::Object(out)
     }
@@ -349,10 +354,15 @@ fn unregistered(layer: &LayerRef) -> Error {
 
 /// Keras' float32 `DTypePolicy` object.
 fn float32_policy() -> Value {
+    policy("float32")
+}
+
+/// Keras' `DTypePolicy` object named `name`.
+fn policy(name: &str) -> Value {
     json!({
         "module": "keras",
         "class_name": "DTypePolicy",
-        "config": { "name": "float32" },
+        "config": { "name": name },
         "registered_name": null,
     })
 }

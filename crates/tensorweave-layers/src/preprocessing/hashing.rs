@@ -17,7 +17,6 @@ use super::encoding::{encode, encoded_shape, OutputMode};
 use super::hash::{fingerprint64, siphash24};
 use super::options::{check_dense_utf8, to_i32};
 use crate::class::Common;
-use crate::class_and_config;
 use crate::util::expect_inputs;
 
 /// Builder and configuration of a `Hashing` layer.
@@ -131,7 +130,21 @@ impl HashingLayer {
 }
 
 impl Layer for HashingLayer {
-    class_and_config!();
+    fn class_name(&self) -> &str {
+        <Self as crate::LayerClass>::CLASS_NAME
+    }
+
+    /// The builder's keys, and in int mode Keras' `dtype` of the bins
+    /// (`int64`: Keras refuses a float dtype for int output).
+    fn config(&self) -> Json {
+        let mut config = crate::__private::to_json(&self.config);
+        if self.config.output_mode == OutputMode::Int {
+            if let Json::Object(map) = &mut config {
+                map.insert("dtype".into(), Json::from("int64"));
+            }
+        }
+        config
+    }
 
     fn build(&mut self, inputs: &[TensorSpec], _ctx: &mut BuildContext) -> Result<()> {
         expect_inputs(inputs, 1)?;
