@@ -535,6 +535,33 @@ fn sequential_and_optimizer_summaries_match_keras() {
     }
 }
 
+/// Keras' width rule: the default line length is at most the terminal's
+/// width minus 4, cells wrapping as rich wraps them (`make_narrow.py`, the
+/// same archives summarized by Keras with `COLUMNS` = 100, 80 and 60).
+#[test]
+fn the_default_width_follows_the_terminal_as_in_keras() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras_summary");
+    for name in [
+        "sequential_uncompiled",
+        "sequential_sgd_trained",
+        "functional_adam_trained",
+    ] {
+        let dir = root.join(name);
+        let model = Model::from_keras(dir.join("model.keras"), None).unwrap();
+        for columns in [100, 80, 60] {
+            let file = dir.join(format!("loaded_summary_columns_{columns}.txt"));
+            let keras = std::fs::read_to_string(&file).unwrap();
+            let keras = format!("{}\n", keras.trim_end_matches('\n'));
+            let options = SummaryOptions {
+                terminal_width: Some(columns),
+                ..SummaryOptions::default()
+            };
+            let ours = model.summary_with(&options).unwrap();
+            assert_eq!(ours, keras, "{name} at {columns}:\n{}", diff(&ours, &keras));
+        }
+    }
+}
+
 /// A model trained here summarizes as Keras' after `fit`: the optimizer's
 /// variables (SGD with momentum: the step counter, the learning rate, one
 /// slot per weight) appear once it has taken a step.

@@ -142,7 +142,9 @@ enum Command {
         #[command(flatten)]
         source: ModelSource,
         /// Total width of the table, as Keras' `summary(line_length=N)`
-        /// (default: Keras' 108, or 88 for a chain of layers).
+        /// (default: Keras' 108, or 88 for a chain of layers, at most the
+        /// terminal's width minus 4 as in Keras: `COLUMNS`, else the
+        /// terminal's, else 80).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
         line_length: Option<u16>,
         /// Also list the layers of nested models (Keras' `expand_nested=True`).
@@ -272,6 +274,7 @@ fn main() -> ExitCode {
         } => {
             let options = SummaryOptions {
                 line_length: line_length.map(usize::from),
+                terminal_width: Some(terminal_columns()),
                 expand_nested,
                 show_trainable,
                 ..SummaryOptions::default()
@@ -302,4 +305,21 @@ fn main() -> ExitCode {
                 .map(|(json, st)| eprintln!("wrote {} and {}", json.display(), st.display())),
         ),
     }
+}
+
+/// Python's `shutil.get_terminal_size().columns`, which Keras' summary reads:
+/// `COLUMNS` when it is a positive integer, else the width of the terminal on
+/// stdout, else 80.
+fn terminal_columns() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, cols)| usize::from(cols))
+                .filter(|&c| c > 0)
+        })
+        .unwrap_or(80)
 }

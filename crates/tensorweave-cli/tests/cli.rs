@@ -479,3 +479,29 @@ fn predict_texts() {
     ]);
     assert_one_line_error(&out, &["--text", "int32"]);
 }
+
+/// Keras' width rule (`tests/fixtures/keras_summary/make_narrow.py`): with
+/// `COLUMNS=N`, `summary` prints what Keras prints, its default width capped
+/// at N - 4.
+#[test]
+fn summary_follows_the_terminal_width_as_keras() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/keras_summary/functional_adam_trained");
+    for columns in ["100", "60"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tensorweave"))
+            .args(["summary", p(&dir.join("model.keras"))])
+            .env("COLUMNS", columns)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected =
+            std::fs::read_to_string(dir.join(format!("loaded_summary_columns_{columns}.txt")))
+                .unwrap();
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(got.trim_end(), expected.trim_end(), "COLUMNS={columns}");
+    }
+}

@@ -37,9 +37,14 @@ use tensorweave_core::registry::printable;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SummaryOptions {
     /// Total width of the table. Default: Keras' 88 for a sequential-like model,
-    /// 108 otherwise (plus 12 with `show_trainable`). Keras also caps the default
-    /// at the terminal width minus 4; tensorweave does not look at the terminal.
+    /// 108 otherwise (plus 12 with `show_trainable`), at most
+    /// `terminal_width - 4`.
     pub line_length: Option<usize>,
+    /// The width of the terminal the summary is for: Keras caps its default
+    /// line length at this minus 4 (`shutil.get_terminal_size()`, which is 80
+    /// when output is not a terminal). `None`: no cap (a library has no
+    /// terminal; the `tensorweave summary` command passes its own).
+    pub terminal_width: Option<usize>,
     /// Right edges of the columns as fractions of `line_length`. Default
     /// `[0.45, 0.80, 1.0]` (sequential-like) or `[0.3, 0.56, 0.74, 1.0]`.
     pub positions: Option<Vec<f64>>,
@@ -161,6 +166,9 @@ impl Summary {
             positions.push(1.0);
             header.push("Trainable");
             justify.push(Justify::Center);
+        }
+        if let Some(columns) = options.terminal_width {
+            line_length = line_length.min(columns.saturating_sub(4));
         }
         let line_length = options.line_length.unwrap_or(line_length);
         if positions.len() != header.len() {
