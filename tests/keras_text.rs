@@ -143,3 +143,63 @@ fn hashing() {
 fn integer_lookup() {
     check_int64_case("integer_lookup", 0);
 }
+
+/// A text classifier built in Rust trains on raw texts: the vocabulary layer
+/// has no gradient and needs none, the layers after it learn (the loss
+/// falls), and the trained model saves and reloads to the same predictions.
+#[test]
+fn a_text_model_trains_on_raw_texts() {
+    use tensorweave::train::{
+        loss_from_config, optimizer_from_config, FitOptions, Trainer, Verbosity,
+    };
+    let text = Input::texts().build();
+    let ids = TextVectorization::new()
+        .vocabulary(serde_json::json!([
+            "good", "bad", "film", "plot", "great", "awful"
+        ]))
+        .output_sequence_length(5)
+        .call(&text)
+        .unwrap();
+    let e = Embedding::new(8, 4).seed(3).call(&ids).unwrap();
+    let pooled = GlobalAveragePooling1D::new().call(&e).unwrap();
+    let y = Dense::new(1)
+        .activation(Activation::Sigmoid)
+        .seed(4)
+        .call(&pooled)
+        .unwrap();
+    let model = Model::new(&[text], &[y]).unwrap();
+    let texts = Value::texts(&[
+        "Good film, great plot!",
+        "Bad film. Awful plot.",
+        "GREAT good",
+        "awful, bad",
+    ]);
+    let labels = ndarray::array![[1.0f32], [0.0], [1.0], [0.0]].into_dyn();
+    let opt = optimizer_from_config(&serde_json::json!({
+        "class_name": "Adam", "config": {"learning_rate": 0.05}
+    }))
+    .unwrap();
+    let loss = loss_from_config(&serde_json::json!("binary_crossentropy")).unwrap();
+    let mut trainer = Trainer::new(&model, opt, vec![Some(loss)])
+        .unwrap()
+        .threads(1);
+    let options = FitOptions {
+        batch_size: 4,
+        epochs: 30,
+        verbosity: Verbosity::Silent,
+        ..FitOptions::default()
+    };
+    let history = trainer
+        .fit(&[texts.clone()], &[labels], None, &options)
+        .unwrap();
+    let losses = history.epoch_values("loss");
+    assert!(
+        losses.last().unwrap() < &(losses[0] * 0.5),
+        "loss did not fall: {losses:?}"
+    );
+    let before = model.predict(&[texts.clone()]).unwrap();
+    let dir = support::suite::TempDir::new("text-train");
+    model.save_keras(dir.0.join("m.keras")).unwrap();
+    let again = Model::from_keras(dir.0.join("m.keras"), None).unwrap();
+    assert_eq!(again.predict(&[texts]).unwrap(), before);
+}
