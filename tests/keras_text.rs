@@ -190,14 +190,14 @@ fn a_text_model_trains_on_raw_texts() {
         ..FitOptions::default()
     };
     let history = trainer
-        .fit(&[texts.clone()], &[labels], None, &options)
+        .fit(std::slice::from_ref(&texts), &[labels], None, &options)
         .unwrap();
     let losses = history.epoch_values("loss");
     assert!(
         losses.last().unwrap() < &(losses[0] * 0.5),
         "loss did not fall: {losses:?}"
     );
-    let before = model.predict(&[texts.clone()]).unwrap();
+    let before = model.predict(std::slice::from_ref(&texts)).unwrap();
     let dir = support::suite::TempDir::new("text-train");
     model.save_keras(dir.0.join("m.keras")).unwrap();
     let again = Model::from_keras(dir.0.join("m.keras"), None).unwrap();
