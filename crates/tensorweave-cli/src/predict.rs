@@ -86,7 +86,7 @@ pub fn read_inputs(
 /// counts as one break), shaped `[n]` or `[n, 1]` as the input declares.
 pub fn read_text_input(model: &Model, path: &Path, budget: &MemoryBudget) -> Result<Value, String> {
     let declared = model.inputs();
-    let [input] = &declared[..] else {
+    let [input] = declared else {
         return Err(format!(
             "--text feeds a model with one text input; this model takes {} inputs (give --input \
              files instead)",

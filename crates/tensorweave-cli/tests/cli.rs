@@ -452,7 +452,7 @@ fn predict_texts() {
         ("npy", "--input", dir.join("input_0.npy")),
     ] {
         let out = scratch(&format!("texts_{tag}"));
-        let result = tensorweave(&["predict", &p(&model), flag, &p(&file), "--out", &p(&out)]);
+        let result = tensorweave(&["predict", p(&model), flag, p(&file), "--out", p(&out)]);
         assert!(
             result.status.success(),
             "{tag}: {}",
@@ -471,11 +471,11 @@ fn predict_texts() {
     let numeric = fixture_dir("bilstm_classifier").join("model.keras");
     let out = tensorweave(&[
         "predict",
-        &p(&numeric),
+        p(&numeric),
         "--text",
-        &p(&dir.join("texts.txt")),
+        p(&dir.join("texts.txt")),
         "--out",
-        &p(&scratch("texts_refused")),
+        p(&scratch("texts_refused")),
     ]);
     assert_one_line_error(&out, &["--text", "int32"]);
 }
