@@ -1,7 +1,8 @@
 //! `tensorweave bench`: load once, run `predict` warm-up + timed times, print one
 //! JSON line with the median, min and max milliseconds, the heap held by the
 //! loaded model and inputs (`model_mb`) and the peak extra heap of a `predict`
-//! (`predict_peak_mb`).
+//! (`predict_peak_mb`). With `--batch-size N` it times corpus mode over all
+//! rows and adds the rows per second.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,6 +26,9 @@ pub struct BenchArgs {
     pub warmup: usize,
     /// Threads a layer may use (default: all cores).
     pub threads: Option<usize>,
+    /// Time corpus mode ([`tensorweave_core::Model::predict_corpus`]) at this
+    /// batch size instead of one `predict` on all rows.
+    pub batch_size: Option<usize>,
     /// What loading the model and reading the inputs may reserve.
     pub budget: MemoryBudget,
 }
@@ -40,10 +44,13 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
     if let Some(t) = args.threads {
         ctx.threads = t.max(1);
     }
-    let once = |ctx: &CallContext| {
-        model
+    let once = |ctx: &CallContext| match args.batch_size {
+        Some(b) => model
+            .predict_corpus_with(&inputs, b, ctx, |_, _| {})
+            .map_err(|e| format!("predict failed: {e}")),
+        None => model
             .predict_with(&inputs, ctx)
-            .map_err(|e| format!("predict failed: {e}"))
+            .map_err(|e| format!("predict failed: {e}")),
     };
     for _ in 0..args.warmup {
         once(&ctx)?;
@@ -69,7 +76,7 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         .first()
         .and_then(|v| v.shape().first().copied())
         .unwrap_or(0);
-    let line = serde_json::json!({
+    let mut line = serde_json::json!({
         "median_ms": round(median),
         "min_ms": round(times[0]),
         "max_ms": round(times[times.len() - 1]),
@@ -80,6 +87,11 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         "predict_peak_mb": mb(predict_peak),
         "model": model_label(&args.model),
     });
+    if let Some(b) = args.batch_size {
+        line["corpus_batch_size"] = b.into();
+        line["rows_per_s"] = (batch as f64 / (median / 1e3)).round().into();
+        line["cuts_padding"] = model.corpus_cuts_padding().into();
+    }
     Ok(line.to_string())
 }
 

@@ -116,7 +116,9 @@ enum Command {
         /// Directory for output_0.npy, output_1.npy, … (created if missing).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Rows per batch (a progress bar shows on a terminal).
+        /// Rows per batch, in corpus mode: rows sorted by length, batches of
+        /// similar length on all cores, padding cut where the model ignores it,
+        /// outputs in the input's order (a progress bar shows on a terminal).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         batch_size: Option<u64>,
     },
@@ -136,6 +138,10 @@ enum Command {
         /// Threads (default: all cores).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         threads: Option<u64>,
+        /// Time corpus mode instead: all rows, N at a time, as `predict
+        /// --batch-size N` runs them; reports rows per second.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        batch_size: Option<u64>,
     },
     /// Print Keras' summary table of a model.
     Summary {
@@ -254,6 +260,7 @@ fn main() -> ExitCode {
             iters,
             warmup,
             threads,
+            batch_size,
         } => {
             let args = bench::BenchArgs {
                 model: source.model,
@@ -262,6 +269,7 @@ fn main() -> ExitCode {
                 iters: usize::try_from(iters).unwrap_or(usize::MAX),
                 warmup: usize::try_from(warmup).unwrap_or(usize::MAX),
                 threads: threads.and_then(|t| usize::try_from(t).ok()),
+                batch_size: batch_size.and_then(|b| usize::try_from(b).ok()),
                 budget: source.max_memory,
             };
             finish(bench::run(&args).map(|line| println!("{line}")))

@@ -118,20 +118,23 @@ pub fn read_text_input(model: &Model, path: &Path, budget: &MemoryBudget) -> Res
         .map_err(|e| format!("internal: {e}"))
 }
 
-/// Runs the model on all rows, `batch_size` rows at a time (all at once when
-/// `None`) through [`Model::predict_in_batches_with`], and returns the
-/// outputs as float32. A progress bar goes to stderr when batching and stderr
-/// is a terminal.
+/// Runs the model on all rows, `batch_size` rows at a time in corpus mode
+/// ([`Model::predict_corpus_with`]: sorted by length, on all cores, in the
+/// caller's order), or all at once when `None`, and returns the outputs as
+/// float32. A progress bar goes to stderr when batching and stderr is a
+/// terminal.
 pub fn predict_batched(
     model: &Model,
     inputs: &[Value],
     batch_size: Option<usize>,
 ) -> Result<Vec<ArrayD<f32>>, String> {
-    let rows = inputs.first().and_then(Value::rows).unwrap_or(0);
     let batch = match batch_size {
         Some(b) if b > 0 => b,
         Some(_) => return Err("--batch-size must be at least 1".to_string()),
-        None => rows.max(1),
+        None => {
+            let outputs = model.predict(inputs).map_err(|e| e.to_string())?;
+            return Ok(outputs.iter().map(Value::to_f32).collect());
+        }
     };
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     if let Ok(style) =
@@ -140,7 +143,7 @@ pub fn predict_batched(
         bar.set_style(style);
     }
     let outputs = model
-        .predict_in_batches_with(inputs, batch, &CallContext::default(), |done, total| {
+        .predict_corpus_with(inputs, batch, &CallContext::default(), |done, total| {
             if total > 1 {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);

@@ -75,7 +75,13 @@ impl Error {
     /// The same error, its message prefixed with the rows of the batch it
     /// came from (used by [`Model::predict_in_batches`](crate::Model::predict_in_batches)).
     pub fn in_rows(self, start: usize, end: usize, of: usize) -> Self {
-        let at = |m: String| format!("rows {start}..{end} of {of}: {m}");
+        self.with_prefix(&format!("rows {start}..{end} of {of}"))
+    }
+
+    /// The same error, its message prefixed with `prefix` and a colon (where
+    /// in a larger run it happened).
+    pub fn with_prefix(self, prefix: &str) -> Self {
+        let at = |m: String| format!("{prefix}: {m}");
         match self {
             Error::Layer {
                 layer,

@@ -8,6 +8,7 @@
 
 pub mod backprop;
 pub mod budget;
+pub mod corpus;
 pub mod dtype;
 pub mod error;
 pub mod grad;
@@ -35,7 +36,7 @@ pub use input::{input_tensor, Input, InputLayer, InputShape};
 pub use layer::{
     tensor_input, AsAny, BackwardCall, BuildContext, CallArg, CallContext, CallOptions, Inputs,
     IntoLayer, Layer, LayerGrads, LayerRef, Logits, LogitsOf, MaskCall, OutputGrad, Param,
-    ParamVisitor, ParamVisitorMut, Recurrence, Saved, Sublayer, Trained, WeightInit,
+    ParamVisitor, ParamVisitorMut, Recurrence, Saved, Sublayer, TimeRole, Trained, WeightInit,
     TENSOR_INPUT_KEY,
 };
 pub use model::{FunctionalLayer, Model, OptimizerSize};

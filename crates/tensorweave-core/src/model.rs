@@ -135,6 +135,11 @@ impl Model {
         self.info_mut().optimizer = size;
     }
 
+    /// The compiled graph, plan and inputs.
+    pub(crate) fn core(&self) -> &ModelCore {
+        &self.core
+    }
+
     fn info(&self) -> std::sync::RwLockReadGuard<'_, ModelInfo> {
         self.core
             .info
@@ -292,31 +297,7 @@ impl Model {
         ctx: &CallContext,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<Vec<Value>> {
-        if batch_size == 0 {
-            return Err(Error::Input(format!(
-                "model '{}': batch_size must be at least 1",
-                self.name()
-            )));
-        }
-        let mut n = None;
-        for (k, v) in inputs.iter().enumerate() {
-            let rows = v.rows().ok_or_else(|| {
-                Error::Input(format!(
-                    "input {k} of model '{}' is a scalar; every input needs a batch axis",
-                    self.name()
-                ))
-            })?;
-            match n {
-                Some(first) if first != rows => {
-                    return Err(Error::Input(format!(
-                        "inputs of model '{}' disagree on the number of rows: input 0 has {first}, input {k} has {rows}",
-                        self.name()
-                    )))
-                }
-                _ => n = Some(rows),
-            }
-        }
-        let n = n.unwrap_or(0);
+        let n = self.common_rows(inputs, batch_size)?;
         if n <= batch_size {
             let outs = self.predict_with(inputs, ctx)?;
             progress(1, 1);
@@ -434,6 +415,12 @@ impl ModelCore {
     }
 
     pub(crate) fn check_inputs(&self, inputs: &[&Value], model: &str) -> Result<()> {
+        self.check_inputs_cut(inputs, model, &[])
+    }
+
+    /// [`ModelCore::check_inputs`], input `i` allowed a shorter time axis
+    /// when `cut[i]` (corpus mode cut its padding).
+    fn check_inputs_cut(&self, inputs: &[&Value], model: &str, cut: &[bool]) -> Result<()> {
         let declared = &self.inputs;
         if inputs.len() != declared.len() {
             return Err(Error::Input(format!(
@@ -448,7 +435,7 @@ impl ModelCore {
             )));
         }
         let mut batch: Option<usize> = None;
-        for (t, v) in declared.iter().zip(inputs) {
+        for (i, (t, v)) in declared.iter().zip(inputs).enumerate() {
             let name = t.layer().name();
             if v.dtype() != t.dtype() {
                 return Err(Error::Input(format!(
@@ -457,7 +444,12 @@ impl ModelCore {
                     v.dtype()
                 )));
             }
-            if !shape_matches(t.shape(), v.shape()) {
+            let shape_ok = if cut.get(i).copied().unwrap_or(false) {
+                shape_matches(&crate::run::free_time_axis(t.shape()), v.shape())
+            } else {
+                shape_matches(t.shape(), v.shape())
+            };
+            if !shape_ok {
                 return Err(Error::Input(format!(
                     "input '{name}' of model '{model}' has shape {}, got an array of shape {}",
                     format_shape(t.shape()),
@@ -510,6 +502,25 @@ impl ModelCore {
         let inputs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
         self.check_inputs(&inputs, model)?;
         RunState::new(&self.plan, &inputs).run(&self.graph, &self.plan, ctx, model)
+    }
+
+    /// Runs the plan on inputs whose time axis corpus mode may have cut
+    /// (`cut_inputs`, one flag per input), the slots in `cut_slots` allowed
+    /// the shorter length.
+    pub(crate) fn run_cut(
+        &self,
+        inputs: &[&Value],
+        ctx: &CallContext,
+        model: &str,
+        cut_inputs: &[bool],
+        cut_slots: Vec<bool>,
+    ) -> Result<Vec<Value>> {
+        let inputs = self.conform_inputs(inputs, model)?;
+        let inputs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
+        self.check_inputs_cut(&inputs, model, cut_inputs)?;
+        RunState::new(&self.plan, &inputs)
+            .with_cut_time(cut_slots)
+            .run(&self.graph, &self.plan, ctx, model)
     }
 }
 

@@ -29,6 +29,9 @@ impl Held<'_> {
 /// borrowed, each intermediate freed after its last use.
 pub struct RunState<'a> {
     slots: Vec<Option<Held<'a>>>,
+    /// Slots whose time axis (axis 1) may be shorter than recorded: corpus
+    /// mode cut padding off them ([`crate::corpus`]). Empty: none.
+    cut_time: Vec<bool>,
 }
 
 impl<'a> RunState<'a> {
@@ -38,7 +41,17 @@ impl<'a> RunState<'a> {
         for (&slot, value) in plan.input_slots().iter().zip(inputs) {
             slots[slot] = Some(Held::Borrowed(value));
         }
-        RunState { slots }
+        RunState {
+            slots,
+            cut_time: Vec::new(),
+        }
+    }
+
+    /// The same state, with the slots flagged in `cut_time` (one flag per
+    /// slot) allowed a time axis shorter than the graph recorded.
+    pub(crate) fn with_cut_time(mut self, cut_time: Vec<bool>) -> Self {
+        self.cut_time = cut_time;
+        self
     }
 
     fn fetch(&self, slot: usize, layer: &LayerRef) -> Result<&Value> {
@@ -88,7 +101,12 @@ impl<'a> RunState<'a> {
                     .call(&Inputs::new(ins, masks).with_options(node.options()), ctx)
                     .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?
             };
-            check_outputs(layer, node.output_specs(), &outputs)?;
+            let cut = |i: usize| {
+                step.outputs()
+                    .get(i)
+                    .is_some_and(|&s| self.cut_time.get(s).copied().unwrap_or(false))
+            };
+            check_outputs_cut(layer, node.output_specs(), &outputs, cut)?;
             for (&slot, value) in step.outputs().iter().zip(outputs) {
                 self.slots[slot] = Some(Held::Owned(value));
             }
@@ -152,6 +170,17 @@ pub(crate) fn check_outputs(
     specs: &[TensorSpec],
     outputs: &[Value],
 ) -> Result<()> {
+    check_outputs_cut(layer, specs, outputs, |_| false)
+}
+
+/// [`check_outputs`], output `i` allowed any length along axis 1 when
+/// `cut(i)` (corpus mode cut its padding).
+fn check_outputs_cut(
+    layer: &LayerRef,
+    specs: &[TensorSpec],
+    outputs: &[Value],
+    cut: impl Fn(usize) -> bool,
+) -> Result<()> {
     if specs.len() != outputs.len() {
         return Err(Error::layer(
             layer.name(),
@@ -164,7 +193,12 @@ pub(crate) fn check_outputs(
         ));
     }
     for (i, (spec, v)) in specs.iter().zip(outputs).enumerate() {
-        if spec.dtype != v.dtype() || !shape_matches(&spec.shape, v.shape()) {
+        let shape_ok = if cut(i) {
+            shape_matches(&free_time_axis(&spec.shape), v.shape())
+        } else {
+            shape_matches(&spec.shape, v.shape())
+        };
+        if spec.dtype != v.dtype() || !shape_ok {
             return Err(Error::layer(
                 layer.name(),
                 layer.class_name(),
@@ -179,4 +213,13 @@ pub(crate) fn check_outputs(
         }
     }
     Ok(())
+}
+
+/// `shape` with axis 1 (time) left open.
+pub(crate) fn free_time_axis(shape: &[Option<usize>]) -> Vec<Option<usize>> {
+    let mut open = shape.to_vec();
+    if let Some(t) = open.get_mut(1) {
+        *t = None;
+    }
+    open
 }

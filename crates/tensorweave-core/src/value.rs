@@ -47,6 +47,34 @@ impl Value {
         })
     }
 
+    /// The rows at `rows` of the first axis, in that order (a row may repeat),
+    /// copied: the batches of [`Model::predict_corpus`](crate::Model::predict_corpus).
+    ///
+    /// ```
+    /// use tensorweave_core::Value;
+    /// let v = Value::from(ndarray::array![[1i32, 2], [3, 4], [5, 6]].into_dyn());
+    /// let picked = v.select_rows(&[2, 0]).unwrap();
+    /// assert_eq!(picked, Value::from(ndarray::array![[5i32, 6], [1, 2]].into_dyn()));
+    /// ```
+    ///
+    /// Fails on a scalar or when an index is not below the number of rows.
+    pub fn select_rows(&self, rows: &[usize]) -> Result<Value> {
+        let n = self.rows().ok_or_else(|| {
+            Error::Input("a scalar has no rows to pick; give the array a batch axis".into())
+        })?;
+        if let Some(bad) = rows.iter().find(|&&r| r >= n) {
+            return Err(Error::Input(format!(
+                "row {bad} is outside an array with {n} rows"
+            )));
+        }
+        Ok(match self {
+            Value::F32(a) => Value::F32(a.select(Axis(0), rows)),
+            Value::I32(a) => Value::I32(a.select(Axis(0), rows)),
+            Value::Bool(a) => Value::Bool(a.select(Axis(0), rows)),
+            Value::Str(a) => Value::Str(a.select(Axis(0), rows)),
+        })
+    }
+
     /// Joins values of one dtype along the first axis (the inverse of
     /// [`Value::slice_rows`]).
     ///

@@ -16,6 +16,7 @@
 mod backward;
 mod build;
 mod handle;
+mod time_role;
 
 use std::any::Any;
 use std::fmt;
@@ -33,6 +34,7 @@ pub use backward::{
 };
 pub use build::{BuildContext, WeightInit};
 pub use handle::{IntoLayer, LayerGuard, LayerGuardMut, LayerRef, ParamVisitor, ParamVisitorMut};
+pub use time_role::TimeRole;
 
 /// The keyword options of one call that are not tensors (Keras'
 /// `return_attention_scores=True`, `use_causal_mask=True`), as Keras records
@@ -449,6 +451,22 @@ pub trait Layer: Send + Sync + fmt::Debug + AsAny {
                 crate::registry::brief(v)
             ))),
         }
+    }
+
+    /// What the layer does along the time axis (see [`TimeRole`]); the
+    /// default promises nothing, which keeps corpus mode from trimming
+    /// padding through the layer.
+    fn time_role(&self) -> TimeRole {
+        TimeRole::Unknown
+    }
+
+    /// Whether the layer carries state from one call to the next (a stateful
+    /// RNN), so that rows must reach it in the caller's order. Layers holding
+    /// others ask them.
+    fn carries_state(&self) -> bool {
+        self.sublayers()
+            .iter()
+            .any(|sub| sub.layer.read().carries_state())
     }
 
     /// Forgets the states a stateful layer carries between calls (Keras'

@@ -73,6 +73,11 @@ impl Layer for ActivationLayerImpl {
         true
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        // Element-wise or over the last axis (softmax): per step either way.
+        tensorweave_core::TimeRole::PerVector
+    }
+
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let x = inputs.value(0)?;
         let mut y = x.as_f32()?.clone();

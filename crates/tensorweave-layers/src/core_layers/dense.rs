@@ -133,6 +133,10 @@ impl Layer for DenseLayer {
         true
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        tensorweave_core::TimeRole::PerVector
+    }
+
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         let mut y = self.affine(inputs)?;
         self.config.activation.apply_inplace(&mut y);

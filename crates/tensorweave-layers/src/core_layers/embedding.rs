@@ -111,6 +111,11 @@ impl Layer for EmbeddingLayer {
         Ok(vec![TensorSpec::f32(shape)])
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        // One row of the table per token.
+        tensorweave_core::TimeRole::PerElement
+    }
+
     fn compute_mask(&self, call: &MaskCall<'_>) -> Result<Vec<Option<Tensor>>> {
         let (inputs, n) = (call.inputs, call.n_outputs);
         if !self.config.mask_zero {

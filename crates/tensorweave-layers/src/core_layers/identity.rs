@@ -65,6 +65,11 @@ impl Layer for IdentityLayer {
         true
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        // An identity at inference.
+        tensorweave_core::TimeRole::PerElement
+    }
+
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         Ok(vec![inputs.value(0)?.clone()])
     }

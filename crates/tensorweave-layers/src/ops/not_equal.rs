@@ -56,6 +56,16 @@ impl Layer for NotEqual {
         json!({})
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        // With one operand: `x != 0` is false exactly at zeros; with two, it
+        // is false where both are zero.
+        if self.value == 0.0 {
+            tensorweave_core::TimeRole::FalseAtZero
+        } else {
+            tensorweave_core::TimeRole::PerElement
+        }
+    }
+
     fn output_specs(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         super::numeric(inputs)?;
         if let [a, b] = inputs {

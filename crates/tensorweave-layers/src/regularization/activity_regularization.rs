@@ -77,6 +77,10 @@ impl Layer for ActivityRegularizationLayer {
         true
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        tensorweave_core::TimeRole::PerElement
+    }
+
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         Ok(vec![inputs.value(0)?.clone()])
     }

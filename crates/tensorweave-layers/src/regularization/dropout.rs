@@ -108,6 +108,11 @@ impl Layer for DropoutLayer {
         true
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        // An identity at inference.
+        tensorweave_core::TimeRole::PerElement
+    }
+
     fn has_backward(&self) -> bool {
         true
     }

@@ -78,6 +78,11 @@ impl Layer for GaussianDropoutLayer {
         true
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        // An identity at inference.
+        tensorweave_core::TimeRole::PerElement
+    }
+
     /// The identity, as in Keras' inference.
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         Ok(vec![(*inputs.value(0)?).clone()])

@@ -78,6 +78,11 @@ impl Layer for SpatialDropout1DLayer {
         true
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        // An identity at inference.
+        tensorweave_core::TimeRole::PerElement
+    }
+
     fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
         Ok(vec![inputs.one()?.clone()])
     }

@@ -449,6 +449,17 @@ impl Layer for BidirectionalLayer {
         Ok(out)
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        use tensorweave_core::TimeRole;
+        let scans = |l: &LayerRef| matches!(l.read().time_role(), TimeRole::MaskedScan { .. });
+        match self.directions() {
+            Ok((f, b)) if scans(f) && scans(b) => TimeRole::MaskedScan {
+                sequences: self.return_sequences(),
+            },
+            _ => TimeRole::Unknown,
+        }
+    }
+
     fn uses_mask(&self) -> bool {
         true
     }

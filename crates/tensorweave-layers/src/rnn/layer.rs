@@ -424,6 +424,17 @@ impl<C: Cell> Layer for Rnn<C> {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        // The loop skips masked steps: they change no state.
+        tensorweave_core::TimeRole::MaskedScan {
+            sequences: self.config.options().return_sequences,
+        }
+    }
+
+    fn carries_state(&self) -> bool {
+        self.config.options().stateful
+    }
+
     fn recurrence(&self) -> Option<Recurrence> {
         let o = self.config.options();
         let states = cell_of::<C>(&*self.cell.read()).map_or(1, |c| c.states());

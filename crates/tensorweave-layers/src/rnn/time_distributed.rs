@@ -336,6 +336,11 @@ impl Layer for TimeDistributedLayer {
         Ok(vec![TensorSpec::new(shape, out.dtype)])
     }
 
+    fn time_role(&self) -> tensorweave_core::TimeRole {
+        // The wrapped layer runs on each step alone.
+        tensorweave_core::TimeRole::PerVector
+    }
+
     fn uses_mask(&self) -> bool {
         true
     }
