@@ -1,7 +1,8 @@
 //! `tensorweave bench`: load once, run `predict` warm-up + timed times, print one
 //! JSON line with the median, min and max milliseconds, the heap held by the
 //! loaded model and inputs (`model_mb`) and the peak extra heap of a `predict`
-//! (`predict_peak_mb`). With `--batch-size N` it times corpus mode over all
+//! (`predict_peak_mb`), and the folded embedding tables the model built
+//! (`folded_mb`, in `model_mb` once built during the warm-up). With `--batch-size N` it times corpus mode over all
 //! rows and adds the rows per second.
 
 use std::path::{Path, PathBuf};
@@ -85,6 +86,7 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         "iters": times.len(),
         "model_mb": mb(resident),
         "predict_peak_mb": mb(predict_peak),
+        "folded_mb": mb(model.cache_bytes()),
         "model": model_label(&args.model),
     });
     if let Some(b) = args.batch_size {

@@ -257,6 +257,13 @@ impl Model {
         self.layer.set_weights(weights)
     }
 
+    /// Heap bytes the layers hold in caches derived from their weights
+    /// ([`Layer::cache_bytes`]: the folded embedding tables of recurrent
+    /// layers), beyond the weights.
+    pub fn cache_bytes(&self) -> usize {
+        self.layers().iter().map(|l| l.read().cache_bytes()).sum()
+    }
+
     /// Parameter counts: (trainable, non-trainable).
     pub fn count_params(&self) -> (usize, usize) {
         self.layer.count_params()

@@ -18,6 +18,11 @@ pub struct Step {
     masks: Vec<Option<usize>>,
     outputs: Vec<usize>,
     free_after: Vec<usize>,
+    /// This step is a lookup whose one consumer may take its ids instead:
+    /// it runs only if that consumer declines.
+    deferred: bool,
+    /// The deferred lookup step feeding input 0 of this step, if any.
+    lookup: Option<usize>,
 }
 
 impl Step {
@@ -49,6 +54,18 @@ impl Step {
     /// Slots to free once this step has run.
     pub fn free_after(&self) -> &[usize] {
         &self.free_after
+    }
+
+    /// Whether this step is a lookup ([`crate::Layer::is_lookup`]) that runs
+    /// only when its consumer declines the ids
+    /// ([`crate::Layer::call_on_lookup`]).
+    pub fn is_deferred(&self) -> bool {
+        self.deferred
+    }
+
+    /// The index of the deferred lookup step feeding input 0, if any.
+    pub fn lookup(&self) -> Option<usize> {
+        self.lookup
     }
 }
 
@@ -93,19 +110,25 @@ impl Plan {
                 masks,
                 outputs,
                 free_after: Vec::new(),
+                deferred: false,
+                lookup: None,
             });
         }
         let output_slots: Vec<usize> = graph.outputs().iter().map(|&t| slot(t)).collect();
         let n_slots = slot_of.len();
+        defer_lookups(graph, &mut steps, &output_slots);
 
         // Last use of each slot; model outputs are never freed.
         let mut last_use: HashMap<usize, usize> = HashMap::new();
         for (i, step) in steps.iter().enumerate() {
+            // A consumer of a deferred lookup reads the lookup's ids too.
+            let ids = step.lookup.map(|l| steps[l].inputs[0]);
             for s in step
                 .inputs
                 .iter()
                 .chain(step.masks.iter().flatten())
                 .chain(step.outputs.iter())
+                .chain(ids.iter())
             {
                 last_use.insert(*s, i);
             }
@@ -145,5 +168,39 @@ impl Plan {
     /// Slot of each declared output.
     pub fn output_slots(&self) -> &[usize] {
         &self.output_slots
+    }
+}
+
+/// Marks each lookup step (one input, no mask, one output that is not a
+/// model output) whose output only feeds input 0 of one later step as
+/// deferred to that step.
+fn defer_lookups(graph: &Graph, steps: &mut [Step], output_slots: &[usize]) {
+    for l in 0..steps.len() {
+        let lookup = &steps[l];
+        let simple = lookup.inputs.len() == 1
+            && lookup.masks.iter().all(Option::is_none)
+            && lookup.outputs.len() == 1
+            && !output_slots.contains(&lookup.outputs[0]);
+        if !simple || !graph.layer(lookup.layer).read().is_lookup() {
+            continue;
+        }
+        let out = lookup.outputs[0];
+        let uses: Vec<(usize, usize)> = steps
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| {
+                let values = s.inputs.iter().enumerate().filter(|(_, &x)| x == out);
+                let masks = s.masks.iter().flatten().filter(|&&m| m == out);
+                values
+                    .map(move |(k, _)| (i, k))
+                    .chain(masks.map(move |_| (i, usize::MAX)))
+            })
+            .collect();
+        if let [(consumer, 0)] = uses[..] {
+            if consumer > l {
+                steps[l].deferred = true;
+                steps[consumer].lookup = Some(l);
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use crate::dtype::{format_shape, shape_matches, TensorSpec};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::layer::{CallContext, Inputs, LayerRef};
-use crate::plan::Plan;
+use crate::plan::{Plan, Step};
 use crate::value::Value;
 
 /// A value slot: an input borrowed from the caller, or a value a step made.
@@ -82,31 +82,14 @@ impl<'a> RunState<'a> {
             .and_then(|h| h.get().shape().first().copied())
             .unwrap_or(0);
         for step in plan.steps() {
-            let layer = graph.layer(step.layer());
-            let node = graph.node(step.node());
-            check_budget(layer, node.output_specs(), batch, ctx.budget)?;
-            let outputs = {
-                let ins = step
-                    .inputs()
-                    .iter()
-                    .map(|&s| self.fetch(s, layer))
-                    .collect::<Result<Vec<_>>>()?;
-                let masks = step
-                    .masks()
-                    .iter()
-                    .map(|m| m.map(|s| self.fetch(s, layer)).transpose())
-                    .collect::<Result<Vec<_>>>()?;
-                layer
-                    .read()
-                    .call(&Inputs::new(ins, masks).with_options(node.options()), ctx)
-                    .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?
+            if step.is_deferred() {
+                // Run by its consumer, or on its behalf when it declines.
+                continue;
+            }
+            let outputs = match step.lookup().and_then(|l| plan.steps().get(l)) {
+                Some(lookup) => self.run_on_lookup(graph, lookup, step, ctx, batch)?,
+                None => self.run_step(graph, step, ctx, batch)?,
             };
-            let cut = |i: usize| {
-                step.outputs()
-                    .get(i)
-                    .is_some_and(|&s| self.cut_time.get(s).copied().unwrap_or(false))
-            };
-            check_outputs_cut(layer, node.output_specs(), &outputs, cut)?;
             for (&slot, value) in step.outputs().iter().zip(outputs) {
                 self.slots[slot] = Some(Held::Owned(value));
             }
@@ -137,6 +120,102 @@ impl<'a> RunState<'a> {
             results.push(value);
         }
         Ok(results)
+    }
+}
+
+impl RunState<'_> {
+    /// Calls the layer of `step` on its inputs and checks the outputs.
+    fn run_step(
+        &self,
+        graph: &Graph,
+        step: &Step,
+        ctx: &CallContext,
+        batch: usize,
+    ) -> Result<Vec<Value>> {
+        let layer = graph.layer(step.layer());
+        let node = graph.node(step.node());
+        check_budget(layer, node.output_specs(), batch, ctx.budget)?;
+        let outputs = {
+            let ins = step
+                .inputs()
+                .iter()
+                .map(|&s| self.fetch(s, layer))
+                .collect::<Result<Vec<_>>>()?;
+            let masks = step
+                .masks()
+                .iter()
+                .map(|m| m.map(|s| self.fetch(s, layer)).transpose())
+                .collect::<Result<Vec<_>>>()?;
+            layer
+                .read()
+                .call(&Inputs::new(ins, masks).with_options(node.options()), ctx)
+                .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?
+        };
+        self.check(layer, step, node.output_specs(), &outputs)?;
+        Ok(outputs)
+    }
+
+    /// Runs `step`, whose input 0 is the output of the deferred `lookup`:
+    /// gives the layer the lookup's ids when it accepts them
+    /// ([`crate::Layer::accepts_lookup`]); otherwise runs the lookup and then
+    /// the step as usual.
+    fn run_on_lookup(
+        &mut self,
+        graph: &Graph,
+        lookup: &Step,
+        step: &Step,
+        ctx: &CallContext,
+        batch: usize,
+    ) -> Result<Vec<Value>> {
+        let layer = graph.layer(step.layer());
+        let node = graph.node(step.node());
+        let lookup_layer = graph.layer(lookup.layer());
+        let ids = match lookup.inputs().first() {
+            Some(&ids) => Some(self.fetch(ids, layer)?),
+            None => None,
+        };
+        let accepted = ids.filter(|ids| layer.read().accepts_lookup(lookup_layer, ids));
+        let Some(ids) = accepted else {
+            let looked_up = self.run_step(graph, lookup, ctx, batch)?;
+            for (&slot, value) in lookup.outputs().iter().zip(looked_up) {
+                self.slots[slot] = Some(Held::Owned(value));
+            }
+            return self.run_step(graph, step, ctx, batch);
+        };
+        check_budget(layer, node.output_specs(), batch, ctx.budget)?;
+        let mut ins = vec![ids];
+        for &s in step.inputs().iter().skip(1) {
+            ins.push(self.fetch(s, layer)?);
+        }
+        let masks = step
+            .masks()
+            .iter()
+            .map(|m| m.map(|s| self.fetch(s, layer)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        let inputs = Inputs::new(ins, masks).with_options(node.options());
+        let outputs = layer
+            .read()
+            .call_on_lookup(lookup_layer, &inputs, ctx)
+            .map_err(|e| e.in_layer(layer.name(), layer.class_name()))?;
+        self.check(layer, step, node.output_specs(), &outputs)?;
+        Ok(outputs)
+    }
+
+    /// [`check_outputs`], the outputs corpus mode cut allowed a shorter
+    /// time axis.
+    fn check(
+        &self,
+        layer: &LayerRef,
+        step: &Step,
+        specs: &[TensorSpec],
+        outputs: &[Value],
+    ) -> Result<()> {
+        let cut = |i: usize| {
+            step.outputs()
+                .get(i)
+                .is_some_and(|&s| self.cut_time.get(s).copied().unwrap_or(false))
+        };
+        check_outputs_cut(layer, specs, outputs, cut)
     }
 }
 

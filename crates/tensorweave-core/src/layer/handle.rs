@@ -31,6 +31,9 @@ struct LayerCell {
     built: std::sync::atomic::AtomicBool,
     /// Initial weights given to the builder, set once the layer is built.
     preset: std::sync::Mutex<Option<Vec<ArrayD<f32>>>>,
+    /// Write accesses so far: weights only change under a write guard, so
+    /// (id, generation) names one state of the weights.
+    writes: std::sync::atomic::AtomicU64,
     layer: RwLock<Box<dyn Layer>>,
 }
 
@@ -98,6 +101,7 @@ impl LayerRef {
             calls: AtomicUsize::new(0),
             built: std::sync::atomic::AtomicBool::new(false),
             preset: std::sync::Mutex::new(None),
+            writes: std::sync::atomic::AtomicU64::new(0),
             layer: RwLock::new(layer),
         }))
     }
@@ -140,12 +144,20 @@ impl LayerRef {
 
     /// Write access to the layer.
     pub fn write(&self) -> LayerGuardMut<'_> {
-        LayerGuardMut(
-            self.0
-                .layer
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        let guard = self
+            .0
+            .layer
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.0.writes.fetch_add(1, Ordering::AcqRel);
+        LayerGuardMut(guard)
+    }
+
+    /// How many times the layer was opened for writing ([`LayerRef::write`]):
+    /// its weights cannot have changed while this stays the same, so caches
+    /// derived from them (a folded input projection) key on it.
+    pub fn generation(&self) -> u64 {
+        self.0.writes.load(Ordering::Acquire)
     }
 
     pub(crate) fn next_call_index(&self) -> usize {

@@ -453,6 +453,51 @@ pub trait Layer: Send + Sync + fmt::Debug + AsAny {
         }
     }
 
+    /// Whether the layer is a table lookup (Keras' `Embedding`): each element
+    /// of its one input picks a row of a table. A compiled plan then offers
+    /// the ids to the one layer consuming the lookup's output
+    /// ([`Layer::accepts_lookup`]), which may fold the table into its own
+    /// first product.
+    fn is_lookup(&self) -> bool {
+        false
+    }
+
+    /// Whether [`Layer::call_on_lookup`] takes `ids` for the output of the
+    /// lookup layer `lookup` ([`Layer::is_lookup`]); it may prepare for it
+    /// (build a folded table). The default takes none.
+    fn accepts_lookup(&self, lookup: &LayerRef, ids: &Value) -> bool {
+        let _ = (lookup, ids);
+        false
+    }
+
+    /// [`Layer::call`] with input 0 given as the ids (`inputs.values()[0]`)
+    /// that `lookup` would turn into the actual input, called only after
+    /// [`Layer::accepts_lookup`] said yes; the masks are the call's own. The
+    /// outputs must equal those of running the lookup and then
+    /// [`Layer::call`].
+    fn call_on_lookup(
+        &self,
+        lookup: &LayerRef,
+        inputs: &Inputs<'_>,
+        ctx: &CallContext,
+    ) -> Result<Vec<Value>> {
+        let _ = (inputs, ctx);
+        Err(crate::Error::invalid(format!(
+            "internal: does not take the ids of '{}' in place of its output",
+            lookup.name()
+        )))
+    }
+
+    /// Heap bytes the layer holds in caches derived from its weights (a
+    /// folded input projection), beyond the weights themselves. Layers
+    /// holding others add theirs.
+    fn cache_bytes(&self) -> usize {
+        self.sublayers()
+            .iter()
+            .map(|sub| sub.layer.read().cache_bytes())
+            .sum()
+    }
+
     /// What the layer does along the time axis (see [`TimeRole`]); the
     /// default promises nothing, which keeps corpus mode from trimming
     /// padding through the layer.

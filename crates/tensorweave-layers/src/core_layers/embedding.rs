@@ -80,8 +80,20 @@ pub struct EmbeddingLayer {
     table: Option<Param>,
 }
 
+impl EmbeddingLayer {
+    /// The table, `[input_dim, output_dim]` (`None` before the layer is built).
+    pub fn table(&self) -> Option<ndarray::ArrayView2<'_, f32>> {
+        let table = &self.table.as_ref()?.value;
+        table.view().into_dimensionality::<ndarray::Ix2>().ok()
+    }
+}
+
 impl Layer for EmbeddingLayer {
     class_and_config!();
+
+    fn is_lookup(&self) -> bool {
+        true
+    }
 
     fn build(&mut self, _inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<()> {
         let c = &self.config;

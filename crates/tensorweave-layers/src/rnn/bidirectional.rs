@@ -482,22 +482,35 @@ impl Layer for BidirectionalLayer {
     }
 
     fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
-        let (mut fwd, mut bwd) = self.run_both(inputs, ctx)?;
-        if fwd.is_empty() || bwd.is_empty() {
-            return Err(Error::invalid("internal: a direction returned no output"));
-        }
-        let y = fwd.remove(0).into_f32()?;
-        let mut y_rev = bwd.remove(0).into_f32()?;
-        if self.return_sequences() {
-            // The backward layer returns its sequence in processing order.
-            y_rev.invert_axis(Axis(1));
-        }
-        let mut out = merge(self.merge_mode, y, y_rev)?;
-        if self.return_state() {
-            out.extend(fwd);
-            out.extend(bwd);
-        }
-        Ok(out)
+        let (fwd, bwd) = self.run_both(inputs, ctx)?;
+        self.merged(fwd, bwd)
+    }
+
+    /// Both directions take the ids when each folds the embedding.
+    fn accepts_lookup(&self, lookup: &LayerRef, ids: &Value) -> bool {
+        // Both are asked, so that their fold rules see the same calls.
+        self.directions().is_ok_and(|(f, b)| {
+            let forward = f.read().accepts_lookup(lookup, ids);
+            let backward = b.read().accepts_lookup(lookup, ids);
+            forward && backward
+        })
+    }
+
+    fn call_on_lookup(
+        &self,
+        lookup: &LayerRef,
+        inputs: &Inputs<'_>,
+        ctx: &CallContext,
+    ) -> Result<Vec<Value>> {
+        let (f, b) = self.directions()?;
+        let (fi, bi) = direction_inputs(inputs)?;
+        let run = |l: &LayerRef, inputs: &Inputs<'_>, ctx: &CallContext| {
+            l.read()
+                .call_on_lookup(lookup, inputs, ctx)
+                .map_err(|e| e.in_layer(l.name(), l.class_name()))
+        };
+        let (fwd, bwd) = both(ctx, |c| run(f, &fi, c), |c| run(b, &bi, c))?;
+        self.merged(fwd, bwd)
     }
 
     fn takes_initial_state(&self) -> bool {
@@ -529,6 +542,28 @@ impl Layer for BidirectionalLayer {
             ],
             Err(_) => Vec::new(),
         }
+    }
+}
+
+impl BidirectionalLayer {
+    /// The output from both directions' outputs: the merged sequences or
+    /// last outputs, then the states when asked for.
+    fn merged(&self, mut fwd: Vec<Value>, mut bwd: Vec<Value>) -> Result<Vec<Value>> {
+        if fwd.is_empty() || bwd.is_empty() {
+            return Err(Error::invalid("internal: a direction returned no output"));
+        }
+        let y = fwd.remove(0).into_f32()?;
+        let mut y_rev = bwd.remove(0).into_f32()?;
+        if self.return_sequences() {
+            // The backward layer returns its sequence in processing order.
+            y_rev.invert_axis(Axis(1));
+        }
+        let mut out = merge(self.merge_mode, y, y_rev)?;
+        if self.return_state() {
+            out.extend(fwd);
+            out.extend(bwd);
+        }
+        Ok(out)
     }
 }
 

@@ -13,7 +13,7 @@ use super::cell::Cell;
 use super::options::RnnBuilder;
 use super::sequence::{
     check_initial_states, concat_rows, join, run_sequence, split_batch, state_rows, LoopOptions,
-    RnnRun,
+    RnnRun, SeqSource,
 };
 use crate::class::{LayerBuilder, LayerClass};
 use crate::class_and_config;
@@ -30,6 +30,8 @@ pub struct Rnn<C: Cell> {
     /// The states a stateful layer carries to its next call (none before
     /// the first call and after `reset_states`: zeros).
     carried: std::sync::Mutex<Option<Vec<Array2<f32>>>>,
+    /// The embedding folded into the input product, at inference.
+    fold: super::fold::Fold,
 }
 
 impl<C: Cell> Rnn<C> {
@@ -53,7 +55,7 @@ impl<C: Cell> Rnn<C> {
     fn run(
         &self,
         cell: &C,
-        x: ArrayView3<'_, f32>,
+        x: SeqSource<'_>,
         mask: Option<ArrayView2<'_, bool>>,
         init: &[ArrayView2<'_, f32>],
     ) -> Result<RnnRun> {
@@ -160,7 +162,7 @@ impl<C: Cell> Rnn<C> {
     fn run_split(
         &self,
         cell: &C,
-        x: ArrayView3<'_, f32>,
+        x: SeqSource<'_>,
         mask: Option<ArrayView2<'_, bool>>,
         init: &[ArrayView2<'_, f32>],
         threads: usize,
@@ -174,7 +176,7 @@ impl<C: Cell> Rnn<C> {
             return self.run(cell, x, mask, init);
         };
         let (i0, i1) = (state_rows(init, 0..half), state_rows(init, half..batch));
-        let (x0, x1) = x.split_at(Axis(0), half);
+        let (x0, x1) = x.split_rows(half);
         let (m0, m1) = match mask {
             Some(m) => {
                 let (a, b) = m.split_at(Axis(0), half);
@@ -197,6 +199,29 @@ impl<C: Cell> Rnn<C> {
     }
 }
 
+impl<C: Cell> Rnn<C> {
+    /// The folded table for the ids `ids` of `lookup`, when they can take
+    /// the folded path: int32 `[batch, time]` with at least one step, every
+    /// id in the table (the lookup's own call reports a bad one), and the
+    /// rule of [`super::fold`] satisfied.
+    fn folded(&self, lookup: &LayerRef, ids: &Value) -> Option<std::sync::Arc<Vec<f32>>> {
+        let Value::I32(ids) = ids else {
+            return None;
+        };
+        if ids.ndim() != 2 || ids.shape()[1] == 0 {
+            return None;
+        }
+        let guard = self.cell.read();
+        let cell = cell_of::<C>(&*guard).ok()?;
+        let w = cell.weights().ok()?;
+        let table = self.fold.table(lookup, &self.cell, &w, ids.len())?;
+        let vocab = table.len() / (cell.gates() * cell.units()).max(1);
+        ids.iter()
+            .all(|&i| i >= 0 && (i as usize) < vocab)
+            .then_some(table)
+    }
+}
+
 impl<C: Cell> LayerClass for Rnn<C> {
     const CLASS_NAME: &'static str = C::LAYER_CLASS;
     type Builder = C::Builder;
@@ -212,6 +237,7 @@ impl<C: Cell> LayerClass for Rnn<C> {
             config,
             cell,
             carried: std::sync::Mutex::new(None),
+            fold: Default::default(),
         }
     }
 }
@@ -290,7 +316,53 @@ impl<C: Cell> Layer for Rnn<C> {
         };
         let guard = self.cell.read();
         let cell = cell_of::<C>(&*guard)?;
-        let run = self.run_split(cell, x, mask, &init, ctx.threads)?;
+        let run = self.run_split(cell, SeqSource::Dense(x), mask, &init, ctx.threads)?;
+        self.carry(&run.states);
+        let mut out = vec![Value::F32(run.output)];
+        if self.config.options().return_state {
+            out.extend(run.states.into_iter().map(Value::from));
+        }
+        Ok(out)
+    }
+
+    /// Takes the ids of an `Embedding` feeding this layer when its table
+    /// folds into the input product (see [`super::fold`]).
+    fn accepts_lookup(&self, lookup: &LayerRef, ids: &Value) -> bool {
+        self.folded(lookup, ids).is_some()
+    }
+
+    fn cache_bytes(&self) -> usize {
+        self.fold.bytes()
+    }
+
+    fn call_on_lookup(
+        &self,
+        lookup: &LayerRef,
+        inputs: &Inputs<'_>,
+        ctx: &CallContext,
+    ) -> Result<Vec<Value>> {
+        let ids = inputs.value(0)?;
+        let table = self
+            .folded(lookup, ids)
+            .ok_or_else(|| Error::invalid("internal: the folded table is gone"))?;
+        let Value::I32(ids) = ids else {
+            return Err(Error::invalid("internal: folded ids are not int32"));
+        };
+        let ids = ids
+            .view()
+            .into_dimensionality::<ndarray::Ix2>()
+            .map_err(|_| Error::invalid("internal: folded ids are not [batch, time]"))?;
+        let mask = sequence_mask(inputs)?;
+        let given = initial_states(inputs)?;
+        let carried = self.carried_states(ids.nrows(), given.is_empty())?;
+        let init: Vec<ArrayView2<'_, f32>> = match &carried {
+            Some(states) => states.iter().map(|s| s.view()).collect(),
+            None => given,
+        };
+        let guard = self.cell.read();
+        let cell = cell_of::<C>(&*guard)?;
+        let source = SeqSource::Folded { ids, table: &table };
+        let run = self.run_split(cell, source, mask, &init, ctx.threads)?;
         self.carry(&run.states);
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {
@@ -504,6 +576,11 @@ pub(crate) fn sequence_inputs<'a>(
             format_dims(x.shape())
         )));
     }
+    Ok((x, sequence_mask(inputs)?))
+}
+
+/// The mask of input 0 as `[batch, time]`, if any.
+fn sequence_mask<'a>(inputs: &Inputs<'a>) -> Result<Option<ArrayView2<'a, bool>>> {
     let mask = match inputs.mask(0) {
         None => None,
         Some(m) => {
@@ -517,5 +594,5 @@ pub(crate) fn sequence_inputs<'a>(
             Some(m)
         }
     };
-    Ok((x, mask))
+    Ok(mask)
 }

@@ -36,6 +36,49 @@ pub(crate) struct LoopOptions {
     pub(crate) zero_output_for_mask: bool,
 }
 
+/// The inputs of a pass: a sequence of vectors, or token ids whose input
+/// projections were folded into a table (`embedding · kernel + bias`, one
+/// row of `gates · units` per token; see [`super::fold`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SeqSource<'a> {
+    /// `[batch, time, features]`.
+    Dense(ArrayView3<'a, f32>),
+    /// `[batch, time]` ids, each below the table's number of rows.
+    Folded {
+        /// The token ids.
+        ids: ArrayView2<'a, i32>,
+        /// The projections, `vocabulary × gates·units`, row-major.
+        table: &'a [f32],
+    },
+}
+
+impl<'a> SeqSource<'a> {
+    /// (batch, time, features); features 0 when folded (no input product).
+    pub(crate) fn dim(&self) -> (usize, usize, usize) {
+        match self {
+            SeqSource::Dense(x) => x.dim(),
+            SeqSource::Folded { ids, .. } => (ids.nrows(), ids.ncols(), 0),
+        }
+    }
+
+    /// The rows before `half` and the rows from it.
+    pub(crate) fn split_rows(self, half: usize) -> (SeqSource<'a>, SeqSource<'a>) {
+        match self {
+            SeqSource::Dense(x) => {
+                let (a, b) = x.split_at(Axis(0), half);
+                (SeqSource::Dense(a), SeqSource::Dense(b))
+            }
+            SeqSource::Folded { ids, table } => {
+                let (a, b) = ids.split_at(Axis(0), half);
+                (
+                    SeqSource::Folded { ids: a, table },
+                    SeqSource::Folded { ids: b, table },
+                )
+            }
+        }
+    }
+}
+
 /// What one pass over a sequence produces.
 #[derive(Debug)]
 pub(crate) struct RnnRun {
@@ -54,17 +97,34 @@ pub(crate) struct RnnRun {
 pub(crate) fn run_sequence<C: Cell>(
     cell: &C,
     opts: LoopOptions,
-    x: ArrayView3<'_, f32>,
+    source: SeqSource<'_>,
     mask: Option<ArrayView2<'_, bool>>,
     init: &[ArrayView2<'_, f32>],
 ) -> Result<RnnRun> {
-    let (batch, steps, features) = x.dim();
-    if features != cell.input_dim() {
+    let (batch, steps, features) = source.dim();
+    let w = cell.weights()?;
+    let (u, g) = (cell.units(), cell.gates() * cell.units());
+    let (x, folded) = match source {
+        SeqSource::Dense(x) => (Some(x), None),
+        SeqSource::Folded { ids, table } => {
+            if table.len() % g.max(1) != 0 || ids.dim() != (batch, steps) {
+                return Err(Error::invalid("internal: folded table of the wrong size"));
+            }
+            let vocab = table.len() / g.max(1);
+            if ids.iter().any(|&i| i < 0 || i as usize >= vocab) {
+                return Err(Error::invalid(
+                    "internal: token id outside the folded table",
+                ));
+            }
+            (None, Some((ids.as_standard_layout().into_owned(), table)))
+        }
+    };
+    if x.is_some() && features != cell.input_dim() {
         return Err(Error::invalid(format!(
             "expects inputs with {} features (its kernel was built for them), got an array of \
              shape {}",
             cell.input_dim(),
-            format_dims(x.shape())
+            format_dims(&[batch, steps, features])
         )));
     }
     if let Some(m) = &mask {
@@ -76,12 +136,21 @@ pub(crate) fn run_sequence<C: Cell>(
             )));
         }
     }
-    let w = cell.weights()?;
-    let (u, g) = (cell.units(), cell.gates() * cell.units());
-    let x = x.as_standard_layout();
-    let xs = x
-        .as_slice()
-        .ok_or_else(|| Error::invalid("internal: input is not contiguous"))?;
+    let x_std = x.as_ref().map(|x| x.as_standard_layout());
+    let xs: &[f32] = match &x_std {
+        Some(x) => x
+            .as_slice()
+            .ok_or_else(|| Error::invalid("internal: input is not contiguous"))?,
+        None => &[],
+    };
+    let ids: Option<(&[i32], &[f32])> = match &folded {
+        Some((ids, table)) => Some((
+            ids.as_slice()
+                .ok_or_else(|| Error::invalid("internal: ids are not contiguous"))?,
+            table,
+        )),
+        None => None,
+    };
     let mask_std = mask.as_ref().map(|m| m.as_standard_layout());
     let mask = match &mask_std {
         Some(m) => Some(
@@ -117,11 +186,11 @@ pub(crate) fn run_sequence<C: Cell>(
         };
         // Gather the chunk's valid inputs and project them with one product.
         // A step whose input equals the row's previous one (padding, a
-        // repeated token) reuses its projection.
+        // repeated token) reuses its projection. Folded ids need neither.
         a_buf.clear();
         xp_index.clear();
         let (mut needed, mut m) = (0, 0);
-        for (r, slot) in xp_row.iter_mut().enumerate() {
+        for (r, slot) in xp_row.iter_mut().enumerate().filter(|_| ids.is_none()) {
             *slot = usize::MAX;
             if !(t_lo..t_hi).any(|t| valid(r, t)) {
                 continue;
@@ -143,7 +212,9 @@ pub(crate) fn run_sequence<C: Cell>(
                 }
             }
         }
-        project(&w, &a_buf, m, &mut xp_buf)?;
+        if ids.is_none() {
+            project(&w, &a_buf, m, &mut xp_buf)?;
+        }
 
         for k in k0..k1 {
             let t = time(k);
@@ -153,12 +224,23 @@ pub(crate) fn run_sequence<C: Cell>(
                 }
                 n_active = states.partition(&mut active);
             }
-            for (off, &r) in xp_off.iter_mut().zip(&states.slot_row).take(n_active) {
-                *off = xp_index[xp_row[r] * len + (t - t_lo)] * g;
-            }
+            let xp: &[f32] = match ids {
+                Some((ids, table)) => {
+                    for (off, &r) in xp_off.iter_mut().zip(&states.slot_row).take(n_active) {
+                        *off = ids[r * steps + t] as usize * g;
+                    }
+                    table
+                }
+                None => {
+                    for (off, &r) in xp_off.iter_mut().zip(&states.slot_row).take(n_active) {
+                        *off = xp_index[xp_row[r] * len + (t - t_lo)] * g;
+                    }
+                    &xp_buf
+                }
+            };
             let rows = StepRows {
                 n: n_active,
-                xp: &xp_buf,
+                xp,
                 xp_off: &xp_off,
                 h: &mut states.h,
                 c: &mut states.c,
@@ -237,6 +319,14 @@ pub(crate) fn state_rows<'a>(
     init.iter()
         .map(|s| (*s).slice_move(ndarray::s![rows.clone(), ..]))
         .collect()
+}
+
+/// `x·kernel + bias` for the `m` rows of `a`, as a new buffer (the folded
+/// tables of [`super::fold`]).
+pub(crate) fn project_rows(w: &CellWeights<'_>, a: &[f32], m: usize) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    project(w, a, m, &mut out)?;
+    Ok(out)
 }
 
 /// `x·kernel + bias` for the `m` rows of `a` into `out`.
