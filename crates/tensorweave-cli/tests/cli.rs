@@ -420,10 +420,17 @@ fn bench_prints_one_json_line() {
         "min_ms",
         "max_ms",
         "model_mb",
-        "predict_peak_mb",
+        // The classifier's embedding folds into its LSTMs on the first call
+        // (50 tokens, vocabulary 40): the tables are reported.
+        "folded_mb",
     ] {
         assert!(line[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {line}");
     }
+    // With the embedding folded, a call's extra heap is a few KB (0.00 MB).
+    assert!(
+        line["predict_peak_mb"].as_f64().is_some_and(|v| v >= 0.0),
+        "{line}"
+    );
     assert!(line["min_ms"].as_f64() <= line["median_ms"].as_f64());
     assert!(line["median_ms"].as_f64() <= line["max_ms"].as_f64());
     assert_eq!(line["batch"], 5);
