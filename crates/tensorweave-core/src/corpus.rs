@@ -4,7 +4,7 @@
 //! the padding columns a whole batch shares when that provably changes no
 //! output, and returning the outputs in the caller's order.
 //!
-//! The cut is decided once per model by [`TrimPlan::analyse`], from the
+//! The cut is decided once per model by an analysis of the graph (`TrimPlan::analyse`), from the
 //! [`TimeRole`] each layer declares: padding is cut from an input only when
 //! every layer its time axis reaches is per-step or a masked recurrence
 //! reading a mask that is `false` at zero tokens, and no model output keeps

@@ -326,7 +326,7 @@ impl<C: Cell> Layer for Rnn<C> {
     }
 
     /// Takes the ids of an `Embedding` feeding this layer when its table
-    /// folds into the input product (see [`super::fold`]).
+    /// folds into the input product (see the `rnn::fold` module).
     fn accepts_lookup(&self, lookup: &LayerRef, ids: &Value) -> bool {
         self.folded(lookup, ids).is_some()
     }
