@@ -4,16 +4,17 @@
 //! * [`mod@cpu`]: the CPU's SIMD features, detected once per process;
 //! * [`gemm`]: the one matrix-product path of every layer (the `gemm` crate,
 //!   chosen by measurement), and a packed one-row product for recurrent steps;
-//! * [`lstm`]: the fused LSTM cell update in AVX2/FMA and AVX-512F intrinsics;
+//! * [`cells`]: the fused LSTM, GRU and SimpleRNN updates in AVX2/FMA and
+//!   AVX-512F intrinsics;
 //! * [`math`]: branch-free `exp`, sigmoid and tanh that the compiler vectorizes.
 //!
 //! Kernels check the sizes of the slices they are given and report a
 //! [`KernelError`] rather than reading or writing out of bounds.
 #![warn(missing_docs)]
 
+pub mod cells;
 pub mod cpu;
 pub mod gemm;
-pub mod lstm;
 pub mod math;
 
 pub use cpu::{cpu, Cpu};

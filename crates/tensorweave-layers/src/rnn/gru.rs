@@ -13,6 +13,7 @@ use super::step::{
 };
 use crate::activations::Activation;
 use crate::class::Common;
+use tensorweave_kernels::cells;
 
 /// Builder and configuration of a `GRU` layer (Keras' `layers.GRU`).
 ///
@@ -130,16 +131,33 @@ impl CellKind for GruKind {
         } = scratch;
         let gates = &mut gates[..n * g];
         let h = &mut h[..n * u];
+        let fused = mode == Mode::Fast && cells::available();
         if config.reset_after {
             recurrent(h, n, w.recurrent, first, gates, g)?;
             let rb = w.recurrent_bias.unwrap_or(zero_bias);
-            vectorized(mode, || gru_after(mode, &a, &rows, rb, gates, h));
+            if fused {
+                for (s, (z, h)) in gates.chunks_exact(g).zip(h.chunks_exact_mut(u)).enumerate() {
+                    cells::gru_row(z, rows.x(s, g), rb, h);
+                }
+            } else {
+                vectorized(mode, || gru_after(mode, &a, &rows, rb, gates, h));
+            }
             return Ok(());
         }
         let second = w.panel(1)?;
         recurrent(h, n, w.recurrent.columns(0, 2 * u), first, gates, g)?;
         let reset_h = &mut reset_h[..n * u];
-        vectorized(mode, || gru_gates(mode, &a, &rows, gates, h, reset_h));
+        if fused {
+            let rows_iter = gates
+                .chunks_exact_mut(g)
+                .zip(h.chunks_exact(u))
+                .zip(reset_h.chunks_exact_mut(u));
+            for (s, ((z, h), rh)) in rows_iter.enumerate() {
+                cells::gru_gates_row(z, rows.x(s, g), h, rh);
+            }
+        } else {
+            vectorized(mode, || gru_gates(mode, &a, &rows, gates, h, reset_h));
+        }
         recurrent(
             reset_h,
             n,
@@ -148,7 +166,13 @@ impl CellKind for GruKind {
             &mut gates[2 * u..],
             g,
         )?;
-        vectorized(mode, || gru_candidate(mode, &a, &rows, gates, h));
+        if fused {
+            for (s, (z, h)) in gates.chunks_exact(g).zip(h.chunks_exact_mut(u)).enumerate() {
+                cells::gru_candidate_row(z, rows.x(s, g), h);
+            }
+        } else {
+            vectorized(mode, || gru_candidate(mode, &a, &rows, gates, h));
+        }
         Ok(())
     }
 }

@@ -115,13 +115,13 @@ impl CellKind for LstmKind {
             recurrent: config.recurrent_activation,
         };
         let mode = mode(a.activation, a.recurrent, false);
-        if mode == Mode::Fast && tensorweave_kernels::lstm::available() {
+        if mode == Mode::Fast && tensorweave_kernels::cells::available() {
             let rows_iter = gates
                 .chunks_exact(4 * u)
                 .zip(h.chunks_exact_mut(u))
                 .zip(c.chunks_exact_mut(u));
             for (s, ((z, h), c)) in rows_iter.enumerate() {
-                tensorweave_kernels::lstm::lstm_row(z, rows.x(s, 4 * u), c, h);
+                tensorweave_kernels::cells::lstm_row(z, rows.x(s, 4 * u), c, h);
             }
             return Ok(());
         }

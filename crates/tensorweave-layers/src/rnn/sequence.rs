@@ -23,7 +23,13 @@ use tensorweave_core::{Error, Result};
 use super::cell::{Cell, CellWeights};
 use super::step::StepRows;
 use crate::util::internal;
+use tensorweave_kernels::cells::prefetch;
 use tensorweave_kernels::{matmul, same_bits};
+
+/// Up to how many active rows a folded step prefetches the next step's table
+/// rows (beyond, the rows' lines would evict each other from L1 before use and
+/// the product of the step hides the latency anyway).
+const PREFETCH_ROWS: usize = 4;
 
 /// How the loop runs and what it returns.
 #[derive(Debug, Clone, Copy)]
@@ -228,6 +234,16 @@ pub(crate) fn run_sequence<C: Cell>(
                 Some((ids, table)) => {
                     for (off, &r) in xp_off.iter_mut().zip(&states.slot_row).take(n_active) {
                         *off = ids[r * steps + t] as usize * g;
+                    }
+                    // The table is far bigger than the caches and its rows
+                    // are read in token order: ask for the next step's rows
+                    // while this step's product runs.
+                    if k + 1 < steps && n_active <= PREFETCH_ROWS {
+                        let next = time(k + 1);
+                        for &r in states.slot_row.iter().take(n_active) {
+                            let o = ids[r * steps + next] as usize * g;
+                            prefetch(&table[o..o + g]);
+                        }
                     }
                     table
                 }

@@ -90,6 +90,12 @@ impl CellKind for SimpleRnnKind {
             recurrent: Activation::Linear,
         };
         let mode = mode(a.activation, a.recurrent, true);
+        if mode == Mode::Fast && tensorweave_kernels::cells::available() {
+            for (s, (z, h)) in gates.chunks_exact(u).zip(h.chunks_exact_mut(u)).enumerate() {
+                tensorweave_kernels::cells::simple_row(z, rows.x(s, u), h);
+            }
+            return Ok(());
+        }
         vectorized(mode, || simple(mode, &a, &rows, gates, h));
         Ok(())
     }
