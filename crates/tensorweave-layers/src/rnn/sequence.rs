@@ -122,7 +122,14 @@ pub(crate) fn run_sequence<C: Cell>(
                     "internal: token id outside the folded table",
                 ));
             }
-            (None, Some((ids.as_standard_layout().into_owned(), table)))
+            // Borrowed when already row-major (the usual case): no copy of
+            // the ids per call.
+            let ids = if ids.is_standard_layout() {
+                ndarray::CowArray::from(ids)
+            } else {
+                ndarray::CowArray::from(ids.as_standard_layout().into_owned())
+            };
+            (None, Some((ids, table)))
         }
     };
     if x.is_some() && features != cell.input_dim() {
