@@ -163,8 +163,11 @@ const PANEL: usize = 64;
 struct CacheLine([f32; 16]);
 
 /// A `k × n` matrix packed for [`gemv`]: column panels of 64 columns,
-/// each stored row after row (`k × PANEL`, zero-padded on the right), aligned
-/// to cache lines.
+/// each stored row after row (`k × 64`), aligned to cache lines; the last
+/// panel only as wide as its columns rounded up to a cache line (16), so that
+/// the one-row product reads no more than 15 padding columns per row (with
+/// 64-wide padding the LSTM's 400 columns read as 448: 12 % more bytes from
+/// L2 every step).
 #[derive(Debug, Clone, Default)]
 pub struct Panels {
     lines: Vec<CacheLine>,
@@ -184,13 +187,15 @@ impl Panels {
             )));
         }
         let (k, n) = (b.rows, b.cols);
-        let panels = n.div_ceil(PANEL);
-        let mut lines = vec![CacheLine::default(); panels * k * PANEL / 16];
+        let floats: usize = (0..n).step_by(PANEL).map(|s| k * panel_width(n, s)).sum();
+        let mut lines = vec![CacheLine::default(); floats / 16];
         let data = floats_mut(&mut lines);
-        for (p, panel) in data.chunks_exact_mut((k * PANEL).max(1)).enumerate() {
-            let start = p * PANEL;
-            let width = PANEL.min(n - start);
-            for (kk, dst) in panel.chunks_exact_mut(PANEL).enumerate() {
+        let mut offset = 0;
+        for start in (0..n).step_by(PANEL) {
+            let (stored, width) = (panel_width(n, start), PANEL.min(n - start));
+            let panel = &mut data[offset..offset + k * stored];
+            offset += k * stored;
+            for (kk, dst) in panel.chunks_exact_mut(stored).enumerate() {
                 let src = &b.data[kk * b.stride + start..kk * b.stride + start + width];
                 dst[..width].copy_from_slice(src);
             }
@@ -203,6 +208,17 @@ impl Panels {
         (self.k, self.n)
     }
 
+    /// The panels in column order: (first column, stored width, values).
+    fn panels(&self) -> impl Iterator<Item = (usize, usize, &[f32])> + '_ {
+        let (k, n, data) = (self.k, self.n, self.data());
+        (0..n).step_by(PANEL).scan(0, move |offset, start| {
+            let width = panel_width(n, start);
+            let panel = &data[*offset..*offset + k * width];
+            *offset += k * width;
+            Some((start, width, panel))
+        })
+    }
+
     /// The packed values.
     fn data(&self) -> &[f32] {
         // SAFETY: `CacheLine` is `repr(C)` around `[f32; 16]` with size 64 and
@@ -211,6 +227,11 @@ impl Panels {
             std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.lines.len() * 16)
         }
     }
+}
+
+/// The stored width of the panel starting at column `start` of `n`.
+fn panel_width(n: usize, start: usize) -> usize {
+    PANEL.min((n - start).div_ceil(16) * 16)
 }
 
 /// The floats of cache lines, mutably.
@@ -263,26 +284,37 @@ unsafe fn gemv_avx512(h: &[f32], b: &Panels, out: &mut [f32]) {
         out.iter_mut().take(b.n).for_each(|v| *v = 0.0);
         return;
     }
-    for (p, panel) in b.data().chunks_exact(b.k * PANEL).enumerate() {
-        let (mut even, mut odd) = ([0f32; PANEL], [0f32; PANEL]);
-        let mut pairs = panel.chunks_exact(2 * PANEL);
-        for (pair, hk) in (&mut pairs).zip(h.chunks_exact(2)) {
-            let (r0, r1) = pair.split_at(PANEL);
-            for j in 0..PANEL {
-                even[j] = hk[0].mul_add(r0[j], even[j]);
-                odd[j] = hk[1].mul_add(r1[j], odd[j]);
-            }
+    for (start, width, panel) in b.panels() {
+        let out = &mut out[start..(start + width).min(b.n)];
+        match width {
+            64 => pair_rows::<64>(h, panel, b.k, out),
+            48 => pair_rows::<48>(h, panel, b.k, out),
+            32 => pair_rows::<32>(h, panel, b.k, out),
+            _ => pair_rows::<16>(h, panel, b.k, out),
         }
-        if let (Some(&hk), true) = (h.get(b.k - 1), b.k % 2 == 1) {
-            for (e, &w) in even.iter_mut().zip(pairs.remainder()) {
-                *e = hk.mul_add(w, *e);
-            }
+    }
+}
+
+/// One panel of width `W` (`k` rows) times `h`, two rows at a time into two
+/// sets of accumulators.
+#[inline(always)]
+fn pair_rows<const W: usize>(h: &[f32], panel: &[f32], k: usize, out: &mut [f32]) {
+    let (mut even, mut odd) = ([0f32; W], [0f32; W]);
+    let mut pairs = panel.chunks_exact(2 * W);
+    for (pair, hk) in (&mut pairs).zip(h.chunks_exact(2)) {
+        let (r0, r1) = pair.split_at(W);
+        for j in 0..W {
+            even[j] = hk[0].mul_add(r0[j], even[j]);
+            odd[j] = hk[1].mul_add(r1[j], odd[j]);
         }
-        let start = p * PANEL;
-        let end = (start + PANEL).min(b.n);
-        for ((o, e), d) in out[start..end].iter_mut().zip(&even).zip(&odd) {
-            *o = e + d;
+    }
+    if let (Some(&hk), true) = (h.get(k - 1), k % 2 == 1) {
+        for (e, &w) in even.iter_mut().zip(pairs.remainder()) {
+            *e = hk.mul_add(w, *e);
         }
+    }
+    for ((o, e), d) in out.iter_mut().zip(&even).zip(&odd) {
+        *o = e + d;
     }
 }
 
@@ -293,17 +325,27 @@ fn gemv_body<const FMA: bool>(h: &[f32], b: &Panels, out: &mut [f32]) {
         out.iter_mut().take(b.n).for_each(|v| *v = 0.0);
         return;
     }
-    for (p, panel) in b.data().chunks_exact(b.k * PANEL).enumerate() {
-        let mut acc = [0f32; PANEL];
-        for (row, &hk) in panel.chunks_exact(PANEL).zip(h) {
-            for (a, &w) in acc.iter_mut().zip(row) {
-                *a = if FMA { hk.mul_add(w, *a) } else { *a + hk * w };
-            }
+    for (start, width, panel) in b.panels() {
+        let out = &mut out[start..(start + width).min(b.n)];
+        match width {
+            64 => acc_rows::<64, FMA>(h, panel, out),
+            48 => acc_rows::<48, FMA>(h, panel, out),
+            32 => acc_rows::<32, FMA>(h, panel, out),
+            _ => acc_rows::<16, FMA>(h, panel, out),
         }
-        let start = p * PANEL;
-        let end = (start + PANEL).min(b.n);
-        out[start..end].copy_from_slice(&acc[..end - start]);
     }
+}
+
+/// One panel of width `W` times `h`, one row at a time.
+#[inline(always)]
+fn acc_rows<const W: usize, const FMA: bool>(h: &[f32], panel: &[f32], out: &mut [f32]) {
+    let mut acc = [0f32; W];
+    for (row, &hk) in panel.chunks_exact(W).zip(h) {
+        for (a, &w) in acc.iter_mut().zip(row) {
+            *a = if FMA { hk.mul_add(w, *a) } else { *a + hk * w };
+        }
+    }
+    out.copy_from_slice(&acc[..out.len()]);
 }
 
 #[cfg(test)]
@@ -338,6 +380,10 @@ mod tests {
             (1, 33, 70),
             (5, 64, 64),
             (2, 33, 65),
+            // Last panels of 32 and 48 stored columns.
+            (1, 5, 96),
+            (1, 9, 100),
+            (1, 4, 48),
         ] {
             let (a, b) = (data(m * k, 1), data(k * n, 2));
             let want = reference(&a, m, k, &b, n);
