@@ -120,3 +120,78 @@ fn bad_ids_are_reported_by_the_embedding() {
     assert!(err.contains("token id 40"), "{err}");
     assert!(err.contains("embedding"), "{err}");
 }
+
+/// Keras (`tests/fixtures/keras_fold/make_fold.py`): `Embedding(30, 8,
+/// mask_zero=True) → Dense(6, tanh) → GRU(4) → Dense(2, softmax)`, outputs
+/// the Dense(6) sequence and the softmax. The 72 tokens of the first call
+/// are more than half of the vocabulary: the Dense becomes a gather from a
+/// 30 × 6 table (with its weights' copy), and the outputs stay Keras'.
+#[test]
+fn dense_after_an_embedding_folds_and_matches_keras() {
+    let case = support::fixture_in("keras_fold", "embedding_dense");
+    let model = Model::from_keras(case.dir.join("model.keras"), None).unwrap();
+    assert_eq!(model.cache_bytes(), 0);
+    for _ in 0..3 {
+        case.compare(&model.predict(&case.inputs()).unwrap());
+        assert_eq!(model.cache_bytes(), (30 * 6 + 8 * 6 + 6) * 4);
+    }
+    // New Dense weights: the table is rebuilt from them, as the unfolded
+    // route (the embedding also a model output) computes.
+    let mut weights = case.weights();
+    weights[1] = weights[1].mapv(|v| v * -0.5);
+    model.set_weights(&weights).unwrap();
+    let folded = model.predict(&case.inputs()).unwrap();
+    let plain = with_embedding_output("embedding_dense");
+    plain.set_weights(&weights).unwrap();
+    let reference = plain.predict(&case.inputs()).unwrap();
+    assert_eq!(plain.cache_bytes(), 0, "the reference must not fold");
+    assert_close(&folded[0], &reference[0], 1e-6);
+    assert_close(&folded[1], &reference[1], 1e-6);
+}
+
+/// Keras: `Embedding(30, 8) → TimeDistributed(Dense(5, relu)) → Flatten →
+/// Dense(3)`; the TimeDistributed folds into a 30 × 5 table.
+#[test]
+fn time_distributed_dense_after_an_embedding_folds_and_matches_keras() {
+    let case = support::fixture_in("keras_fold", "embedding_timedistributed");
+    let model = Model::from_keras(case.dir.join("model.keras"), None).unwrap();
+    for _ in 0..2 {
+        case.compare(&model.predict(&case.inputs()).unwrap());
+        assert_eq!(model.cache_bytes(), 30 * 5 * 4);
+    }
+    let mut weights = case.weights();
+    weights[1] = weights[1].mapv(|v| v + 0.25);
+    model.set_weights(&weights).unwrap();
+    let folded = model.predict(&case.inputs()).unwrap();
+    let plain = with_embedding_output("embedding_timedistributed");
+    plain.set_weights(&weights).unwrap();
+    let reference = plain.predict(&case.inputs()).unwrap();
+    assert_eq!(plain.cache_bytes(), 0, "the reference must not fold");
+    assert_close(&folded[0], &reference[0], 1e-6);
+    assert_close(&folded[1], &reference[1], 1e-6);
+}
+
+/// The two fixtures' models built here with the embedding's output also a
+/// model output, so that the plan cannot defer the lookup (the plain
+/// route); the outputs are the fixture's two and then the embedding.
+fn with_embedding_output(name: &str) -> Model {
+    let tokens = Input::new([12]).dtype(DType::I32).build();
+    if name == "embedding_dense" {
+        let x = Embedding::new(30, 8).mask_zero(true).call(&tokens).unwrap();
+        let d = Dense::new(6).activation(Activation::Tanh).call(&x).unwrap();
+        let h = Gru::new(4).call(&d).unwrap();
+        let y = Dense::new(2)
+            .activation(Activation::Softmax)
+            .call(&h)
+            .unwrap();
+        Model::new(&[tokens], &[d, y, x]).unwrap()
+    } else {
+        let x = Embedding::new(30, 8).call(&tokens).unwrap();
+        let d = TimeDistributed::new(&Dense::new(5).activation(Activation::Relu).into_layer())
+            .call(&x)
+            .unwrap();
+        let f = Flatten::new().call(&d).unwrap();
+        let y = Dense::new(3).call(&f).unwrap();
+        Model::new(&[tokens], &[d, y, x]).unwrap()
+    }
+}

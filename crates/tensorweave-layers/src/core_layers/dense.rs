@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use tensorweave_core::{
-    layer_rng, BackwardCall, BuildContext, CallContext, Initializer, Layer, LayerGrads, Param,
-    Result, TensorSpec, Trained, Value,
+    layer_rng, BackwardCall, BuildContext, CallContext, Initializer, Layer, LayerGrads, LayerRef,
+    Param, Result, TensorSpec, Trained, Value,
 };
 use tensorweave_derive::LayerConfig;
 
@@ -74,6 +74,8 @@ pub struct DenseLayer {
     config: Dense,
     kernel: Option<Param>,
     bias: Option<Param>,
+    /// The outputs per token when an `Embedding` feeds this layer.
+    fold: super::LookupFold,
 }
 
 impl DenseLayer {
@@ -143,6 +145,29 @@ impl Layer for DenseLayer {
         Ok(vec![Value::F32(y)])
     }
 
+    /// After an `Embedding`, the outputs of every token are a table and the
+    /// call a row gather (`core_layers/lookup_fold.rs` gives the rule).
+    fn accepts_lookup(&self, lookup: &LayerRef, ids: &Value) -> bool {
+        self.folded(lookup, ids).is_some()
+    }
+
+    fn call_on_lookup(
+        &self,
+        lookup: &LayerRef,
+        inputs: &Inputs<'_>,
+        _ctx: &CallContext,
+    ) -> Result<Vec<Value>> {
+        let ids = inputs.value(0)?;
+        let table = self.folded(lookup, ids).ok_or_else(|| {
+            tensorweave_core::Error::invalid("internal: the folded table is gone")
+        })?;
+        Ok(vec![super::gather(&table, ids)?])
+    }
+
+    fn cache_bytes(&self) -> usize {
+        self.fold.bytes()
+    }
+
     fn has_backward(&self) -> bool {
         true
     }
@@ -186,6 +211,40 @@ impl Layer for DenseLayer {
 }
 
 impl DenseLayer {
+    /// The folded table for the ids of `lookup`, when it pays.
+    fn folded(
+        &self,
+        lookup: &LayerRef,
+        ids: &Value,
+    ) -> Option<std::sync::Arc<ndarray::Array2<f32>>> {
+        let kernel = self.kernel.as_ref()?;
+        let weights: Vec<&[f32]> = std::iter::once(&kernel.value)
+            .chain(self.bias.as_ref().map(|b| &b.value))
+            .map(|w| w.as_slice())
+            .collect::<Option<_>>()?;
+        let (rows, units) = (kernel.value.shape()[0], self.config.units);
+        self.fold.table(
+            lookup,
+            ids,
+            0,
+            &weights,
+            |dim| (dim == rows).then_some(units),
+            |embedding| {
+                let x = Value::F32(embedding.to_owned().into_dyn());
+                let out = self.call(
+                    &Inputs::new(vec![&x], vec![]),
+                    &CallContext::with_threads(1),
+                )?;
+                match out.into_iter().next() {
+                    Some(Value::F32(y)) => Ok(y),
+                    _ => Err(tensorweave_core::Error::invalid(
+                        "internal: no float output",
+                    )),
+                }
+            },
+        )
+    }
+
     fn built_kernel(&self) -> Result<&Param> {
         self.kernel
             .as_ref()

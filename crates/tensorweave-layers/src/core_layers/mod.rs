@@ -4,9 +4,11 @@
 mod dense;
 mod embedding;
 mod identity;
+mod lookup_fold;
 mod masking;
 
 pub use dense::{Dense, DenseLayer};
 pub use embedding::{Embedding, EmbeddingLayer};
 pub use identity::{Identity, IdentityLayer};
+pub(crate) use lookup_fold::{gather, LookupFold};
 pub use masking::{Masking, MaskingLayer};

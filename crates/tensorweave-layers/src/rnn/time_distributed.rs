@@ -85,6 +85,57 @@ impl IntoLayer for TimeDistributed {
 #[derive(Debug)]
 pub struct TimeDistributedLayer {
     inner: LayerRef,
+    /// The inner layer's outputs per token when an `Embedding` feeds this
+    /// layer.
+    fold: crate::core_layers::LookupFold,
+}
+
+impl TimeDistributedLayer {
+    /// The folded table for the `[batch, time]` ids of `lookup`, when the
+    /// inner layer maps each vector alone and the fold pays.
+    fn folded(
+        &self,
+        lookup: &LayerRef,
+        ids: &Value,
+    ) -> Option<std::sync::Arc<ndarray::Array2<f32>>> {
+        if ids.shape().len() != 2 {
+            return None;
+        }
+        let inner = self.inner.read();
+        if inner.time_role() != tensorweave_core::TimeRole::PerVector {
+            return None;
+        }
+        let width = |dim: usize| {
+            let specs = inner
+                .output_specs(&[TensorSpec::f32(vec![None, Some(dim)])])
+                .ok()?;
+            match specs.as_slice() {
+                [spec] => match spec.shape.as_slice() {
+                    [_, Some(w)] => Some(*w),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        self.fold.table(
+            lookup,
+            ids,
+            self.inner.generation(),
+            &[],
+            width,
+            |embedding| {
+                let x = Value::F32(embedding.to_owned().into_dyn());
+                let out = inner.call(
+                    &Inputs::new(vec![&x], vec![]),
+                    &CallContext::with_threads(1),
+                )?;
+                match out.into_iter().next() {
+                    Some(Value::F32(y)) => Ok(y),
+                    _ => Err(Error::invalid("internal: no float output")),
+                }
+            },
+        )
+    }
 }
 
 impl LayerClass for TimeDistributedLayer {
@@ -94,6 +145,7 @@ impl LayerClass for TimeDistributedLayer {
     fn from_builder(builder: TimeDistributed) -> Self {
         TimeDistributedLayer {
             inner: builder.layer,
+            fold: Default::default(),
         }
     }
 
@@ -369,6 +421,31 @@ impl Layer for TimeDistributedLayer {
             )));
         }
         Ok(vec![unfold_value(outs.remove(0), batch, steps)?])
+    }
+
+    /// After an `Embedding` of `[batch, time]` ids, an inner layer that maps
+    /// each vector alone (`TimeRole::PerVector`, e.g. `Dense`) gives a table
+    /// of its outputs per token, and the call is a row gather
+    /// (`core_layers/lookup_fold.rs` gives the rule).
+    fn accepts_lookup(&self, lookup: &LayerRef, ids: &Value) -> bool {
+        self.folded(lookup, ids).is_some()
+    }
+
+    fn call_on_lookup(
+        &self,
+        lookup: &LayerRef,
+        inputs: &Inputs<'_>,
+        _ctx: &CallContext,
+    ) -> Result<Vec<Value>> {
+        let ids = inputs.value(0)?;
+        let table = self
+            .folded(lookup, ids)
+            .ok_or_else(|| Error::invalid("internal: the folded table is gone"))?;
+        Ok(vec![crate::core_layers::gather(&table, ids)?])
+    }
+
+    fn cache_bytes(&self) -> usize {
+        self.fold.bytes() + self.inner.read().cache_bytes()
     }
 
     fn has_backward(&self) -> bool {
