@@ -157,11 +157,7 @@ impl Layer for DenseLayer {
         inputs: &Inputs<'_>,
         _ctx: &CallContext,
     ) -> Result<Vec<Value>> {
-        let ids = inputs.value(0)?;
-        let table = self.folded(lookup, ids).ok_or_else(|| {
-            tensorweave_core::Error::invalid("internal: the folded table is gone")
-        })?;
-        Ok(vec![super::gather(&table, ids)?])
+        super::folded_call(inputs, |ids| self.folded(lookup, ids))
     }
 
     fn cache_bytes(&self) -> usize {
@@ -229,19 +225,7 @@ impl DenseLayer {
             0,
             &weights,
             |dim| (dim == rows).then_some(units),
-            |embedding| {
-                let x = Value::F32(embedding.to_owned().into_dyn());
-                let out = self.call(
-                    &Inputs::new(vec![&x], vec![]),
-                    &CallContext::with_threads(1),
-                )?;
-                match out.into_iter().next() {
-                    Some(Value::F32(y)) => Ok(y),
-                    _ => Err(tensorweave_core::Error::invalid(
-                        "internal: no float output",
-                    )),
-                }
-            },
+            |rows| super::call_on_rows(self, rows),
         )
     }
 

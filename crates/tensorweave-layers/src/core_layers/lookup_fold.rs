@@ -19,7 +19,7 @@
 use std::sync::{Arc, Mutex};
 
 use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
-use tensorweave_core::{LayerRef, Result, Value};
+use tensorweave_core::{CallContext, Inputs, Layer, LayerRef, Result, Value};
 use tensorweave_kernels::same_bits;
 
 use super::EmbeddingLayer;
@@ -143,4 +143,33 @@ pub(crate) fn gather(table: &Array2<f32>, ids: &Value) -> Result<Value> {
     ArrayD::from_shape_vec(IxDyn(&shape), out)
         .map(Value::F32)
         .map_err(|e| tensorweave_core::Error::invalid(format!("internal: gather shape: {e}")))
+}
+
+/// `layer`'s inference call on the embedding rows (`[vocabulary, dim]`): the
+/// table of its outputs per token.
+pub(crate) fn call_on_rows(layer: &dyn Layer, rows: ArrayView2<'_, f32>) -> Result<ArrayD<f32>> {
+    let x = Value::F32(rows.to_owned().into_dyn());
+    let out = layer.call(
+        &Inputs::new(vec![&x], vec![]),
+        &CallContext::with_threads(1),
+    )?;
+    match out.into_iter().next() {
+        Some(Value::F32(y)) => Ok(y),
+        _ => Err(tensorweave_core::Error::invalid(
+            "internal: a folded layer gave no float output",
+        )),
+    }
+}
+
+/// A folded call's outputs: the rows of the table `folded` gives for the
+/// ids of input 0 (it gives none only if the table vanished between
+/// `accepts_lookup` and the call: an internal error).
+pub(crate) fn folded_call(
+    inputs: &Inputs<'_>,
+    folded: impl FnOnce(&Value) -> Option<Arc<Array2<f32>>>,
+) -> Result<Vec<Value>> {
+    let ids = inputs.value(0)?;
+    let table = folded(ids)
+        .ok_or_else(|| tensorweave_core::Error::invalid("internal: the folded table is gone"))?;
+    Ok(vec![gather(&table, ids)?])
 }

@@ -10,5 +10,5 @@ mod masking;
 pub use dense::{Dense, DenseLayer};
 pub use embedding::{Embedding, EmbeddingLayer};
 pub use identity::{Identity, IdentityLayer};
-pub(crate) use lookup_fold::{gather, LookupFold};
+pub(crate) use lookup_fold::{call_on_rows, folded_call, LookupFold};
 pub use masking::{Masking, MaskingLayer};

@@ -117,24 +117,10 @@ impl TimeDistributedLayer {
                 _ => None,
             }
         };
-        self.fold.table(
-            lookup,
-            ids,
-            self.inner.generation(),
-            &[],
-            width,
-            |embedding| {
-                let x = Value::F32(embedding.to_owned().into_dyn());
-                let out = inner.call(
-                    &Inputs::new(vec![&x], vec![]),
-                    &CallContext::with_threads(1),
-                )?;
-                match out.into_iter().next() {
-                    Some(Value::F32(y)) => Ok(y),
-                    _ => Err(Error::invalid("internal: no float output")),
-                }
-            },
-        )
+        self.fold
+            .table(lookup, ids, self.inner.generation(), &[], width, |rows| {
+                crate::core_layers::call_on_rows(&*inner, rows)
+            })
     }
 }
 
@@ -437,11 +423,7 @@ impl Layer for TimeDistributedLayer {
         inputs: &Inputs<'_>,
         _ctx: &CallContext,
     ) -> Result<Vec<Value>> {
-        let ids = inputs.value(0)?;
-        let table = self
-            .folded(lookup, ids)
-            .ok_or_else(|| Error::invalid("internal: the folded table is gone"))?;
-        Ok(vec![crate::core_layers::gather(&table, ids)?])
+        crate::core_layers::folded_call(inputs, |ids| self.folded(lookup, ids))
     }
 
     fn cache_bytes(&self) -> usize {
