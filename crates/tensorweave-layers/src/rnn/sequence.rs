@@ -356,6 +356,10 @@ pub(crate) fn project_rows(w: &CellWeights<'_>, a: &[f32], m: usize) -> Result<V
 fn project(w: &CellWeights<'_>, a: &[f32], m: usize, out: &mut Vec<f32>) -> Result<()> {
     let g = w.kernel.cols;
     out.clear();
+    // One allocation of the final size: growing row by row doubled the
+    // capacity up to 1.6 times a folded table's size (50 MiB held for each
+    // 30.5 MiB table of the reference BiLSTM).
+    out.reserve(m * g);
     match w.input_bias {
         Some(b) => (0..m).for_each(|_| out.extend_from_slice(b)),
         None => out.resize(m * g, 0.0),
