@@ -3,7 +3,9 @@
 //! and GRU (`[1, 100] × [100, 300]`) recurrent kernels, against a plain read
 //! of the same bytes, on one core and on both at once (a Bidirectional runs
 //! one direction per core). Criterion reports bytes per second
-//! (`Throughput::Bytes`: the kernel's size). `docs/performance.md` gives the
+//! (`Throughput::Bytes`: the kernel's size). At batch 32 it compares the
+//! `gemm` crate's product with [`panel_product`] on the same shapes
+//! (`Throughput::Elements`: multiply-adds). `docs/performance.md` gives the
 //! numbers of the reference machine.
 //!
 //! `cargo bench --bench recurrent_product`
@@ -12,7 +14,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tensorweave_kernels::{gemv, Mat, Panels};
+use tensorweave_kernels::{gemv, matmul, panel_product, Mat, Panels};
 
 /// Sums `data` in 64 independent lanes: the fastest read the compiler makes of
 /// it (16-wide loads with AVX-512), the yardstick for the product's read.
@@ -81,6 +83,28 @@ fn bench(c: &mut Criterion) {
                     }
                 })
             })
+        });
+        // A batch of 32 rows: the `gemm` crate's product against the panel
+        // product (which allocates nothing), one core.
+        let rows = 32;
+        let hs: Vec<f32> = (0..rows * k).map(|i| (i as f32 * 0.1).sin()).collect();
+        let mut outs = vec![0f32; rows * n];
+        group.throughput(Throughput::Elements((rows * k * n) as u64));
+        group.bench_function(format!("{name}/batch32_gemm_crate"), |b| {
+            b.iter(|| {
+                matmul(
+                    black_box(&hs),
+                    rows,
+                    Mat::dense(&w, k, n),
+                    &mut outs,
+                    n,
+                    false,
+                )
+                .expect("matmul")
+            })
+        });
+        group.bench_function(format!("{name}/batch32_panel_product"), |b| {
+            b.iter(|| panel_product(black_box(&hs), rows, &panels, &mut outs, n).expect("panels"))
         });
     }
     group.finish();

@@ -10,7 +10,7 @@
 //! then runs its portable loop.
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-mod simd;
+pub(crate) mod simd;
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 mod x86;
 

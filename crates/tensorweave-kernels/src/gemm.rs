@@ -209,7 +209,7 @@ impl Panels {
     }
 
     /// The panels in column order: (first column, stored width, values).
-    fn panels(&self) -> impl Iterator<Item = (usize, usize, &[f32])> + '_ {
+    pub(crate) fn panels(&self) -> impl Iterator<Item = (usize, usize, &[f32])> + '_ {
         let (k, n, data) = (self.k, self.n, self.data());
         (0..n).step_by(PANEL).scan(0, move |offset, start| {
             let width = panel_width(n, start);
@@ -320,7 +320,7 @@ fn pair_rows<const W: usize>(h: &[f32], panel: &[f32], k: usize, out: &mut [f32]
 
 /// The panel loop; `FMA` selects fused multiply-adds (only where the CPU has them).
 #[inline(always)]
-fn gemv_body<const FMA: bool>(h: &[f32], b: &Panels, out: &mut [f32]) {
+pub(crate) fn gemv_body<const FMA: bool>(h: &[f32], b: &Panels, out: &mut [f32]) {
     if b.k == 0 {
         out.iter_mut().take(b.n).for_each(|v| *v = 0.0);
         return;

@@ -4,6 +4,8 @@
 //! * [`mod@cpu`]: the CPU's SIMD features, detected once per process;
 //! * [`gemm`]: the one matrix-product path of every layer (the `gemm` crate,
 //!   chosen by measurement), and a packed one-row product for recurrent steps;
+//! * [`mod@panel_product`]: the recurrent product of a batch on the same
+//!   packed panels, without the `gemm` crate's per-call allocation;
 //! * [`cells`]: the fused LSTM, GRU and SimpleRNN updates in AVX2/FMA and
 //!   AVX-512F intrinsics;
 //! * [`math`]: branch-free `exp`, sigmoid and tanh that the compiler vectorizes.
@@ -16,9 +18,11 @@ pub mod cells;
 pub mod cpu;
 pub mod gemm;
 pub mod math;
+pub mod panel_product;
 
 pub use cpu::{cpu, Cpu};
 pub use gemm::{gemv, matmul, matmul_views, same_bits, Mat, Panels};
+pub use panel_product::panel_product;
 
 /// Slices too small for the product or update a kernel was asked to do: a bug
 /// in the caller, reported instead of an out-of-bounds access.

@@ -25,7 +25,7 @@ use std::arch::x86_64::*;
 /// # Safety
 /// Every method requires the CPU features of the implementing width, and the
 /// pointer methods valid memory for the lanes the mask selects.
-pub(super) trait Simd {
+pub(crate) trait Simd {
     /// Lanes per vector.
     const LANES: usize;
     /// A vector of `LANES` floats.
@@ -36,6 +36,8 @@ pub(super) trait Simd {
     unsafe fn mask(n: usize) -> Self::M;
     /// Loads the masked lanes at `p` (zeros elsewhere).
     unsafe fn load(p: *const f32, m: Self::M) -> Self::V;
+    /// Loads all lanes at `p`.
+    unsafe fn loadu(p: *const f32) -> Self::V;
     /// Stores the masked lanes at `p`.
     unsafe fn store(p: *mut f32, m: Self::M, v: Self::V);
     /// Every lane `x`.
@@ -59,10 +61,10 @@ pub(super) trait Simd {
 }
 
 /// 8 lanes, AVX2 and FMA.
-pub(super) struct Avx2;
+pub(crate) struct Avx2;
 
 /// 16 lanes, AVX-512F.
-pub(super) struct Avx512;
+pub(crate) struct Avx512;
 
 /// The coefficients of the `e^r` polynomial on `|r| ≤ ln2/2` (highest first,
 /// after the leading 1.987_569_1e-4).
@@ -112,6 +114,10 @@ impl Simd for Avx2 {
     #[inline(always)]
     unsafe fn load(p: *const f32, m: __m256i) -> __m256 {
         _mm256_maskload_ps(p, m)
+    }
+    #[inline(always)]
+    unsafe fn loadu(p: *const f32) -> __m256 {
+        _mm256_loadu_ps(p)
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, m: __m256i, v: __m256) {
@@ -191,6 +197,10 @@ impl Simd for Avx512 {
     #[inline(always)]
     unsafe fn load(p: *const f32, m: __mmask16) -> __m512 {
         _mm512_maskz_loadu_ps(m, p)
+    }
+    #[inline(always)]
+    unsafe fn loadu(p: *const f32) -> __m512 {
+        _mm512_loadu_ps(p)
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, m: __mmask16, v: __m512) {
