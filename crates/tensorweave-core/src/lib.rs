@@ -19,6 +19,7 @@ pub mod layer;
 pub mod model;
 pub mod naming;
 pub mod plan;
+pub mod pool;
 pub mod registry;
 pub mod run;
 pub mod shape;
@@ -42,6 +43,7 @@ pub use layer::{
 pub use model::{FunctionalLayer, Model, OptimizerSize};
 pub use naming::{auto_name, reset_names, to_snake_case, unique_name};
 pub use plan::Plan;
+pub use pool::BufferPool;
 pub use registry::{ClassIdentity, LayerConstructor, LayerRegistry};
 pub use run::RunState;
 pub use shape::{format_dims, format_shape, Shape};

@@ -13,6 +13,7 @@ use crate::layer::{BackwardCall, Inputs, LayerGrads, Trained};
 use crate::layer::{CallContext, IntoLayer, Layer, LayerRef, Sublayer};
 use crate::naming::auto_name;
 use crate::plan::Plan;
+use crate::pool::BufferPool;
 use crate::run::RunState;
 use crate::shape::format_dims;
 use crate::tensor::Tensor;
@@ -29,6 +30,8 @@ pub struct ModelCore {
     /// made from (what [`Model::inputs`] and [`Model::outputs`] hand out).
     inputs: Vec<Tensor>,
     outputs: Vec<Tensor>,
+    /// The freed intermediates of earlier runs, for later ones.
+    pool: Arc<BufferPool>,
 }
 
 /// The size of an optimizer's variables (Keras' `Optimizer params` line):
@@ -92,6 +95,7 @@ impl Model {
             plan,
             inputs: inputs.to_vec(),
             outputs: outputs.to_vec(),
+            pool: Arc::default(),
         });
         let layer = LayerRef::new(name, FunctionalLayer { core: core.clone() });
         layer.mark_built();
@@ -262,6 +266,18 @@ impl Model {
     /// layers), beyond the weights.
     pub fn cache_bytes(&self) -> usize {
         self.layers().iter().map(|l| l.read().cache_bytes()).sum()
+    }
+
+    /// Heap bytes the model keeps between calls in its [`BufferPool`]: the
+    /// buffers of earlier calls' intermediates, reused by later calls (at
+    /// most 64 MiB of each element type).
+    pub fn pool_bytes(&self) -> usize {
+        self.core.pool.bytes()
+    }
+
+    /// Drops the buffers the model keeps between calls ([`Model::pool_bytes`]).
+    pub fn release_buffers(&self) {
+        self.core.pool.clear()
     }
 
     /// Parameter counts: (trainable, non-trainable).
@@ -508,7 +524,8 @@ impl ModelCore {
         let inputs = self.conform_inputs(inputs, model)?;
         let inputs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
         self.check_inputs(&inputs, model)?;
-        RunState::new(&self.plan, &inputs).run(&self.graph, &self.plan, ctx, model)
+        let ctx = self.pooled(ctx);
+        RunState::new(&self.plan, &inputs).run(&self.graph, &self.plan, &ctx, model)
     }
 
     /// Runs the plan on inputs whose time axis corpus mode may have cut
@@ -525,9 +542,23 @@ impl ModelCore {
         let inputs = self.conform_inputs(inputs, model)?;
         let inputs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
         self.check_inputs_cut(&inputs, model, cut_inputs)?;
+        let ctx = self.pooled(ctx);
         RunState::new(&self.plan, &inputs)
             .with_cut_time(cut_slots)
-            .run(&self.graph, &self.plan, ctx, model)
+            .run(&self.graph, &self.plan, &ctx, model)
+    }
+
+    /// `ctx` with the model's pool, unless it brings one (an enclosing
+    /// model's).
+    fn pooled<'c>(&self, ctx: &'c CallContext) -> std::borrow::Cow<'c, CallContext> {
+        if ctx.pool.is_some() {
+            std::borrow::Cow::Borrowed(ctx)
+        } else {
+            std::borrow::Cow::Owned(CallContext {
+                pool: Some(self.pool.clone()),
+                ..ctx.clone()
+            })
+        }
     }
 }
 

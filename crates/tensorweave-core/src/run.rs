@@ -26,7 +26,8 @@ impl Held<'_> {
 }
 
 /// The values of one run: one slot per tensor of the plan, the inputs
-/// borrowed, each intermediate freed after its last use.
+/// borrowed, each intermediate freed after its last use (into the run's
+/// [`crate::BufferPool`], when it has one, for later steps and calls).
 pub struct RunState<'a> {
     slots: Vec<Option<Held<'a>>>,
     /// Slots whose time axis (axis 1) may be shorter than recorded: corpus
@@ -94,7 +95,10 @@ impl<'a> RunState<'a> {
                 self.slots[slot] = Some(Held::Owned(value));
             }
             for &slot in step.free_after() {
-                self.slots[slot] = None;
+                if let (Some(Held::Owned(value)), Some(pool)) = (self.slots[slot].take(), &ctx.pool)
+                {
+                    pool.recycle(value);
+                }
             }
         }
         let outputs = plan.output_slots();

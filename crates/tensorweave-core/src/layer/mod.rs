@@ -20,12 +20,14 @@ mod time_role;
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 use ndarray::ArrayD;
 
 use crate::budget::MemoryBudget;
 use crate::dtype::TensorSpec;
 use crate::error::Result;
+use crate::pool::BufferPool;
 use crate::tensor::Tensor;
 use crate::value::Value;
 
@@ -306,6 +308,10 @@ pub struct CallContext {
     /// training loop changes it every step so that each step draws new masks;
     /// the same value draws the same masks again.
     pub step_seed: u64,
+    /// Where layers take large per-call buffers from and the plan returns
+    /// the values it frees ([`BufferPool`]). `None` here: a model's run uses
+    /// the model's own pool; layers called outside a model allocate.
+    pub pool: Option<Arc<BufferPool>>,
 }
 
 impl Default for CallContext {
@@ -315,12 +321,37 @@ impl Default for CallContext {
 }
 
 impl CallContext {
+    /// `len` float32 zeros, from the pool when there is one.
+    pub fn f32_zeros(&self, len: usize) -> Vec<f32> {
+        match &self.pool {
+            Some(pool) => pool.f32_zeros(len),
+            None => vec![0.0; len],
+        }
+    }
+
+    /// An empty boolean buffer with room for `len` values, from the pool
+    /// when there is one.
+    pub fn bools_with_capacity(&self, len: usize) -> Vec<bool> {
+        match &self.pool {
+            Some(pool) => pool.bools_with_capacity(len),
+            None => Vec::with_capacity(len),
+        }
+    }
+
+    /// Hands a float32 work buffer back to the pool (dropped without one).
+    pub fn give_f32(&self, buffer: Vec<f32>) {
+        if let Some(pool) = &self.pool {
+            pool.give_f32(buffer);
+        }
+    }
+
     /// Runs on at most `threads` threads, with the default memory budget.
     pub fn with_threads(threads: usize) -> Self {
         CallContext {
             threads,
             budget: MemoryBudget::default(),
             step_seed: 0,
+            pool: None,
         }
     }
 }

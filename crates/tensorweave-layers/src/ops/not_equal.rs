@@ -1,6 +1,6 @@
 //! `NotEqual`: element-wise `x != value` (Keras' `ops.not_equal`).
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 use tensorweave_core::registry::brief;
@@ -77,7 +77,7 @@ impl Layer for NotEqual {
         Ok(vec![TensorSpec::new(inputs[0].shape.clone(), DType::Bool)])
     }
 
-    fn call(&self, inputs: &Inputs<'_>, _ctx: &CallContext) -> Result<Vec<Value>> {
+    fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
         if let [a, b] = inputs.values() {
             let float = a.dtype() == DType::F32 || b.dtype() == DType::F32;
             let out = if float {
@@ -88,14 +88,20 @@ impl Layer for NotEqual {
             };
             return Ok(vec![Value::Bool(out)]);
         }
+        // The mask of an `Embedding(mask_zero=True)`: one value per token,
+        // written into a buffer of the run's pool (last call's mask).
         let v = self.value;
-        let out: ArrayD<bool> = match inputs.value(0)? {
+        let x = inputs.value(0)?;
+        let mut out = ctx.bools_with_capacity(x.shape().iter().product());
+        match x {
             // Keras compares in the input's dtype: float32 for float data.
-            Value::F32(a) => a.mapv(|x| x != v as f32),
-            Value::I32(a) => a.mapv(|x| x as f64 != v),
-            Value::Bool(a) => a.mapv(|x| (x as u8 as f64) != v),
+            Value::F32(a) => out.extend(a.iter().map(|&x| x != v as f32)),
+            Value::I32(a) => out.extend(a.iter().map(|&x| x as f64 != v)),
+            Value::Bool(a) => out.extend(a.iter().map(|&x| (x as u8 as f64) != v)),
             Value::Str(_) => return Err(Error::invalid("does not take string data")),
-        };
+        }
+        let out = ArrayD::from_shape_vec(IxDyn(x.shape()), out)
+            .map_err(|e| Error::invalid(format!("internal: mask shape: {e}")))?;
         Ok(vec![Value::Bool(out)])
     }
 }

@@ -6,14 +6,14 @@ use std::fmt;
 use std::str::FromStr;
 use tensorweave_core::format_dims;
 
-use ndarray::{ArrayD, Axis, Zip};
+use ndarray::{ArrayD, Axis, IxDyn, Slice, Zip};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Value as Json};
 use tensorweave_core::registry::{brief, truncate};
 use tensorweave_core::{
-    BackwardCall, BuildContext, CallContext, ClassIdentity, Error, IntoLayer, Layer, LayerGrads,
-    LayerRef, LayerRegistry, MaskCall, Recurrence, Result, Sublayer, Tensor, TensorSpec, Trained,
-    Value,
+    BackwardCall, BufferPool, BuildContext, CallContext, ClassIdentity, Error, IntoLayer, Layer,
+    LayerGrads, LayerRef, LayerRegistry, MaskCall, Recurrence, Result, Sublayer, Tensor,
+    TensorSpec, Trained, Value,
 };
 
 use super::bidirectional_train::{self, both};
@@ -483,7 +483,7 @@ impl Layer for BidirectionalLayer {
 
     fn call(&self, inputs: &Inputs<'_>, ctx: &CallContext) -> Result<Vec<Value>> {
         let (fwd, bwd) = self.run_both(inputs, ctx)?;
-        self.merged(fwd, bwd)
+        self.merged(fwd, bwd, ctx.pool.as_deref())
     }
 
     /// Both directions take the ids when each folds the embedding.
@@ -510,7 +510,7 @@ impl Layer for BidirectionalLayer {
                 .map_err(|e| e.in_layer(l.name(), l.class_name()))
         };
         let (fwd, bwd) = both(ctx, |c| run(f, &fi, c), |c| run(b, &bi, c))?;
-        self.merged(fwd, bwd)
+        self.merged(fwd, bwd, ctx.pool.as_deref())
     }
 
     fn takes_initial_state(&self) -> bool {
@@ -548,7 +548,12 @@ impl Layer for BidirectionalLayer {
 impl BidirectionalLayer {
     /// The output from both directions' outputs: the merged sequences or
     /// last outputs, then the states when asked for.
-    fn merged(&self, mut fwd: Vec<Value>, mut bwd: Vec<Value>) -> Result<Vec<Value>> {
+    fn merged(
+        &self,
+        mut fwd: Vec<Value>,
+        mut bwd: Vec<Value>,
+        pool: Option<&BufferPool>,
+    ) -> Result<Vec<Value>> {
         if fwd.is_empty() || bwd.is_empty() {
             return Err(Error::invalid("internal: a direction returned no output"));
         }
@@ -558,7 +563,7 @@ impl BidirectionalLayer {
             // The backward layer returns its sequence in processing order.
             y_rev.invert_axis(Axis(1));
         }
-        let mut out = merge(self.merge_mode, y, y_rev)?;
+        let mut out = merge(self.merge_mode, y, y_rev, pool)?;
         if self.return_state() {
             out.extend(fwd);
             out.extend(bwd);
@@ -597,14 +602,26 @@ pub(crate) fn direction_inputs<'a>(inputs: &Inputs<'a>) -> Result<(Inputs<'a>, I
     Ok((Inputs::new(f, masks.clone()), Inputs::new(b, masks)))
 }
 
-/// Keras' merge of the forward output `y` and the (re-ordered) backward output.
-pub(crate) fn merge(mode: MergeMode, y: ArrayD<f32>, y_rev: ArrayD<f32>) -> Result<Vec<Value>> {
+/// Keras' merge of the forward output `y` and the (re-ordered) backward output;
+/// a concatenation writes into a buffer of `pool` and leaves the two
+/// directions' buffers there.
+pub(crate) fn merge(
+    mode: MergeMode,
+    y: ArrayD<f32>,
+    y_rev: ArrayD<f32>,
+    pool: Option<&BufferPool>,
+) -> Result<Vec<Value>> {
     if mode == MergeMode::None {
         let y_rev = y_rev.as_standard_layout().into_owned();
         return Ok(vec![Value::F32(y), Value::F32(y_rev)]);
     }
     if mode == MergeMode::Concat {
-        return Ok(vec![Value::F32(concat_last(&y, &y_rev)?)]);
+        let out = concat_last(&y, &y_rev, pool)?;
+        if let Some(pool) = pool {
+            pool.recycle(Value::F32(y));
+            pool.recycle(Value::F32(y_rev));
+        }
+        return Ok(vec![Value::F32(out)]);
     }
     if y.shape() != y_rev.shape() {
         return Err(Error::invalid(format!(
@@ -624,7 +641,7 @@ pub(crate) fn merge(mode: MergeMode, y: ArrayD<f32>, y_rev: ArrayD<f32>) -> Resu
 }
 
 /// Concatenates two arrays of equal leading axes on the last axis.
-fn concat_last(a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<ArrayD<f32>> {
+fn concat_last(a: &ArrayD<f32>, b: &ArrayD<f32>, pool: Option<&BufferPool>) -> Result<ArrayD<f32>> {
     let lead = |x: &ArrayD<f32>| x.shape().split_last().map(|(_, l)| l.to_vec());
     if a.ndim() != b.ndim() || lead(a) != lead(b) {
         return Err(Error::invalid(format!(
@@ -633,6 +650,20 @@ fn concat_last(a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<ArrayD<f32>> {
             format_dims(b.shape())
         )));
     }
-    ndarray::concatenate(Axis(a.ndim().saturating_sub(1)), &[a.view(), b.view()])
-        .map_err(|e| Error::invalid(format!("concatenation failed: {e}")))
+    let (Some(&wa), Some(&wb)) = (a.shape().last(), b.shape().last()) else {
+        return Err(Error::invalid("cannot concatenate scalar outputs"));
+    };
+    let mut shape = a.shape().to_vec();
+    let last = shape.len() - 1;
+    shape[last] = wa + wb;
+    let len = shape.iter().product();
+    let buffer = match pool {
+        Some(pool) => pool.f32_zeros(len),
+        None => vec![0.0; len],
+    };
+    let mut out = ArrayD::from_shape_vec(IxDyn(&shape), buffer)
+        .map_err(|e| Error::invalid(format!("internal: concatenation shape: {e}")))?;
+    out.slice_axis_mut(Axis(last), Slice::from(0..wa)).assign(a);
+    out.slice_axis_mut(Axis(last), Slice::from(wa..)).assign(b);
+    Ok(out)
 }

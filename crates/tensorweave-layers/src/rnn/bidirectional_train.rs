@@ -70,7 +70,7 @@ pub(crate) fn call_train(
     let sequences = layer.return_sequences();
     let y = first_output(&forward)?.clone();
     let y_rev = in_input_order(first_output(&backward)?.clone(), sequences);
-    let mut out = merge(layer.merge_mode(), y, y_rev)?;
+    let mut out = merge(layer.merge_mode(), y, y_rev, None)?;
     if layer.return_state() {
         out.extend(forward.outputs.iter().skip(1).cloned());
         out.extend(backward.outputs.iter().skip(1).cloned());

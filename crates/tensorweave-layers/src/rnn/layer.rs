@@ -2,7 +2,7 @@
 //! Keras' `RNN` base: shapes, masks, direction, returned sequence and states.
 
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis, Ix2, Ix3};
-use tensorweave_core::format_dims;
+use tensorweave_core::{format_dims, BufferPool};
 use tensorweave_core::{
     format_shape, BackwardCall, BuildContext, CallContext, Error, Layer, LayerGrads, LayerRef,
     MaskCall, Param, Recurrence, Result, Sublayer, Tensor, TensorSpec, Trained, Value,
@@ -58,8 +58,9 @@ impl<C: Cell> Rnn<C> {
         x: SeqSource<'_>,
         mask: Option<ArrayView2<'_, bool>>,
         init: &[ArrayView2<'_, f32>],
+        pool: Option<&BufferPool>,
     ) -> Result<RnnRun> {
-        run_sequence(cell, self.loop_options(), x, mask, init)
+        run_sequence(cell, self.loop_options(), x, mask, init, pool)
     }
 
     /// The states a stateful layer starts this call from (`None` when it is
@@ -165,15 +166,16 @@ impl<C: Cell> Rnn<C> {
         x: SeqSource<'_>,
         mask: Option<ArrayView2<'_, bool>>,
         init: &[ArrayView2<'_, f32>],
-        threads: usize,
+        ctx: &CallContext,
     ) -> Result<RnnRun> {
+        let (threads, pool) = (ctx.threads, ctx.pool.as_deref());
         let (batch, steps, _) = x.dim();
         let units = self.config.options().units;
         let mask_fits = mask.as_ref().is_none_or(|m| m.dim() == (batch, steps));
         let states_fit = init.iter().all(|s| s.dim() == (batch, units));
         let split = split_batch(x.dim(), cell.gates(), units, threads);
         let Some(half) = split.filter(|_| mask_fits && states_fit) else {
-            return self.run(cell, x, mask, init);
+            return self.run(cell, x, mask, init, pool);
         };
         let (i0, i1) = (state_rows(init, 0..half), state_rows(init, half..batch));
         let (x0, x1) = x.split_rows(half);
@@ -185,10 +187,14 @@ impl<C: Cell> Rnn<C> {
             None => (None, None),
         };
         let (a, b) = join(
-            || self.run(cell, x0, m0, &i0),
-            || self.run(cell, x1, m1, &i1),
+            || self.run(cell, x0, m0, &i0, pool),
+            || self.run(cell, x1, m1, &i1, pool),
         )?;
         let output = concat_rows(a.output.view(), b.output.view())?;
+        if let Some(pool) = pool {
+            pool.recycle(Value::F32(a.output));
+            pool.recycle(Value::F32(b.output));
+        }
         let states = a
             .states
             .iter()
@@ -316,7 +322,7 @@ impl<C: Cell> Layer for Rnn<C> {
         };
         let guard = self.cell.read();
         let cell = cell_of::<C>(&*guard)?;
-        let run = self.run_split(cell, SeqSource::Dense(x), mask, &init, ctx.threads)?;
+        let run = self.run_split(cell, SeqSource::Dense(x), mask, &init, ctx)?;
         self.carry(&run.states);
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {
@@ -362,7 +368,7 @@ impl<C: Cell> Layer for Rnn<C> {
         let guard = self.cell.read();
         let cell = cell_of::<C>(&*guard)?;
         let source = SeqSource::Folded { ids, table: &table };
-        let run = self.run_split(cell, source, mask, &init, ctx.threads)?;
+        let run = self.run_split(cell, source, mask, &init, ctx)?;
         self.carry(&run.states);
         let mut out = vec![Value::F32(run.output)];
         if self.config.options().return_state {

@@ -18,7 +18,7 @@
 
 use ndarray::{Array, Array2, Array3, ArrayD, ArrayView, ArrayView2, ArrayView3, Axis, RemoveAxis};
 use tensorweave_core::format_dims;
-use tensorweave_core::{Error, Result};
+use tensorweave_core::{BufferPool, Error, Result};
 
 use super::cell::{Cell, CellWeights};
 use super::step::StepRows;
@@ -99,13 +99,15 @@ pub(crate) struct RnnRun {
 /// `mask` (`[batch, time]`, true = valid) freezes the states of a row at its
 /// masked steps; the output there is the previous output (zeros before the
 /// row's first valid step, whatever the initial state, as in the TensorFlow
-/// backend) or zeros with `zero_output_for_mask`.
+/// backend) or zeros with `zero_output_for_mask`. Large buffers come from
+/// `pool` when there is one.
 pub(crate) fn run_sequence<C: Cell>(
     cell: &C,
     opts: LoopOptions,
     source: SeqSource<'_>,
     mask: Option<ArrayView2<'_, bool>>,
     init: &[ArrayView2<'_, f32>],
+    pool: Option<&BufferPool>,
 ) -> Result<RnnRun> {
     let (batch, steps, features) = source.dim();
     let w = cell.weights()?;
@@ -181,7 +183,12 @@ pub(crate) fn run_sequence<C: Cell>(
     // outputs zeros (the previous output starts at zeros), not the state.
     let mut seen = vec![false; batch];
     let mut scratch = cell.scratch(batch);
-    let mut sequence = opts.return_sequences.then(|| vec![0f32; batch * steps * u]);
+    // The sequence output is the largest buffer of the loop (`4u` bytes per
+    // token): taken from the run's pool, where the last call's was left.
+    let mut sequence = opts.return_sequences.then(|| match pool {
+        Some(pool) => pool.f32_zeros(batch * steps * u),
+        None => vec![0f32; batch * steps * u],
+    });
     let chunk = chunk_steps(batch, g);
     let (mut a_buf, mut xp_buf) = (Vec::new(), Vec::new());
     let mut xp_row = vec![usize::MAX; batch];
