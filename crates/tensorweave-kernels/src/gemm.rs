@@ -349,11 +349,11 @@ fn acc_rows<const W: usize, const FMA: bool>(h: &[f32], panel: &[f32], out: &mut
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Naive `a·b` in f64.
-    fn reference(a: &[f32], m: usize, k: usize, b: &[f32], n: usize) -> Vec<f64> {
+    pub(crate) fn reference(a: &[f32], m: usize, k: usize, b: &[f32], n: usize) -> Vec<f64> {
         let mut out = vec![0f64; m * n];
         for i in 0..m {
             for j in 0..n {
@@ -365,7 +365,8 @@ mod tests {
         out
     }
 
-    fn data(len: usize, seed: usize) -> Vec<f32> {
+    /// `len` values in [-1, 1) that differ with `seed`.
+    pub(crate) fn data(len: usize, seed: usize) -> Vec<f32> {
         (0..len)
             .map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0)
             .collect()

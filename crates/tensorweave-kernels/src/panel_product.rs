@@ -72,11 +72,17 @@ pub fn panel_product(
         }
     }
     let _ = cpu;
+    rows_portable(a, m, b, out, out_stride);
+    Ok(())
+}
+
+/// One row at a time through the portable one-row loop.
+fn rows_portable(a: &[f32], m: usize, b: &Panels, out: &mut [f32], out_stride: usize) {
+    let (k, n) = b.dim();
     for r in 0..m {
         let row = &mut out[r * out_stride..r * out_stride + n];
         gemv_body::<false>(&a[r * k..(r + 1) * k], b, row);
     }
-    Ok(())
 }
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
@@ -232,13 +238,8 @@ unsafe fn tile<S: Simd, const R: usize, const V: usize>(block: Block) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gemm::tests::{data, reference};
     use crate::Mat;
-
-    fn data(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| ((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0)
-            .collect()
-    }
 
     /// Against a naive product in f64, for row counts around the block of 6
     /// and 3, widths with every kind of last panel, depths across a slice.
@@ -258,23 +259,58 @@ mod tests {
             let (a, b) = (data(m * k, 1), data(k * n, 2));
             let panels = Panels::pack(Mat::dense(&b, k, n)).unwrap();
             let stride = n + 3;
-            let mut out = vec![f32::NAN; m * stride];
-            panel_product(&a, m, &panels, &mut out, stride).unwrap();
-            for i in 0..m {
-                for j in 0..stride {
-                    let got = out[i * stride + j];
-                    if j >= n {
-                        assert!(got.is_nan(), "{m}x{k}x{n}: padding ({i}, {j}) written");
-                        continue;
-                    }
-                    let want: f64 = (0..k)
-                        .map(|kk| a[i * k + kk] as f64 * b[kk * n + j] as f64)
-                        .sum();
-                    assert!(
-                        (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
-                        "{m}x{k}x{n} ({i}, {j}): {got} against {want}"
-                    );
+            let want = reference(&a, m, k, &b, n);
+            for (path, out) in each_path(&a, m, &panels, stride) {
+                check(&format!("{path} {m}x{k}x{n}"), &out, &want, m, n, stride);
+            }
+        }
+    }
+
+    /// The product by every code path this CPU runs, into `m` rows of
+    /// `stride` NaNs.
+    fn each_path(a: &[f32], m: usize, b: &Panels, stride: usize) -> Vec<(&'static str, Vec<f32>)> {
+        let fresh = || vec![f32::NAN; m * stride];
+        let mut outs = Vec::new();
+        let mut out = fresh();
+        panel_product(a, m, b, &mut out, stride).unwrap();
+        outs.push(("dispatched", out));
+        let mut out = fresh();
+        rows_portable(a, m, b, &mut out, stride);
+        outs.push(("portable", out));
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        {
+            if cpu().avx2_fma {
+                let mut out = fresh();
+                // SAFETY: the CPU has AVX2 and FMA; the sizes fit (as checked
+                // by the dispatched call above).
+                unsafe { rows_avx2(a, m, b, &mut out, stride) };
+                outs.push(("avx2", out));
+            }
+            if cpu().avx512f {
+                let mut out = fresh();
+                // SAFETY: as above, with AVX-512F.
+                unsafe { rows_avx512(a, m, b, &mut out, stride) };
+                outs.push(("avx512", out));
+            }
+        }
+        outs
+    }
+
+    /// `out` (row stride `stride`) against `want` (`m × n`), padding columns
+    /// untouched.
+    fn check(what: &str, out: &[f32], want: &[f64], m: usize, n: usize, stride: usize) {
+        for i in 0..m {
+            for j in 0..stride {
+                let got = out[i * stride + j];
+                if j >= n {
+                    assert!(got.is_nan(), "{what}: padding ({i}, {j}) written");
+                    continue;
                 }
+                let want = want[i * n + j];
+                assert!(
+                    (got as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "{what} ({i}, {j}): {got} against {want}"
+                );
             }
         }
     }
