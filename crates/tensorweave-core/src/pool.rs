@@ -130,6 +130,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl BufferPool {
+    /// `len` zeros from `pool` when there is one, else newly allocated.
+    pub fn f32_zeros_in(pool: Option<&BufferPool>, len: usize) -> Vec<f32> {
+        match pool {
+            Some(pool) => pool.f32_zeros(len),
+            None => vec![0.0; len],
+        }
+    }
+
     /// `len` zeros, in a kept buffer when one is large enough.
     pub fn f32_zeros(&self, len: usize) -> Vec<f32> {
         match lock(&self.f32s).take(len) {

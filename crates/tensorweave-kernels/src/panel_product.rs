@@ -13,7 +13,7 @@
 //! first adds to what the earlier ones wrote. Without AVX2 the rows go one at
 //! a time through the portable one-row loop.
 
-use crate::gemm::{gemv_body, Panels};
+use crate::gemm::{gemv, gemv_body, Panels};
 use crate::{cpu, KernelError, Result};
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
@@ -50,6 +50,10 @@ pub fn panel_product(
     }
     if m == 0 || n == 0 {
         return Ok(());
+    }
+    if m == 1 {
+        // One row: the vector product, two rows of the panel at a time.
+        return gemv(&a[..k], b, &mut out[..n]);
     }
     if k == 0 {
         for row in out.chunks_mut(out_stride).take(m) {

@@ -321,27 +321,12 @@ impl Default for CallContext {
 }
 
 impl CallContext {
-    /// `len` float32 zeros, from the pool when there is one.
-    pub fn f32_zeros(&self, len: usize) -> Vec<f32> {
-        match &self.pool {
-            Some(pool) => pool.f32_zeros(len),
-            None => vec![0.0; len],
-        }
-    }
-
     /// An empty boolean buffer with room for `len` values, from the pool
     /// when there is one.
     pub fn bools_with_capacity(&self, len: usize) -> Vec<bool> {
         match &self.pool {
             Some(pool) => pool.bools_with_capacity(len),
             None => Vec::with_capacity(len),
-        }
-    }
-
-    /// Hands a float32 work buffer back to the pool (dropped without one).
-    pub fn give_f32(&self, buffer: Vec<f32>) {
-        if let Some(pool) = &self.pool {
-            pool.give_f32(buffer);
         }
     }
 

@@ -657,10 +657,7 @@ fn concat_last(a: &ArrayD<f32>, b: &ArrayD<f32>, pool: Option<&BufferPool>) -> R
     let last = shape.len() - 1;
     shape[last] = wa + wb;
     let len = shape.iter().product();
-    let buffer = match pool {
-        Some(pool) => pool.f32_zeros(len),
-        None => vec![0.0; len],
-    };
+    let buffer = BufferPool::f32_zeros_in(pool, len);
     let mut out = ArrayD::from_shape_vec(IxDyn(&shape), buffer)
         .map_err(|e| Error::invalid(format!("internal: concatenation shape: {e}")))?;
     out.slice_axis_mut(Axis(last), Slice::from(0..wa)).assign(a);

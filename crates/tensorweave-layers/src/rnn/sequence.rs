@@ -185,10 +185,9 @@ pub(crate) fn run_sequence<C: Cell>(
     let mut scratch = cell.scratch(batch);
     // The sequence output is the largest buffer of the loop (`4u` bytes per
     // token): taken from the run's pool, where the last call's was left.
-    let mut sequence = opts.return_sequences.then(|| match pool {
-        Some(pool) => pool.f32_zeros(batch * steps * u),
-        None => vec![0f32; batch * steps * u],
-    });
+    let mut sequence = opts
+        .return_sequences
+        .then(|| BufferPool::f32_zeros_in(pool, batch * steps * u));
     let chunk = chunk_steps(batch, g);
     let (mut a_buf, mut xp_buf) = (Vec::new(), Vec::new());
     let mut xp_row = vec![usize::MAX; batch];

@@ -7,7 +7,7 @@
 //! own update lives in its file (`lstm.rs`, `gru.rs`, `simple_rnn.rs`).
 
 use tensorweave_core::Result;
-use tensorweave_kernels::{gemv, math, matmul, panel_product, Mat, Panels};
+use tensorweave_kernels::{math, matmul, panel_product, Mat, Panels};
 
 use crate::activations::Activation;
 use crate::util::internal;
@@ -97,9 +97,7 @@ pub(crate) fn recurrent(
     out: &mut [f32],
     out_stride: usize,
 ) -> Result<()> {
-    if n == 1 && panels.dim() == (b.rows, b.cols) {
-        gemv(a, panels, out).map_err(internal)
-    } else if panels.dim() == (b.rows, b.cols) {
+    if panels.dim() == (b.rows, b.cols) {
         panel_product(a, n, panels, out, out_stride).map_err(internal)
     } else {
         matmul(a, n, b, out, out_stride, false).map_err(internal)

@@ -14,7 +14,7 @@ use std::ops::Range;
 use ndarray::IxDyn;
 
 use tensorweave_core::{Error, Result};
-use tensorweave_kernels::{gemv, matmul_views, panel_product, Mat, Panels};
+use tensorweave_kernels::{matmul_views, panel_product, Mat, Panels};
 
 use super::gate::{Deriv, Gate};
 use super::{CellMath, CellTraining};
@@ -344,13 +344,7 @@ impl CellTape {
 /// `out = a·b` (row stride `b.cols`); `panels` is `b` packed, for the
 /// vector product of a single row and the panel product of a dense batch.
 fn product(a: Mat<'_>, b: Mat<'_>, panels: &Panels, out: &mut [f32]) -> Result<()> {
-    if a.rows == 1 && panels.dim() == (b.rows, b.cols) {
-        let row = a
-            .data
-            .get(..a.cols)
-            .ok_or_else(|| Error::invalid("internal: product operand too small"))?;
-        gemv(row, panels, out).map_err(internal)
-    } else if a.stride == a.cols && panels.dim() == (b.rows, b.cols) {
+    if (a.rows == 1 || a.stride == a.cols) && panels.dim() == (b.rows, b.cols) {
         panel_product(a.data, a.rows, panels, out, b.cols).map_err(internal)
     } else {
         matmul_views(a, b, out, b.cols, false).map_err(internal)
