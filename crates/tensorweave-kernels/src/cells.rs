@@ -119,5 +119,16 @@ pub fn prefetch(values: &[f32]) {
     let _ = values;
 }
 
+/// Asks the CPU to bring `values` into the L2 cache (not L1) ahead of use:
+/// for more data than L1 holds beside what the code reads meanwhile (a
+/// hint, as [`prefetch`]).
+#[inline]
+pub fn prefetch_l2(values: &[f32]) {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    x86::prefetch_l2(values.as_ptr(), values.len());
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+    let _ = values;
+}
+
 #[cfg(test)]
 mod tests;

@@ -109,7 +109,7 @@ impl CellKind for GruKind {
         rows: StepRows<'_>,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let (n, xp, xp_off, h, c) = rows.parts();
+        let (n, xp, xp_off, ahead, h, c) = rows.parts();
         let u = config.options.units;
         let g = 3 * u;
         let first = w.panel(0)?;
@@ -117,6 +117,7 @@ impl CellKind for GruKind {
             u,
             xp,
             xp_off: &xp_off[..n],
+            ahead,
         };
         let a = Acts {
             activation: config.options.activation,
@@ -138,6 +139,7 @@ impl CellKind for GruKind {
             if fused {
                 for (s, (z, h)) in gates.chunks_exact(g).zip(h.chunks_exact_mut(u)).enumerate() {
                     cells::gru_row(z, rows.x(s, g), rb, h);
+                    rows.prefetch_ahead(s, g);
                 }
             } else {
                 vectorized(mode, || gru_after(mode, &a, &rows, rb, gates, h));
@@ -169,6 +171,7 @@ impl CellKind for GruKind {
         if fused {
             for (s, (z, h)) in gates.chunks_exact(g).zip(h.chunks_exact_mut(u)).enumerate() {
                 cells::gru_candidate_row(z, rows.x(s, g), h);
+                rows.prefetch_ahead(s, g);
             }
         } else {
             vectorized(mode, || gru_candidate(mode, &a, &rows, gates, h));

@@ -98,7 +98,7 @@ impl CellKind for LstmKind {
         rows: StepRows<'_>,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let (n, xp, xp_off, h, c) = rows.parts();
+        let (n, xp, xp_off, ahead, h, c) = rows.parts();
         let u = config.options.units;
         let g = 4 * u;
         let first = w.panel(0)?;
@@ -109,6 +109,7 @@ impl CellKind for LstmKind {
             u,
             xp,
             xp_off: &xp_off[..n],
+            ahead,
         };
         let a = Acts {
             activation: config.options.activation,
@@ -122,6 +123,7 @@ impl CellKind for LstmKind {
                 .zip(c.chunks_exact_mut(u));
             for (s, ((z, h), c)) in rows_iter.enumerate() {
                 tensorweave_kernels::cells::lstm_row(z, rows.x(s, 4 * u), c, h);
+                rows.prefetch_ahead(s, 4 * u);
             }
             return Ok(());
         }

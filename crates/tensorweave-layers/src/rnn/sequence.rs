@@ -27,8 +27,9 @@ use tensorweave_kernels::cells::prefetch;
 use tensorweave_kernels::{matmul, same_bits};
 
 /// Up to how many active rows a folded step prefetches the next step's table
-/// rows (beyond, the rows' lines would evict each other from L1 before use and
-/// the product of the step hides the latency anyway).
+/// rows into L1 before its product; beyond, the lines would evict each other
+/// from L1 before use, and the rows go to L2, prefetched by the cell between
+/// its row updates.
 const PREFETCH_ROWS: usize = 4;
 
 /// How the loop runs and what it returns.
@@ -193,6 +194,7 @@ pub(crate) fn run_sequence<C: Cell>(
     let mut xp_row = vec![usize::MAX; batch];
     let mut xp_index = Vec::new();
     let mut xp_off = vec![0usize; batch];
+    let mut xp_ahead = Vec::with_capacity(batch);
     let mut active = vec![true; batch];
     let mut n_active = batch;
     for k0 in (0..steps).step_by(chunk) {
@@ -243,6 +245,7 @@ pub(crate) fn run_sequence<C: Cell>(
                 }
                 n_active = states.partition(&mut active);
             }
+            xp_ahead.clear();
             let xp: &[f32] = match ids {
                 Some((ids, table)) => {
                     for (off, &r) in xp_off.iter_mut().zip(&states.slot_row).take(n_active) {
@@ -251,11 +254,18 @@ pub(crate) fn run_sequence<C: Cell>(
                     // The table is far bigger than the caches and its rows
                     // are read in token order: ask for the next step's rows
                     // while this step's product runs.
-                    if k + 1 < steps && n_active <= PREFETCH_ROWS {
+                    // A few rows are prefetched here, into L1; more are
+                    // left to the cell, row by row after each update
+                    // (`StepRows::ahead`).
+                    if k + 1 < steps {
                         let next = time(k + 1);
                         for &r in states.slot_row.iter().take(n_active) {
                             let o = ids[r * steps + next] as usize * g;
-                            prefetch(&table[o..o + g]);
+                            if n_active <= PREFETCH_ROWS {
+                                prefetch(&table[o..o + g]);
+                            } else {
+                                xp_ahead.push(o);
+                            }
                         }
                     }
                     table
@@ -271,6 +281,7 @@ pub(crate) fn run_sequence<C: Cell>(
                 n: n_active,
                 xp,
                 xp_off: &xp_off,
+                ahead: &xp_ahead,
                 h: &mut states.h,
                 c: &mut states.c,
             };

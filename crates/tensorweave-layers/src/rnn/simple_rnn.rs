@@ -73,7 +73,7 @@ impl CellKind for SimpleRnnKind {
         rows: StepRows<'_>,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let (n, xp, xp_off, h, c) = rows.parts();
+        let (n, xp, xp_off, ahead, h, c) = rows.parts();
         let u = config.options.units;
         let _ = c;
         let first = w.panel(0)?;
@@ -84,6 +84,7 @@ impl CellKind for SimpleRnnKind {
             u,
             xp,
             xp_off: &xp_off[..n],
+            ahead,
         };
         let a = Acts {
             activation: config.options.activation,
@@ -93,6 +94,7 @@ impl CellKind for SimpleRnnKind {
         if mode == Mode::Fast && tensorweave_kernels::cells::available() {
             for (s, (z, h)) in gates.chunks_exact(u).zip(h.chunks_exact_mut(u)).enumerate() {
                 tensorweave_kernels::cells::simple_row(z, rows.x(s, u), h);
+                rows.prefetch_ahead(s, u);
             }
             return Ok(());
         }
